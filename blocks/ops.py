@@ -1,0 +1,244 @@
+"""Rank-generic layer helpers: pick the 1D or 2D Keras layer from the input rank.
+
+Blocks accept 1D inputs `(batch, steps, channels)` and 2D inputs
+`(batch, height, width, channels)`. These helpers choose `Conv1D`/`Conv2D`,
+`DepthwiseConv1D`/`DepthwiseConv2D`, `GlobalAveragePooling1D`/`2D`, ... from
+the rank of the tensor, always with `padding="same"` and `use_bias=False`
+before `BatchNormalization`. Every helper takes an explicit layer `name`.
+
+Stride guard: a stride larger than 1 along a spatial dimension that is already
+of size 1 is replaced by 1 along that dimension (see `effective_strides`), so
+deep candidates on small inputs (e.g. 8x8 images) never ask for an impossible
+downsampling; such a layer then behaves exactly like a stride-1 layer (and a
+residual connection becomes possible).
+"""
+
+from __future__ import annotations
+
+import keras
+
+ACTIVATIONS = ["relu", "relu6", "hard_swish"]
+"""Activations searched by default; all run as int8 under TFLite Micro."""
+
+POOLINGS = ["avg", "flatten", "max"]
+
+
+def spatial_rank(x) -> int:
+    """Returns the number of spatial dimensions of a feature map.
+
+    Args:
+        x: A Keras tensor of shape `(batch, steps, channels)` or
+            `(batch, height, width, channels)`.
+
+    Returns:
+        `1` or `2`.
+
+    Raises:
+        ValueError: For any other rank.
+    """
+    rank = len(x.shape) - 2
+    if rank not in (1, 2):
+        raise ValueError(
+            f"Expected a 1D feature map (batch, steps, channels) or a 2D feature "
+            f"map (batch, height, width, channels), got a tensor of shape "
+            f"{tuple(x.shape)}."
+        )
+    return rank
+
+
+def kernel_sizes(rank: int) -> list[int]:
+    """Default kernel sizes searched for a given spatial rank.
+
+    Args:
+        rank: `1` or `2`.
+
+    Returns:
+        `[3, 5, 7]` for 1D signals, `[3, 5]` for 2D inputs.
+    """
+    return [3, 5, 7] if rank == 1 else [3, 5]
+
+
+def effective_strides(x, strides: int) -> int | tuple[int, ...]:
+    """Strides to use on `x`, without striding dimensions of size 1.
+
+    Args:
+        x: The input Keras tensor (rank 3 or 4).
+        strides: The requested stride (same along every spatial dimension).
+
+    Returns:
+        `strides` itself when it applies to every spatial dimension, `1` if
+        every spatial dimension is of size 1, otherwise a per-dimension tuple.
+    """
+    dims = x.shape[1:-1]
+    per_dim = tuple(1 if d == 1 else int(strides) for d in dims)
+    if all(s == per_dim[0] for s in per_dim):
+        return per_dim[0]
+    return per_dim
+
+
+def is_unit_stride(strides: int | tuple[int, ...]) -> bool:
+    """Returns whether `strides` (as from `effective_strides`) is all ones."""
+    if isinstance(strides, tuple):
+        return all(s == 1 for s in strides)
+    return strides == 1
+
+
+def conv(
+    x,
+    filters: int,
+    kernel_size: int,
+    strides: int | tuple[int, ...] = 1,
+    *,
+    name: str,
+    use_bias: bool = False,
+    activation: str | None = None,
+):
+    """Applies a `Conv1D` or `Conv2D` (chosen from the rank of `x`).
+
+    Args:
+        x: Input tensor.
+        filters: Number of output channels.
+        kernel_size: Kernel size (same along every spatial dimension).
+        strides: Stride(s).
+        name: Layer name.
+        use_bias: Whether to use a bias (`False` before batch norm).
+        activation: Optional fused activation (only for layers not followed
+            by batch norm, e.g. inside squeeze-excitation).
+
+    Returns:
+        The output tensor.
+    """
+    layer = keras.layers.Conv1D if spatial_rank(x) == 1 else keras.layers.Conv2D
+    return layer(
+        filters,
+        kernel_size,
+        strides=strides,
+        padding="same",
+        use_bias=use_bias,
+        activation=activation,
+        name=name,
+    )(x)
+
+
+def depthwise_conv(
+    x,
+    kernel_size: int,
+    strides: int | tuple[int, ...] = 1,
+    *,
+    name: str,
+):
+    """Applies a `DepthwiseConv1D` or `DepthwiseConv2D` (multiplier 1, no bias).
+
+    Args:
+        x: Input tensor.
+        kernel_size: Kernel size.
+        strides: Stride(s).
+        name: Layer name.
+
+    Returns:
+        The output tensor.
+    """
+    if spatial_rank(x) == 1:
+        layer = keras.layers.DepthwiseConv1D
+    else:
+        layer = keras.layers.DepthwiseConv2D
+    return layer(
+        kernel_size,
+        strides=strides,
+        padding="same",
+        use_bias=False,
+        name=name,
+    )(x)
+
+
+def batch_norm(x, *, name: str):
+    """Applies `BatchNormalization` (folded into the conv by the converter).
+
+    Args:
+        x: Input tensor.
+        name: Layer name.
+
+    Returns:
+        The output tensor.
+    """
+    return keras.layers.BatchNormalization(name=name)(x)
+
+
+def activation(x, name_of_activation: str | None, *, name: str):
+    """Applies one of `ACTIVATIONS` as a standard Keras layer.
+
+    `"relu"` and `"relu6"` become `ReLU` layers, `"hard_swish"` an
+    `Activation("hard_swish")` layer. `None` or `"linear"` is the identity.
+
+    Args:
+        x: Input tensor.
+        name_of_activation: One of `ACTIVATIONS`, `"linear"` or `None`.
+        name: Layer name.
+
+    Returns:
+        The output tensor.
+
+    Raises:
+        ValueError: For an unsupported activation.
+    """
+    if name_of_activation in (None, "linear"):
+        return x
+    if name_of_activation == "relu":
+        return keras.layers.ReLU(name=name)(x)
+    if name_of_activation == "relu6":
+        return keras.layers.ReLU(max_value=6.0, name=name)(x)
+    if name_of_activation == "hard_swish":
+        return keras.layers.Activation("hard_swish", name=name)(x)
+    raise ValueError(
+        f"Unsupported activation {name_of_activation!r}; expected one of "
+        f"{ACTIVATIONS}."
+    )
+
+
+def check_activation(value) -> None:
+    """Raises a `ValueError` if a fixed activation argument is unsupported.
+
+    Args:
+        value: `None`, one of `ACTIVATIONS`, or a list of them.
+    """
+    values = value if isinstance(value, (list, tuple)) else [value]
+    for v in values:
+        if v is not None and v not in ACTIVATIONS:
+            raise ValueError(
+                f"Unsupported activation {v!r}; expected one of {ACTIVATIONS}."
+            )
+
+
+def global_pool(x, pooling: str, *, name: str, keepdims: bool = False):
+    """Reduces the spatial dimensions of `x`.
+
+    Args:
+        x: Input tensor of rank 3 or 4.
+        pooling: `"avg"` (global average), `"max"` (global max) or
+            `"flatten"` (`Flatten`; `keepdims` must be `False`).
+        name: Layer name.
+        keepdims: Keep the spatial dimensions (with size 1).
+
+    Returns:
+        The output tensor.
+    """
+    rank = spatial_rank(x)
+    if pooling == "avg":
+        layer = (
+            keras.layers.GlobalAveragePooling1D
+            if rank == 1
+            else keras.layers.GlobalAveragePooling2D
+        )
+        return layer(keepdims=keepdims, name=name)(x)
+    if pooling == "max":
+        layer = (
+            keras.layers.GlobalMaxPooling1D
+            if rank == 1
+            else keras.layers.GlobalMaxPooling2D
+        )
+        return layer(keepdims=keepdims, name=name)(x)
+    if pooling == "flatten":
+        if keepdims:
+            raise ValueError("pooling='flatten' does not support keepdims=True.")
+        return keras.layers.Flatten(name=name)(x)
+    raise ValueError(f"Unsupported pooling {pooling!r}; expected one of {POOLINGS}.")

@@ -1,0 +1,221 @@
+"""Ready-made search spaces mapping inputs to features (add a head yourself)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence as _Seq
+
+import keras_tuner
+
+from . import hp_utils, ops
+from .base import Block
+from .conv import ConvBNAct, StrArg
+from .head import DenseBlock
+from .stage import BLOCK_TYPES, Stage
+
+
+class ConvSpace(Block):
+    """Stem plus 1..`max_stages` MnasNet-style stages, for 1D signals and images.
+
+    The space covers what is hand-designed for small MCU tasks: a stride-1 (or
+    stride-2) conv stem, DS-CNN style depthwise-separable stacks, MobileNetV2/V3
+    MBConv stacks with optional squeeze-excitation and residuals, with global
+    pooling left to the head (`ClassifierHead`).
+
+    Declared hyperparameters (block name `"conv_space"` by default):
+
+    - `conv_space/activation`: one activation shared by every block;
+    - `conv_space/num_stages`: `Int(min_stages, max_stages)`;
+    - `conv_space/stem/{filters, kernel_size, strides}` (default stem);
+    - `conv_space/stage_{i}/...` for `i` in `1..max_stages`, see `Stage`;
+      stage `i` is declared under
+      `hp.conditional_scope("num_stages", [i, ..., max_stages])`.
+
+    Args:
+        max_stages: Maximum number of stages after the stem.
+        stem: Optional stem block; defaults to `ConvBNAct(name="stem")` with
+            the shared activation.
+        min_stages: Minimum number of stages (default 1).
+        activation: Shared activation; `None` searches `ACTIVATIONS`, a list
+            searches these values, a string fixes it.
+        block_type: Restricts the stages' block types (`"ds"`, `"mbconv"` or
+            a list); `None` searches both.
+        name: Block name.
+
+    Example:
+
+    ```python
+    hp = keras_tuner.HyperParameters()
+    inputs = keras.Input((40, 1))
+    features = ConvSpace(max_stages=3).build(hp, inputs)
+    outputs = ClassifierHead(10).build(hp, features)
+    model = keras.Model(inputs, outputs)
+    ```
+    """
+
+    def __init__(
+        self,
+        max_stages: int = 3,
+        stem: Block | None = None,
+        min_stages: int = 1,
+        activation: StrArg = None,
+        block_type: StrArg | _Seq[str] = None,
+        name: str | None = None,
+    ):
+        super().__init__(name=name)
+        if not 0 <= int(min_stages) <= int(max_stages):
+            raise ValueError(
+                f"Expected 0 <= min_stages <= max_stages, got "
+                f"min_stages={min_stages}, max_stages={max_stages}."
+            )
+        if stem is not None and not isinstance(stem, Block):
+            raise TypeError(f"stem must be a Block, got {stem!r}.")
+        if stem is not None and re.fullmatch(r"stage_\d+", stem.name):
+            raise ValueError(f"stem name {stem.name!r} clashes with a stage name.")
+        ops.check_activation(activation)
+        types = block_type if isinstance(block_type, (list, tuple)) else [block_type]
+        for t in types:
+            if t is not None and t not in BLOCK_TYPES:
+                raise ValueError(
+                    f"Unsupported block_type {t!r}; expected one of {BLOCK_TYPES}."
+                )
+        self.max_stages = int(max_stages)
+        self.min_stages = int(min_stages)
+        self.stem = stem
+        self.activation = activation
+        self.block_type = block_type
+
+    def build(self, hp: keras_tuner.HyperParameters, inputs):
+        """Builds stem and stages on `inputs`.
+
+        Args:
+            hp: The hyperparameters.
+            inputs: Keras tensor of shape `(batch, steps, channels)` or
+                `(batch, height, width, channels)`.
+
+        Returns:
+            The feature map of the last active stage.
+        """
+        ops.spatial_rank(inputs)
+        activation = hp_utils.choice(
+            hp, "activation", self.activation, ops.ACTIVATIONS
+        )
+        if activation is None:
+            return inputs  # The whole space is under an inactive scope.
+        stem = self.stem or ConvBNAct(activation=activation, name="stem")
+        x = stem.build(hp, inputs)
+
+        num_stages = hp_utils.integer(
+            hp, "num_stages", None, self.min_stages, self.max_stages
+        )
+        searched = self.min_stages != self.max_stages
+        for i in range(self.max_stages):
+            stage = Stage(
+                block_type=self.block_type,
+                activation=activation,
+                name=f"stage_{i + 1}",
+            )
+            if searched and i >= self.min_stages:
+                active_values = list(range(i + 1, self.max_stages + 1))
+                with hp.conditional_scope("num_stages", active_values):
+                    y = stage.build(hp, x)
+            else:
+                y = stage.build(hp, x)
+            if num_stages is not None and i < num_stages:
+                x = y
+        return x
+
+
+class MLPSpace(Block):
+    """The default space for rank-1 (tabular) inputs: one `DenseBlock`.
+
+    Declared hyperparameters (block name `"mlp_space"` by default):
+    `mlp_space/dense_block/{num_layers, units_0, units_1, units_2,
+    use_batchnorm, activation, dropout}`, `units_1`/`units_2` conditional on
+    `num_layers`.
+
+    Args:
+        units: See `DenseBlock`.
+        num_layers: See `DenseBlock`.
+        dropout: See `DenseBlock`.
+        activation: See `DenseBlock`.
+        use_batchnorm: See `DenseBlock`.
+        name: Block name.
+
+    Example:
+
+    ```python
+    hp = keras_tuner.HyperParameters()
+    inputs = keras.Input((64,))
+    outputs = ClassifierHead(10).build(hp, MLPSpace().build(hp, inputs))
+    ```
+    """
+
+    def __init__(
+        self,
+        units=None,
+        num_layers=None,
+        dropout=None,
+        activation: StrArg = None,
+        use_batchnorm: bool | None = None,
+        name: str | None = None,
+    ):
+        super().__init__(name=name)
+        self.dense = DenseBlock(
+            units=units,
+            num_layers=num_layers,
+            dropout=dropout,
+            activation=activation,
+            use_batchnorm=use_batchnorm,
+            name="dense_block",
+        )
+
+    def build(self, hp: keras_tuner.HyperParameters, inputs):
+        """Builds the dense stack on `inputs`.
+
+        Args:
+            hp: The hyperparameters.
+            inputs: Keras tensor of shape `(batch, features)`.
+
+        Returns:
+            The output features, shape `(batch, units)`.
+        """
+        return self.dense.build(hp, inputs)
+
+
+def default_space(input_shape: _Seq[int | None]) -> Block:
+    """Returns the default search space for an input shape (without batch).
+
+    Args:
+        input_shape: Shape of one example, e.g. `(40, 1)` for a 1D signal,
+            `(8, 8, 1)` for an image, `(64,)` for tabular data.
+
+    Returns:
+        `ConvSpace()` for rank-2 or rank-3 shapes, `MLPSpace()` for rank 1.
+
+    Raises:
+        ValueError: For any other shape.
+
+    Example:
+
+    ```python
+    space = default_space((8, 8, 1))  # ConvSpace
+    ```
+    """
+    try:
+        shape = tuple(input_shape)
+    except TypeError:
+        raise ValueError(
+            f"input_shape must be a tuple without the batch dimension, got "
+            f"{input_shape!r}."
+        ) from None
+    if len(shape) in (2, 3):
+        return ConvSpace()
+    if len(shape) == 1:
+        return MLPSpace()
+    raise ValueError(
+        f"No default search space for input shape {shape} (rank {len(shape)}, "
+        f"batch dimension excluded). Supported: rank 1 (features,) -> MLPSpace, "
+        f"rank 2 (steps, channels) -> ConvSpace (1D), rank 3 "
+        f"(height, width, channels) -> ConvSpace (2D)."
+    )

@@ -1,0 +1,129 @@
+"""Hard hardware constraints on a candidate: what the target board or phone can afford."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Mapping
+
+# constraint name -> (the `HardwareCost.to_dict()` field it limits, unit shown to users)
+CONSTRAINT_METRICS = {
+    "flash_kb": ("flash_kb", "KB"),
+    "peak_ram_kb": ("peak_ram_kb", "KB"),
+    "latency_ms": ("latency_ms", "ms"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Constraints:
+    """Upper limits a candidate must meet to be trained at all.
+
+    Each limit is optional; `None` means "no limit". Costs are measured on the
+    full-integer int8 TFLite model: flash is the size of the .tflite flatbuffer,
+    peak RAM the tensor arena TFLite Micro allocates, latency the median time of
+    one inference on the LiteRT interpreter of this host.
+
+    Args:
+        flash_kb: Largest model size in KB (1 KB = 1024 bytes).
+        peak_ram_kb: Largest TFLite Micro tensor arena in KB.
+        latency_ms: Largest median host latency in milliseconds.
+
+    Example:
+
+    ```python
+    limits = Constraints.from_dict({"flash_kb": 64, "peak_ram_kb": 32})
+    limits.violations({"flash_kb": 80.0, "peak_ram_kb": 12.0, "latency_ms": 0.1})
+    # ['flash 80.0 KB > 64 KB']
+    ```
+    """
+
+    flash_kb: float | None = None
+    peak_ram_kb: float | None = None
+    latency_ms: float | None = None
+
+    def __post_init__(self):
+        for name in CONSTRAINT_METRICS:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(
+                    f"Constraint {name!r} must be a number, got {value!r} "
+                    f"({type(value).__name__})."
+                )
+            if not math.isfinite(value) or value <= 0:
+                raise ValueError(
+                    f"Constraint {name!r} must be a positive, finite number, got "
+                    f"{value!r}. Give the limit of your target, e.g. {name}=64, or leave "
+                    "it out for no limit."
+                )
+
+    @classmethod
+    def from_dict(cls, constraints: Mapping[str, float] | "Constraints" | None) -> "Constraints":
+        """Builds constraints from a dict such as `{"flash_kb": 64, "peak_ram_kb": 32}`.
+
+        Args:
+            constraints: A mapping of constraint names to limits, a `Constraints`,
+                or `None` for no limits.
+
+        Returns:
+            A `Constraints` instance.
+        """
+        if constraints is None:
+            return cls()
+        if isinstance(constraints, Constraints):
+            return constraints
+        if not isinstance(constraints, Mapping):
+            raise TypeError(
+                "`constraints` must be a dict such as {'flash_kb': 64, 'peak_ram_kb': 32}, "
+                f"got {type(constraints).__name__}."
+            )
+        unknown = sorted(set(constraints) - set(CONSTRAINT_METRICS))
+        if unknown:
+            raise ValueError(
+                f"Unknown constraint name(s) {unknown}. Valid names: "
+                f"{sorted(CONSTRAINT_METRICS)}."
+            )
+        return cls(**dict(constraints))
+
+    def active(self) -> dict[str, float]:
+        """The limits that are set, as `{name: limit}`."""
+        return {
+            name: getattr(self, name)
+            for name in CONSTRAINT_METRICS
+            if getattr(self, name) is not None
+        }
+
+    def violations(self, cost: Mapping[str, float]) -> list[str]:
+        """Describes every limit that `cost` breaks.
+
+        Args:
+            cost: Measured costs keyed like `HardwareCost.to_dict()` (`flash_kb`,
+                `peak_ram_kb`, `latency_ms`).
+
+        Returns:
+            One human-readable string per broken limit; empty if the cost fits.
+        """
+        broken = []
+        for name, limit in self.active().items():
+            field, unit = CONSTRAINT_METRICS[name]
+            value = cost[field]
+            if value > limit:
+                label = field.rsplit("_", 1)[0].replace("_", " ")
+                broken.append(f"{label} {value:.1f} {unit} > {limit:g} {unit}")
+        return broken
+
+    def worst_ratio(self, cost: Mapping[str, float]) -> float:
+        """The largest cost/limit ratio over the set limits (<= 1 means it fits)."""
+        ratios = [
+            cost[CONSTRAINT_METRICS[name][0]] / limit for name, limit in self.active().items()
+        ]
+        return max(ratios, default=0.0)
+
+    def __str__(self) -> str:
+        active = self.active()
+        if not active:
+            return "no constraints"
+        return ", ".join(
+            f"{name} <= {limit:g}" for name, limit in active.items()
+        )

@@ -1,0 +1,118 @@
+"""Regularized (aging) evolution: Real et al., "Regularized Evolution for Image
+Classifier Architecture Search", AAAI 2019."""
+
+from __future__ import annotations
+
+import numpy as np
+import keras_tuner
+
+from keras_nas.strategies.base import MAX_DUPLICATE_DRAWS, NASOracle, values_key
+
+
+class RegularizedEvolution(NASOracle):
+    """Aging evolution over the hyperparameter values of the search space.
+
+    The first `population_size` trained candidates are random. After that, each
+    proposal picks `sample_size` members of the population at random, takes the
+    best of them as parent and mutates one of its choices. The population is the
+    `population_size` most recently *finished* candidates, so the oldest dies
+    whatever its score: the regularization that makes aging evolution robust to
+    lucky, noisy evaluations. Candidates rejected for their hardware cost never
+    join the population.
+
+    Args:
+        population_size: Members of the population.
+        sample_size: Tournament size; larger means greedier.
+        **kwargs: See `NASOracle` (`max_trials`, `seed`, ...).
+
+    Example:
+
+    ```python
+    oracle = RegularizedEvolution(max_trials=50, population_size=12, sample_size=4, seed=1)
+    ```
+    """
+
+    def __init__(self, population_size: int = 10, sample_size: int = 3, **kwargs):
+        super().__init__(**kwargs)
+        if population_size < 2 or not 1 <= sample_size <= population_size:
+            raise ValueError(
+                "Evolution needs population_size >= 2 and 1 <= sample_size <= population_size; "
+                f"got population_size={population_size}, sample_size={sample_size}."
+            )
+        self.population_size = population_size
+        self.sample_size = sample_size
+
+    def population(self) -> list:
+        """The living population: the most recently completed trials."""
+        return self.completed_trials()[-self.population_size :]
+
+    def propose(self, trial_id: str, rng: np.random.Generator) -> dict | None:
+        population = self.population()
+        if len(population) < self.population_size:
+            return self.new_random_values(rng)
+        tried = self.tried_keys()
+        for _ in range(MAX_DUPLICATE_DRAWS):
+            picks = rng.choice(len(population), size=self.sample_size, replace=False)
+            parent = population[int(picks[0])]
+            for index in picks[1:]:
+                if self.objective.better_than(population[int(index)].score, parent.score):
+                    parent = population[int(index)]
+            child = self.mutate(parent.hyperparameters.values, rng)
+            if values_key(child) not in tried:
+                return child
+        return self.new_random_values(rng)
+
+    def mutate(self, values: dict, rng: np.random.Generator) -> dict:
+        """Changes one active, mutable choice of `values` to a different value.
+
+        Choices that the change makes active are drawn at random, the ones it makes
+        inactive are dropped.
+
+        Args:
+            values: The parent's hyperparameter values.
+            rng: Source of randomness.
+
+        Returns:
+            The child's values.
+        """
+        space = self.get_space()
+        active = keras_tuner.HyperParameters()
+        mutable = []
+        for hp in space.space:
+            active.merge([hp])
+            if active.is_active(hp) and hp.name in values and _has_alternatives(hp):
+                mutable.append(hp)
+            if hp.name in values:
+                active.values[hp.name] = values[hp.name]
+        if not mutable:
+            return dict(values)
+        hp = mutable[int(rng.integers(len(mutable)))]
+        child = dict(values)
+        for _ in range(MAX_DUPLICATE_DRAWS):
+            candidate = hp.random_sample(int(rng.integers(2**31 - 1)))
+            if candidate != values[hp.name]:
+                child[hp.name] = candidate
+                break
+        return self.random_values(rng, base=child)
+
+    def get_state(self):
+        state = super().get_state()
+        state.update(population_size=self.population_size, sample_size=self.sample_size)
+        return state
+
+    def set_state(self, state):
+        super().set_state(state)
+        self.population_size = state["population_size"]
+        self.sample_size = state["sample_size"]
+
+
+def _has_alternatives(hp) -> bool:
+    """Whether a hyperparameter can take more than one value."""
+    if isinstance(hp, keras_tuner.engine.hyperparameters.Fixed):
+        return False
+    values = getattr(hp, "values", None)
+    if values is not None:
+        return len(values) > 1
+    if hasattr(hp, "min_value"):
+        return hp.min_value != hp.max_value
+    return True

@@ -1,0 +1,162 @@
+"""Load `.tflite` bytes into a LiteRT interpreter, with model validation.
+
+Three runtimes provide the same `Interpreter` class; the first one that
+imports is used:
+
+1. `ai_edge_litert.interpreter` (the LiteRT package, preferred),
+2. `tflite_runtime.interpreter` (the older standalone runtime),
+3. `tf.lite.Interpreter` (full TensorFlow, slow to import).
+"""
+
+import os
+from typing import Union
+
+from keras_nas.tflite.errors import InvalidModelError
+
+ModelSource = Union[bytes, bytearray, memoryview, str, os.PathLike]
+
+TFLITE_IDENTIFIER = b"TFL3"
+
+_RUNTIME = None  # (Interpreter class, runtime name), resolved on first use.
+
+
+def _resolve_runtime():
+    global _RUNTIME
+    if _RUNTIME is not None:
+        return _RUNTIME
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+
+        from ai_edge_litert import __version__ as version
+
+        _RUNTIME = (Interpreter, f"ai-edge-litert {version}")
+        return _RUNTIME
+    except ImportError:
+        pass
+    try:
+        from tflite_runtime.interpreter import Interpreter
+
+        from tflite_runtime import __version__ as version
+
+        _RUNTIME = (Interpreter, f"tflite-runtime {version}")
+        return _RUNTIME
+    except ImportError:
+        pass
+    try:
+        import tensorflow as tf
+    except ImportError as e:
+        raise ImportError(
+            "No TFLite runtime found: install `ai-edge-litert` "
+            "(pip install ai-edge-litert), `tflite-runtime` or `tensorflow`."
+        ) from e
+    _RUNTIME = (tf.lite.Interpreter, f"tensorflow.lite {tf.__version__}")
+    return _RUNTIME
+
+
+def runtime_name() -> str:
+    """Name and version of the LiteRT runtime `load_interpreter` uses.
+
+    Returns:
+        A string such as `"ai-edge-litert 2.3.0"`, `"tflite-runtime 2.14.0"`
+        or `"tensorflow.lite 2.21.0"`.
+
+    Example:
+
+    >>> runtime_name()  # doctest: +SKIP
+    'ai-edge-litert 2.3.0'
+    """
+    return _resolve_runtime()[1]
+
+
+def as_model_bytes(model_content: ModelSource) -> bytes:
+    """Return the model as `bytes`, checking it looks like a TFLite flatbuffer.
+
+    This is the cheap check (size and the `TFL3` file identifier); it does not
+    parse the flatbuffer. `load_interpreter` does the full check.
+
+    Args:
+        model_content: The `.tflite` flatbuffer as bytes-like object, or the
+            path of a `.tflite` file.
+
+    Returns:
+        The model bytes.
+
+    Raises:
+        InvalidModelError: The file does not exist, or the bytes are empty,
+            too short or lack the `TFL3` identifier.
+
+    Example:
+
+    >>> data = as_model_bytes("model.tflite")  # doctest: +SKIP
+    """
+    source = None
+    if isinstance(model_content, (str, os.PathLike)):
+        source = os.fspath(model_content)
+        try:
+            with open(source, "rb") as f:
+                model_content = f.read()
+        except OSError as e:
+            raise InvalidModelError(
+                f"Cannot read the TFLite model file {source!r}: {e}. "
+                "Pass the path of an existing .tflite file, or the model bytes."
+            ) from e
+    if not isinstance(model_content, (bytes, bytearray, memoryview)):
+        raise InvalidModelError(
+            f"Expected the TFLite model as bytes (or a file path), got "
+            f"{type(model_content).__name__}. Pass the bytes returned by "
+            "`to_tflite()` or `open(path, 'rb').read()`."
+        )
+    data = bytes(model_content)
+    where = f"file {source!r}" if source else "model bytes"
+    if not data:
+        raise InvalidModelError(
+            f"The {where} are empty (0 bytes). Pass the content of a .tflite "
+            "file or the bytes returned by `to_tflite()`."
+        )
+    if len(data) < 8 or data[4:8] != TFLITE_IDENTIFIER:
+        raise InvalidModelError(
+            f"The {where} ({len(data)} bytes) are not a TFLite flatbuffer: "
+            f"bytes 4:8 are {data[4:8]!r}, expected {TFLITE_IDENTIFIER!r}. "
+            "Pass a .tflite model (e.g. from `to_tflite()`), not a Keras, "
+            "SavedModel or C-array file."
+        )
+    return data
+
+
+def load_interpreter(model_content: ModelSource, num_threads: int = 1):
+    """Create a LiteRT interpreter for a model, tensors allocated.
+
+    Args:
+        model_content: The `.tflite` flatbuffer as bytes, or a file path.
+        num_threads: CPU threads the interpreter may use.
+
+    Returns:
+        An `Interpreter` (from `ai_edge_litert`, `tflite_runtime` or
+        `tf.lite`, see `runtime_name()`) on which `allocate_tensors()` has
+        been called.
+
+    Raises:
+        InvalidModelError: The bytes are empty, not a TFLite flatbuffer,
+            truncated or corrupted, or the runtime cannot prepare the model.
+
+    Example:
+
+    >>> interpreter = load_interpreter(model_bytes)  # doctest: +SKIP
+    >>> interpreter.get_input_details()[0]["shape"]  # doctest: +SKIP
+    array([1, 8, 8, 1], dtype=int32)
+    """
+    data = as_model_bytes(model_content)
+    if not isinstance(num_threads, int) or num_threads < 1:
+        raise ValueError(f"num_threads must be a positive int, got {num_threads!r}.")
+    interpreter_cls, name = _resolve_runtime()
+    try:
+        interpreter = interpreter_cls(model_content=data, num_threads=num_threads)
+        interpreter.allocate_tensors()
+    except (ValueError, RuntimeError) as e:
+        reason = " ".join(str(e).split()) or type(e).__name__
+        raise InvalidModelError(
+            f"{name} rejected the model ({len(data)} bytes): {reason}. "
+            "The flatbuffer is probably truncated or corrupted; re-export it "
+            "with `to_tflite()` or re-copy the .tflite file."
+        ) from e
+    return interpreter
