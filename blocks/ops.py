@@ -6,6 +6,14 @@ Blocks accept 1D inputs `(batch, steps, channels)` and 2D inputs
 the rank of the tensor, always with `padding="same"` and `use_bias=False`
 before `BatchNormalization`. Every helper takes an explicit layer `name`.
 
+Initialization: convolutions use `"he_normal"` and depthwise convolutions
+`VarianceScaling(2.0, "fan_out", "truncated_normal")` (Keras' default Glorot
+init computes the fan-in of a depthwise kernel `(k, k, C, 1)` as `k*k*C`, so it
+shrinks activations by about `sqrt(C)` per layer). This keeps untrained
+candidates' activations at a sane scale, which matters because TFLite Micro's
+int8 `SOFTMAX` aborts the process when its input scale is tiny (logits that
+vanished through a deep, untrained stack).
+
 Stride guard: a stride larger than 1 along a spatial dimension that is already
 of size 1 is replaced by 1 along that dimension (see `effective_strides`), so
 deep candidates on small inputs (e.g. 8x8 images) never ask for an impossible
@@ -21,6 +29,15 @@ ACTIVATIONS = ["relu", "relu6", "hard_swish"]
 """Activations searched by default; all run as int8 under TFLite Micro."""
 
 POOLINGS = ["avg", "flatten", "max"]
+
+CONV_INITIALIZER = "he_normal"
+
+
+def depthwise_initializer():
+    """Variance-preserving init for a depthwise kernel (fan = k * k)."""
+    return keras.initializers.VarianceScaling(
+        scale=2.0, mode="fan_out", distribution="truncated_normal"
+    )
 
 
 def spatial_rank(x) -> int:
@@ -116,6 +133,7 @@ def conv(
         padding="same",
         use_bias=use_bias,
         activation=activation,
+        kernel_initializer=CONV_INITIALIZER,
         name=name,
     )(x)
 
@@ -147,12 +165,21 @@ def depthwise_conv(
         strides=strides,
         padding="same",
         use_bias=False,
+        depthwise_initializer=depthwise_initializer(),
         name=name,
     )(x)
 
 
+# Keras' default momentum (0.99) needs a few thousand steps before the moving
+# statistics used at validation time catch up; a NAS trial on a small data set
+# trains for a few hundred, so candidates would be ranked on stale statistics.
+BATCH_NORM_MOMENTUM = 0.9
+
+
 def batch_norm(x, *, name: str):
     """Applies `BatchNormalization` (folded into the conv by the converter).
+
+    Uses `BATCH_NORM_MOMENTUM` (0.9), suited to the short trainings of a search.
 
     Args:
         x: Input tensor.
@@ -161,7 +188,7 @@ def batch_norm(x, *, name: str):
     Returns:
         The output tensor.
     """
-    return keras.layers.BatchNormalization(name=name)(x)
+    return keras.layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM, name=name)(x)
 
 
 def activation(x, name_of_activation: str | None, *, name: str):

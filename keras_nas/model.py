@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import warnings
 from typing import Any
 
 import keras
@@ -115,6 +115,7 @@ class NASModel:
         self.tuner: NASTuner | None = None
         self.model_: keras.Model | None = None
         self.best_trial_ = None
+        self.cost_: dict | None = None
         self.data_: PreparedData | None = None
 
     # -- fit ------------------------------------------------------------------------------
@@ -200,6 +201,20 @@ class NASModel:
             **train_kwargs,
         )
         self.model_ = model
+        _, cost = tflite.measure_model(model, data.representative_x, latency_runs=self.latency_runs)
+        self.cost_ = cost.to_dict()
+        broken = self.constraints.violations(self.cost_)
+        if broken:
+            warnings.warn(
+                f"The trained winner breaks the constraints ({'; '.join(broken)}) although its "
+                "untrained measurement fitted; please report this as a bug.",
+                RuntimeWarning,
+            )
+        if verbose:
+            print(
+                f"Winner as int8: flash {cost.flash_kb:.1f} KB, TFLite Micro arena "
+                f"{cost.peak_ram_kb:.1f} KB, host latency {cost.latency_ms:.3f} ms."
+            )
         return history
 
     def _strategy_name(self) -> str:
@@ -286,7 +301,7 @@ class NASModel:
 
     def __getattr__(self, name):
         # Everything else a Keras model has (layers, weights, to_json, ...).
-        if name.startswith("_") or name in {"model_", "data_", "tuner", "best_trial_"}:
+        if name.startswith("_") or name in {"model_", "data_", "tuner", "best_trial_", "cost_"}:
             raise AttributeError(name)
         if self.__dict__.get("model_") is None:
             raise AttributeError(

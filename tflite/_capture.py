@@ -45,7 +45,7 @@ def capture_stderr():
     Example:
 
     >>> with capture_stderr() as captured:
-    ...     os.write(2, b"hello from C\\n")
+    ...     _ = os.write(2, b"hello from C\\n")
     >>> captured.text
     'hello from C\\n'
     """

@@ -11,6 +11,7 @@ imports is used:
 import os
 from typing import Union
 
+from keras_nas.tflite._capture import capture_stderr
 from keras_nas.tflite.errors import InvalidModelError
 
 ModelSource = Union[bytes, bytearray, memoryview, str, os.PathLike]
@@ -149,14 +150,31 @@ def load_interpreter(model_content: ModelSource, num_threads: int = 1):
     if not isinstance(num_threads, int) or num_threads < 1:
         raise ValueError(f"num_threads must be a positive int, got {num_threads!r}.")
     interpreter_cls, name = _resolve_runtime()
-    try:
-        interpreter = interpreter_cls(model_content=data, num_threads=num_threads)
-        interpreter.allocate_tensors()
-    except (ValueError, RuntimeError) as e:
-        reason = " ".join(str(e).split()) or type(e).__name__
+    # The runtime logs to the C-level stderr ("Created TensorFlow Lite XNNPACK
+    # delegate", verifier complaints): keep it quiet, use it in errors.
+    with capture_stderr() as captured:
+        try:
+            interpreter = interpreter_cls(model_content=data, num_threads=num_threads)
+            interpreter.allocate_tensors()
+            # Reading the tensor details also decodes the tensor names, which
+            # fails (UnicodeDecodeError) on some corrupted files.
+            interpreter.get_input_details()
+            interpreter.get_output_details()
+            error = None
+        except (ValueError, RuntimeError) as e:
+            error = e
+    if error is not None:
+        reason = " ".join(str(error).split()) or type(error).__name__
+        extra = [
+            line.strip()
+            for line in captured.text.splitlines()
+            if line.strip() and "XNNPACK delegate" not in line and line.strip() not in reason
+        ]
+        if extra:
+            reason += " [" + "; ".join(extra[-4:]) + "]"
         raise InvalidModelError(
             f"{name} rejected the model ({len(data)} bytes): {reason}. "
             "The flatbuffer is probably truncated or corrupted; re-export it "
             "with `to_tflite()` or re-copy the .tflite file."
-        ) from e
+        ) from error
     return interpreter

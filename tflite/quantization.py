@@ -81,7 +81,7 @@ def dequantize(q: np.ndarray, details: dict) -> np.ndarray:
     >>> details = {"dtype": np.int8, "quantization_parameters":
     ...     {"scales": np.array([1 / 256]), "zero_points": np.array([-128])}}
     >>> dequantize(np.array([-128, 127], dtype=np.int8), details)
-    array([0.       , 0.9960938], dtype=float32)
+    array([0.        , 0.99609375], dtype=float32)
     """
     q = np.asarray(q)
     scale, zero_point = tensor_quantization(details)

@@ -108,11 +108,11 @@ class RegularizedEvolution(NASOracle):
 
 def _has_alternatives(hp) -> bool:
     """Whether a hyperparameter can take more than one value."""
-    if isinstance(hp, keras_tuner.engine.hyperparameters.Fixed):
+    hp_types = keras_tuner.engine.hyperparameters
+    if isinstance(hp, hp_types.Fixed):
         return False
-    values = getattr(hp, "values", None)
-    if values is not None:
-        return len(values) > 1
-    if hasattr(hp, "min_value"):
+    if isinstance(hp, hp_types.Choice):
+        return len(hp.values) > 1
+    if isinstance(hp, (hp_types.Int, hp_types.Float)):
         return hp.min_value != hp.max_value
     return True

@@ -1,0 +1,271 @@
+"""Write a TFLite model as C++ source for TFLite Micro, and read it back."""
+
+import math
+import os
+import re
+from pathlib import Path
+from typing import List, Optional, Tuple, Union
+
+from keras_nas.tflite import micro
+from keras_nas.tflite.interpreter import ModelSource, as_model_bytes, load_interpreter
+from keras_nas.tflite.ops import model_ops, resolver_method
+from keras_nas.tflite.quantization import tensor_quantization
+
+# Arena margin added to the measured TFLite Micro arena in the header:
+# max(ARENA_MARGIN_MIN_BYTES, ARENA_MARGIN_FRACTION * measured), rounded up to
+# ARENA_ALIGNMENT. The measurement uses TFLM's reference kernels on a 64-bit
+# host; optimized kernels (CMSIS-NN, ESP-NN, ...) allocate extra scratch
+# buffers and alignment padding differs per platform, so the exact figure
+# may be a little short on the device. 32-bit targets have smaller
+# interpreter structs, which only helps.
+ARENA_MARGIN_FRACTION = 0.25
+ARENA_MARGIN_MIN_BYTES = 1024
+ARENA_ALIGNMENT = 16
+
+BYTES_PER_LINE = 12
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ARRAY = re.compile(r"\[\s*\]\s*=\s*\{(?P<body>[^}]*)\}\s*;", re.S)
+_LENGTH = re.compile(r"_len\s*=\s*(?P<n>\d+)\s*;")
+
+
+def arena_with_margin(measured_bytes: int) -> int:
+    """Arena size to declare on the device for a measured TFLM arena.
+
+    Args:
+        measured_bytes: Arena measured by `arena_bytes()`.
+
+    Returns:
+        `measured + max(1024, 25% of measured)`, rounded up to 16 bytes.
+
+    Example:
+
+    >>> arena_with_margin(2320)
+    3344
+    """
+    margin = max(ARENA_MARGIN_MIN_BYTES, math.ceil(measured_bytes * ARENA_MARGIN_FRACTION))
+    total = measured_bytes + margin
+    return -(-total // ARENA_ALIGNMENT) * ARENA_ALIGNMENT
+
+
+def _camel(name: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in name.split("_") if part)
+
+
+def _c_string(text: str) -> str:
+    out = []
+    for byte in str(text).encode("utf-8"):
+        char = chr(byte)
+        if char in '"\\':
+            out.append("\\" + char)
+        elif 32 <= byte < 127 and char != "?":
+            out.append(char)
+        else:  # octal escapes take at most 3 digits, unlike \x
+            out.append(f"\\{byte:03o}")
+    return '"' + "".join(out) + '"'
+
+
+def _c_float(value: float) -> str:
+    text = f"{float(value):.9g}"
+    if not any(c in text for c in ".eE") and text not in ("inf", "-inf", "nan"):
+        text += ".0"
+    return text + "f"
+
+
+def _array_lines(data: bytes) -> List[str]:
+    return [
+        "    " + ", ".join(f"0x{b:02x}" for b in data[i : i + BYTES_PER_LINE]) + ","
+        for i in range(0, len(data), BYTES_PER_LINE)
+    ]
+
+
+def _resolver_comment(ops) -> List[str]:
+    lines = [
+        "// TFLite Micro op resolver for this model",
+        '// (#include "tensorflow/lite/micro/micro_mutable_op_resolver.h"):',
+        "//",
+        f"//   tflite::MicroMutableOpResolver<{len(ops)}> resolver;",
+    ]
+    for op in ops:
+        method = resolver_method(op)
+        if method:
+            lines.append(f"//   resolver.{method}();  // {op}")
+        else:
+            lines.append(f"//   // {op}: no MicroMutableOpResolver method known (not in TFLite Micro?)")
+    return lines
+
+
+def write_c_array(
+    model_content: ModelSource,
+    directory: Union[str, os.PathLike],
+    name: str = "model_data",
+    arena_bytes: Optional[int] = None,
+    input_quantization: Optional[Tuple[float, int]] = None,
+    output_quantization: Optional[Tuple[float, int]] = None,
+    labels: Optional[List[str]] = None,
+) -> Tuple[Path, Path]:
+    """Write `<name>.cc` and `<name>.h` embedding a model for TFLite Micro.
+
+    The `.cc` file holds `alignas(16) const unsigned char g_<name>[]` with the
+    exact model bytes (12 per line) and `const unsigned int g_<name>_len`.
+    The header declares both and defines `constexpr` constants:
+    `k<Name>ArenaSize` (measured arena + margin, see `arena_with_margin`),
+    `k<Name>MeasuredArenaBytes`, `k<Name>InputScale`/`InputZeroPoint`,
+    `k<Name>OutputScale`/`OutputZeroPoint` (scale 0 for float tensors),
+    `k<Name>NumLabels`/`k<Name>Labels` when labels are given, and a comment
+    with the `MicroMutableOpResolver<N>` lines the model needs. Both files
+    compile with `g++ -std=c++17 -c`.
+
+    Args:
+        model_content: The `.tflite` flatbuffer as bytes, or a file path.
+        directory: Output directory (created if missing).
+        name: C identifier used for the file names and symbols;
+            `<Name>` is its CamelCase form (`model_data` -> `ModelData`).
+        arena_bytes: Measured arena in bytes; measured with TFLite Micro
+            (`arena_bytes()`) when `None`.
+        input_quantization: `(scale, zero_point)` of the input; read from
+            the model when `None`.
+        output_quantization: `(scale, zero_point)` of the output; read from
+            the model when `None`.
+        labels: Class names, written as `k<Name>Labels`.
+
+    Returns:
+        `(cc_path, header_path)`.
+
+    Raises:
+        ValueError: `name` is not a valid C identifier.
+        InvalidModelError: The model is invalid or TFLite Micro cannot run it.
+
+    Example:
+
+    >>> cc, h = write_c_array(model_bytes, "out/", name="kws_model",
+    ...                       labels=["yes", "no"])  # doctest: +SKIP
+    >>> read_c_array(cc) == model_bytes  # doctest: +SKIP
+    True
+    """
+    if not isinstance(name, str) or not _IDENTIFIER.match(name):
+        raise ValueError(
+            f"name must be a C identifier (letters, digits, underscores; not starting "
+            f"with a digit), got {name!r}."
+        )
+    data = as_model_bytes(model_content)
+    interpreter = load_interpreter(data)
+    input_details = interpreter.get_input_details()[0]
+    output_details = interpreter.get_output_details()[0]
+    measured = micro.arena_bytes(data) if arena_bytes is None else int(arena_bytes)
+    in_scale, in_zero = input_quantization or tensor_quantization(input_details)
+    out_scale, out_zero = output_quantization or tensor_quantization(output_details)
+    ops = model_ops(data)
+
+    camel = _camel(name)
+    symbol = f"g_{name}"
+    guard = f"KERAS_NAS_{name.upper()}_H_"
+    source = (
+        "measured by TFLite Micro on the host (reference kernels)"
+        if arena_bytes is None
+        else "as given to write_c_array"
+    )
+    header = [
+        f"// Generated by keras_nas.tflite.write_c_array from a {len(data)}-byte TFLite model.",
+        "// Do not edit: regenerate from the .tflite file instead.",
+        "//",
+        f"// Ops ({len(ops)}): {', '.join(ops)}",
+        "//",
+        *_resolver_comment(ops),
+        "//",
+        "// Tensor arena:",
+        f"//   alignas(16) static unsigned char tensor_arena[k{camel}ArenaSize];",
+        "",
+        f"#ifndef {guard}",
+        f"#define {guard}",
+        "",
+        "// The .tflite flatbuffer, 16-byte aligned as TFLite Micro requires.",
+        f"extern const unsigned char {symbol}[];",
+        f"extern const unsigned int {symbol}_len;",
+        "",
+        f"// Tensor arena: {measured} bytes {source},",
+        f"// plus a margin of max({ARENA_MARGIN_MIN_BYTES} bytes, {ARENA_MARGIN_FRACTION:.0%}) for optimized kernels'",
+        f"// scratch buffers and platform alignment, rounded up to {ARENA_ALIGNMENT} bytes.",
+        f"constexpr int k{camel}ArenaSize = {arena_with_margin(measured)};",
+        f"constexpr int k{camel}MeasuredArenaBytes = {measured};",
+        "",
+        "// Quantization, real = scale * (q - zero_point); scale 0 means a float tensor.",
+        f"constexpr float k{camel}InputScale = {_c_float(in_scale)};",
+        f"constexpr int k{camel}InputZeroPoint = {int(in_zero)};",
+        f"constexpr float k{camel}OutputScale = {_c_float(out_scale)};",
+        f"constexpr int k{camel}OutputZeroPoint = {int(out_zero)};",
+    ]
+    if labels is not None:
+        labels = [str(label) for label in labels]
+        header += [
+            "",
+            f"constexpr int k{camel}NumLabels = {len(labels)};",
+            f"constexpr const char* k{camel}Labels[] = {{",
+            *[f"    {_c_string(label)}," for label in labels],
+            "};",
+        ]
+    header += ["", f"#endif  // {guard}", ""]
+
+    cc = [
+        f"// Generated by keras_nas.tflite.write_c_array: the {len(data)}-byte TFLite model.",
+        "// Do not edit: regenerate from the .tflite file instead.",
+        "",
+        f'#include "{name}.h"',
+        "",
+        f"alignas(16) const unsigned char {symbol}[] = {{",
+        *_array_lines(data),
+        "};",
+        "",
+        f"const unsigned int {symbol}_len = {len(data)};",
+        "",
+    ]
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    cc_path, h_path = directory / f"{name}.cc", directory / f"{name}.h"
+    h_path.write_text("\n".join(header), encoding="utf-8")
+    cc_path.write_text("\n".join(cc), encoding="utf-8")
+    return cc_path, h_path
+
+
+def read_c_array(cc_path: Union[str, os.PathLike]) -> bytes:
+    """Parse the model bytes back out of a `.cc` file from `write_c_array`.
+
+    Also reads other `const unsigned char name[] = {0x.., ...};` files (such
+    as `xxd -i` output). When a `..._len = N;` definition is present, its
+    value must match the number of bytes.
+
+    Args:
+        cc_path: Path of the `.cc` file.
+
+    Returns:
+        The bytes of the first array in the file.
+
+    Raises:
+        ValueError: No byte array found, a value is not a byte, or the
+            length does not match `_len`.
+
+    Example:
+
+    >>> read_c_array("out/model_data.cc") == open("model.tflite", "rb").read()  # doctest: +SKIP
+    True
+    """
+    text = Path(cc_path).read_text(encoding="utf-8")
+    text = re.sub(r"//[^\n]*|/\*.*?\*/", "", text, flags=re.S)
+    match = _ARRAY.search(text)
+    if not match:
+        raise ValueError(f"No `name[] = {{...}};` byte array found in {str(cc_path)!r}.")
+    tokens = [t.strip() for t in match.group("body").split(",") if t.strip()]
+    try:
+        values = [int(t, 0) for t in tokens]
+    except ValueError as e:
+        raise ValueError(f"Non-integer value in the byte array of {str(cc_path)!r}: {e}") from e
+    if any(not 0 <= v <= 255 for v in values):
+        raise ValueError(f"The array in {str(cc_path)!r} has values outside 0..255.")
+    data = bytes(values)
+    length = _LENGTH.search(text[match.end() :])
+    if length and int(length.group("n")) != len(data):
+        raise ValueError(
+            f"{str(cc_path)!r} declares {length.group('n')} bytes but the array holds {len(data)}."
+        )
+    return data

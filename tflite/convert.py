@@ -1,0 +1,224 @@
+"""Convert a Keras 3 model to a TFLite flatbuffer (int8, float32, float16, dynamic)."""
+
+import contextlib
+import io
+import re
+import warnings
+
+import numpy as np
+
+from keras_nas.tflite._capture import capture_stderr
+from keras_nas.tflite.errors import ConversionError
+
+QUANTIZATIONS = ("int8", "float32", "float16", "dynamic")
+"""Valid `quantization` names for `to_tflite`:
+
+- `"int8"`: full-integer quantization (int8 weights, activations, input and
+  output; `TFLITE_BUILTINS_INT8` only). Needs representative data. Runs on
+  LiteRT and TFLite Micro.
+- `"float32"`: no quantization.
+- `"float16"`: float16 weights, float32 compute (LiteRT only; TFLite Micro
+  has no float16 support).
+- `"dynamic"`: int8 weights, float activations (dynamic-range quantization).
+"""
+
+_SEED = 0  # fixed seed: the calibration subset is the same on every call
+
+
+def calibration_samples(representative_data, num_calibration_samples: int = 200) -> np.ndarray:
+    """Pick the calibration rows `to_tflite` uses, deterministically.
+
+    Args:
+        representative_data: Float array `(n, *input_shape)`.
+        num_calibration_samples: Maximum number of rows to keep.
+
+    Returns:
+        A float32 array of `min(n, num_calibration_samples)` rows: all rows
+        if there are few enough, else a subset drawn without replacement by a
+        fixed-seed generator (kept in the original order), so that the same
+        data always gives the same model.
+
+    Raises:
+        ValueError: The data is empty, not numeric, or contains NaN/inf.
+
+    Example:
+
+    >>> calibration_samples(np.zeros((1000, 8, 8, 1)), 200).shape
+    (200, 8, 8, 1)
+    """
+    if not isinstance(num_calibration_samples, (int, np.integer)) or num_calibration_samples < 1:
+        raise ValueError(
+            f"num_calibration_samples must be a positive int, got {num_calibration_samples!r}."
+        )
+    try:
+        data = np.asarray(representative_data, dtype=np.float32)
+    except (TypeError, ValueError) as e:
+        raise ValueError(
+            "representative_data must be a float numpy array of shape "
+            f"(n, *input_shape); could not convert it: {e}"
+        ) from e
+    if data.ndim < 1 or data.shape[0] == 0:
+        raise ValueError(
+            "representative_data must hold at least one sample, shape (n, *input_shape); "
+            f"got shape {data.shape}."
+        )
+    if not np.all(np.isfinite(data)):
+        raise ValueError("representative_data contains NaN or infinite values.")
+    n = data.shape[0]
+    if n <= num_calibration_samples:
+        return data
+    rows = np.sort(np.random.default_rng(_SEED).choice(n, num_calibration_samples, replace=False))
+    return data[rows]
+
+
+def _check_int8_data(model, data: np.ndarray) -> None:
+    inputs = getattr(model, "inputs", None) or []
+    if len(inputs) > 1:
+        raise ValueError(
+            f"int8 calibration supports single-input models; this model has {len(inputs)} inputs."
+        )
+    if len(inputs) == 1:
+        expected = tuple(inputs[0].shape[1:])
+        got = tuple(data.shape[1:])
+        if len(expected) != len(got) or any(
+            e is not None and e != g for e, g in zip(expected, got)
+        ):
+            raise ValueError(
+                f"representative_data has samples of shape {got}, but the model "
+                f"input expects {expected}; pass an array of shape (n, *input_shape)."
+            )
+
+
+def _converter(model, quantization: str, calibration):
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if quantization == "int8":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: ([row[None]] for row in calibration)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+    elif quantization == "float16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif quantization == "dynamic":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    return converter
+
+
+_UNSUPPORTED_OP = re.compile(r"'(tf\.\w+)' op is neither a custom op nor a flex op")
+_ERROR_CODE = re.compile(r"Error code: (ERROR_\w+)")
+
+
+def _strip_location(message: str) -> str:
+    """Drop a leading MLIR `loc(...)` (balanced parentheses) and its colon."""
+    message = message.strip()
+    if not message.startswith("loc("):
+        return message
+    depth = 0
+    for i, char in enumerate(message):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth == 0 and char == ")":
+            return message[i + 1 :].lstrip(": ").strip()
+    return message
+
+
+def _reason(error: BaseException, log: str) -> str:
+    """A short reason from the converter's exception text and stderr."""
+    text = f"{error}\n{log}"
+    parts = []
+    ops = sorted(set(_UNSUPPORTED_OP.findall(text)))
+    if ops:
+        parts.append(
+            "unsupported op(s) with no TFLite builtin kernel: " + ", ".join(ops)
+            + " (they would need TF Select/Flex ops, which TFLite Micro does not "
+            "have: replace the layer that produces them)"
+        )
+    for line in text.splitlines():
+        if "error:" not in line:
+            continue
+        message = " ".join(_strip_location(line.split("error:", 1)[1]).split())
+        if not message or _UNSUPPORTED_OP.search(message) or "failed while converting" in message:
+            continue
+        if message not in parts:
+            parts.append(message)
+    parts += sorted(set(_ERROR_CODE.findall(text)))
+    if not parts:
+        first = " ".join(str(error).split()) or type(error).__name__
+        parts = [first[:500]]
+    return "; ".join(parts[:6])
+
+
+def to_tflite(
+    model,
+    quantization: str = "int8",
+    representative_data=None,
+    num_calibration_samples: int = 200,
+) -> bytes:
+    """Convert a Keras 3 model to a TFLite flatbuffer.
+
+    Uses `tf.lite.TFLiteConverter.from_keras_model`. Its chatter (the Keras
+    export's "Saved artifact at ..." and TensorSpec listing on Python stdout,
+    warnings, and the MLIR/quantizer lines on the C-level stderr) is
+    swallowed; on failure the relevant lines end up in the `ConversionError`
+    message instead. TensorFlow itself is imported on the first call only.
+
+    Args:
+        model: A built Keras 3 model (known input shape).
+        quantization: One of `"int8"` (full-integer: int8 weights,
+            activations, input and output; runs on TFLite Micro), `"float32"`,
+            `"float16"` or `"dynamic"` (int8 weights, float activations).
+        representative_data: Float numpy array `(n, *input_shape)`, required
+            for `"int8"` to calibrate activation ranges, ignored otherwise.
+        num_calibration_samples: At most this many rows of
+            `representative_data` are used (a fixed-seed subset when there
+            are more, so conversion is deterministic).
+
+    Returns:
+        The `.tflite` flatbuffer as bytes.
+
+    Raises:
+        ValueError: Unknown `quantization` name, or `"int8"` without (or with
+            malformed) `representative_data`.
+        ConversionError: The converter failed (e.g. an op with no TFLite
+            int8 kernel); the message names the reason.
+
+    Example:
+
+    >>> model_bytes = to_tflite(model, "int8", representative_data=x_train)  # doctest: +SKIP
+    >>> open("model.tflite", "wb").write(model_bytes)  # doctest: +SKIP
+    """
+    if quantization not in QUANTIZATIONS:
+        raise ValueError(
+            f"Unknown quantization {quantization!r}; valid options are: "
+            + ", ".join(repr(q) for q in QUANTIZATIONS)
+            + "."
+        )
+    calibration = None
+    if quantization == "int8":
+        if representative_data is None:
+            raise ValueError(
+                "quantization='int8' needs representative_data: a float numpy array "
+                "of shape (n, *input_shape), e.g. a few hundred training inputs, to "
+                "calibrate the activation ranges. Or use quantization='float32'."
+            )
+        calibration = calibration_samples(representative_data, num_calibration_samples)
+        _check_int8_data(model, calibration)
+
+    with capture_stderr() as captured:
+        try:
+            with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                converter = _converter(model, quantization, calibration)
+                model_content = converter.convert()
+            error = None
+        except Exception as e:  # the converter raises many types
+            error = e
+    if error is not None:
+        raise ConversionError(
+            f"TFLite conversion ({quantization}) of model "
+            f"{getattr(model, 'name', type(model).__name__)!r} failed: "
+            f"{_reason(error, captured.text)}"
+        ) from error
+    return bytes(model_content)
