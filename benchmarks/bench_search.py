@@ -31,7 +31,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import keras_tuner  # noqa: E402
-import numpy as np  # noqa: E402
 
 from keras_nas import NASModel, tflite  # noqa: E402
 from keras_nas.constraints import Constraints  # noqa: E402

@@ -26,6 +26,17 @@ FloatArg = float | _Seq[float] | None
 StrArg = str | _Seq[str] | None
 
 
+def _conv_choices(block, hp, inputs, default_filters):
+    """Declares (or takes fixed) filters, kernel size, strides and activation of a conv block."""
+    rank = ops.spatial_rank(inputs)
+    return (
+        hp_utils.choice(hp, "filters", block.filters, default_filters),
+        hp_utils.choice(hp, "kernel_size", block.kernel_size, ops.kernel_sizes(rank)),
+        hp_utils.choice(hp, "strides", block.strides, STRIDES),
+        hp_utils.choice(hp, "activation", block.activation, ops.ACTIVATIONS),
+    )
+
+
 class ConvBNAct(Block):
     """Convolution, batch normalization, activation: the stem of a network.
 
@@ -75,14 +86,8 @@ class ConvBNAct(Block):
         Returns:
             The output tensor.
         """
-        rank = ops.spatial_rank(inputs)
-        filters = hp_utils.choice(hp, "filters", self.filters, STEM_FILTERS)
-        kernel_size = hp_utils.choice(
-            hp, "kernel_size", self.kernel_size, ops.kernel_sizes(rank)
-        )
-        strides = hp_utils.choice(hp, "strides", self.strides, STRIDES)
-        activation = hp_utils.choice(
-            hp, "activation", self.activation, ops.ACTIVATIONS
+        filters, kernel_size, strides, activation = _conv_choices(
+            self, hp, inputs, STEM_FILTERS
         )
         if hp_utils.any_none(filters, kernel_size, strides, activation):
             return inputs  # Inactive conditional scope: declare only.
@@ -147,14 +152,8 @@ class DepthwiseSeparable(Block):
         Returns:
             The output tensor.
         """
-        rank = ops.spatial_rank(inputs)
-        filters = hp_utils.choice(hp, "filters", self.filters, FILTERS)
-        kernel_size = hp_utils.choice(
-            hp, "kernel_size", self.kernel_size, ops.kernel_sizes(rank)
-        )
-        strides = hp_utils.choice(hp, "strides", self.strides, STRIDES)
-        activation = hp_utils.choice(
-            hp, "activation", self.activation, ops.ACTIVATIONS
+        filters, kernel_size, strides, activation = _conv_choices(
+            self, hp, inputs, FILTERS
         )
         if hp_utils.any_none(filters, kernel_size, strides, activation):
             return inputs

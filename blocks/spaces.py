@@ -11,7 +11,7 @@ from . import hp_utils, ops
 from .base import Block
 from .conv import ConvBNAct, StrArg
 from .head import DenseBlock
-from .stage import BLOCK_TYPES, Stage
+from .stage import Stage, check_block_types
 
 
 class ConvSpace(Block):
@@ -73,12 +73,7 @@ class ConvSpace(Block):
         if stem is not None and re.fullmatch(r"stage_\d+", stem.name):
             raise ValueError(f"stem name {stem.name!r} clashes with a stage name.")
         ops.check_activation(activation)
-        types = block_type if isinstance(block_type, (list, tuple)) else [block_type]
-        for t in types:
-            if t is not None and t not in BLOCK_TYPES:
-                raise ValueError(
-                    f"Unsupported block_type {t!r}; expected one of {BLOCK_TYPES}."
-                )
+        check_block_types(block_type)
         self.max_stages = int(max_stages)
         self.min_stages = int(min_stages)
         self.stem = stem

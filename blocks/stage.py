@@ -19,6 +19,22 @@ from .conv import (
 )
 
 BLOCK_TYPES = ["ds", "mbconv"]
+
+
+def check_block_types(block_type) -> list:
+    """Validates a `block_type` argument (None, one type or a list of types).
+
+    Args:
+        block_type: The argument as given.
+
+    Returns:
+        The argument as a list.
+    """
+    types = list(block_type) if isinstance(block_type, (list, tuple)) else [block_type]
+    for t in types:
+        if t is not None and t not in BLOCK_TYPES:
+            raise ValueError(f"Unsupported block_type {t!r}; expected one of {BLOCK_TYPES}.")
+    return types
 MIN_DEPTH = 1
 MAX_DEPTH = 3
 
@@ -84,12 +100,7 @@ class Stage(Block):
     ):
         super().__init__(name=name)
         ops.check_activation(activation)
-        types = block_type if isinstance(block_type, (list, tuple)) else [block_type]
-        for t in types:
-            if t is not None and t not in BLOCK_TYPES:
-                raise ValueError(
-                    f"Unsupported block_type {t!r}; expected one of {BLOCK_TYPES}."
-                )
+        types = check_block_types(block_type)
         if block_type == "ds" or list(types) == ["ds"]:
             given = {
                 k: v

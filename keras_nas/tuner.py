@@ -11,10 +11,12 @@ import keras
 import keras_tuner
 import numpy as np
 from keras_tuner.engine import trial as trial_module
+from keras_tuner.src import config as keras_tuner_config
 
 from keras_nas import tflite
 from keras_nas.constraints import Constraints
 from keras_nas.errors import CandidateRejected, InfeasibleConstraintsError, is_rejection
+from keras_nas.memory import released_after_use
 
 COST_FILE = "cost.json"
 
@@ -60,15 +62,32 @@ class NASTuner(keras_tuner.Tuner):
         self.trial_verbose = 1
         self._trial_started = {}
 
+    def search(self, *fit_args, **fit_kwargs):
+        # Keras Tuner prints the traceback of every failed trial while its DEBUG flag
+        # is on (its default), rejections included; our progress line names the
+        # reason instead, and the full traceback stays in the trial's trial.json.
+        previous = keras_tuner_config.DEBUG
+        keras_tuner_config.DEBUG = False
+        try:
+            super().search(*fit_args, **fit_kwargs)
+        finally:
+            keras_tuner_config.DEBUG = previous
+
     # -- one trial ------------------------------------------------------------------
 
     def run_trial(self, trial, *args, **kwargs):
+        # Nothing a trial builds or traces is needed after it: without this a
+        # search keeps ~11 MB per trial (see keras_nas/memory.py).
+        with released_after_use():
+            return self._run_trial(trial, *args, **kwargs)
+
+    def _run_trial(self, trial, *args, **kwargs):
         seed = self.trial_seed(trial)
         keras.utils.set_random_seed(seed)
         cost = self.measure_candidate(trial)
         broken = self.constraints.violations(cost)
         if broken:
-            self._check_feasible(trial, cost)
+            self._check_feasible(trial)
             raise CandidateRejected(broken)
 
         keras.utils.set_random_seed(seed)
@@ -111,9 +130,8 @@ class NASTuner(keras_tuner.Tuner):
                 f"The candidate could not be converted to int8 TFLite: {e}"
             ) from e
         except tflite.InvalidModelError as e:
-            raise keras_tuner.errors.FailedTrialError(
-                f"The candidate's int8 model does not run on TFLite Micro: {e}"
-            ) from e
+            # It cannot ship to the board: a rejection, like a broken limit.
+            raise CandidateRejected([f"the int8 model does not run on TFLite Micro: {e}"]) from e
         result = cost.to_dict()
         result["measure_seconds"] = time.perf_counter() - start
         result["params"] = int(model.count_params())
@@ -136,7 +154,7 @@ class NASTuner(keras_tuner.Tuner):
     def _cost_path(self, trial_id: str) -> str:
         return os.path.join(self.get_trial_dir(trial_id), COST_FILE)
 
-    def _check_feasible(self, trial, cost: dict) -> None:
+    def _check_feasible(self, trial) -> None:
         """Stops the search when the constraints look impossible for this space."""
         trials = self.oracle.trials.values()
         if any(not is_rejection(t.message) and t.trial_id != trial.trial_id for t in trials):
@@ -144,7 +162,8 @@ class NASTuner(keras_tuner.Tuner):
         rejected = [t.trial_id for t in trials if is_rejection(t.message)] + [trial.trial_id]
         if len(rejected) < self.infeasible_after:
             return
-        costs = {tid: self.recorded_cost(tid) or cost for tid in rejected}
+        costs = {tid: self.recorded_cost(tid) for tid in rejected}
+        costs = {tid: c for tid, c in costs.items() if c is not None}  # TFLite Micro failures have none
         best_id = min(costs, key=lambda tid: self.constraints.worst_ratio(costs[tid]))
         best = costs[best_id]
         raise InfeasibleConstraintsError(
@@ -225,4 +244,6 @@ def format_trial(trial, cost: dict | None, seconds: float) -> str:
     reason = (trial.message or "").strip().splitlines()[-1] if trial.message else trial.status
     if is_rejection(trial.message):
         reason = "rejected: " + reason.split("rejected before training:", 1)[1].strip()
+    elif trial.message:
+        reason = f"FAILED: {reason} (traceback in trial_{trial.trial_id}/trial.json)"
     return f"{head}  {reason}  ({seconds:.1f} s)"

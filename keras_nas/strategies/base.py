@@ -107,17 +107,17 @@ class NASOracle(keras_tuner.Oracle, abc.ABC):
 
     def end_trial(self, trial):
         super().end_trial(trial)
-        failures = 0
+        failures, last_error = 0, None
         for trial_id in self.end_order:
             ended = self.trials[trial_id]
             if ended.status == TrialStatus.FAILED and not is_rejection(ended.message):
-                failures += 1
+                failures, last_error = failures + 1, ended.message
             elif ended.status == TrialStatus.COMPLETED:
                 failures = 0
         if failures >= self.max_consecutive_training_failures:
             raise RuntimeError(
                 f"{failures} trials in a row failed in training; the search stops. "
-                f"Last error:\n{ended.message}"
+                f"Last error:\n{last_error}"
             )
 
     def remaining_trials(self):

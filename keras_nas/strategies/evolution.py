@@ -21,8 +21,11 @@ class RegularizedEvolution(NASOracle):
     join the population.
 
     Args:
-        population_size: Members of the population.
-        sample_size: Tournament size; larger means greedier.
+        population_size: Members of the population. `None` scales it with the
+            budget: a third of `max_trials`, between 4 and 20 (Real et al. used
+            100 for 20,000 trials; small budgets need most trials evolved).
+        sample_size: Tournament size; larger means greedier. `None`: a third of
+            the population, at least 2.
         **kwargs: See `NASOracle` (`max_trials`, `seed`, ...).
 
     Example:
@@ -32,8 +35,12 @@ class RegularizedEvolution(NASOracle):
     ```
     """
 
-    def __init__(self, population_size: int = 10, sample_size: int = 3, **kwargs):
+    def __init__(self, population_size: int | None = None, sample_size: int | None = None, **kwargs):
         super().__init__(**kwargs)
+        if population_size is None:
+            population_size = max(4, min(20, self.trial_budget // 3))
+        if sample_size is None:
+            sample_size = max(2, population_size // 3)
         if population_size < 2 or not 1 <= sample_size <= population_size:
             raise ValueError(
                 "Evolution needs population_size >= 2 and 1 <= sample_size <= population_size; "

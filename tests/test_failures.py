@@ -1,0 +1,33 @@
+"""Candidates that cannot ship or cannot train: recorded with their reason, the search goes on."""
+
+import keras
+
+from keras_nas import NASModel
+from keras_nas.blocks import Block
+from keras_nas.datasets import load_digits
+
+
+class ActivationProbe(Block):
+    """A tiny space whose 'gelu' choice converts to int8 but has no TFLite Micro kernel."""
+
+    def build(self, hp, inputs):
+        activation = hp.Choice("activation", ["gelu", "relu"])
+        filters = hp.Choice("filters", [4, 8, 12])
+        return keras.layers.Conv2D(filters, 3, padding="same", activation=activation, name=f"{self.name}_conv")(inputs)
+
+
+def test_a_candidate_tflite_micro_cannot_run_is_rejected_not_trained(tmp_path):
+    (x_train, y_train), (x_val, y_val), _ = load_digits()
+    model = NASModel(space=ActivationProbe(), strategy="random", max_trials=2, seed=4,
+                     directory=str(tmp_path), project_name="probe")
+    model.fit(x_train[:300], y_train[:300], validation_data=(x_val, y_val), epochs=1, verbose=0)
+    trials = model.trials()
+    rejected = [t for t in trials if t["status"] == "REJECTED"]
+    trained = [t for t in trials if t["status"] == "COMPLETED"]
+    assert len(trained) == 2
+    assert all(t["hyperparameters"]["activation_probe/activation"] == "relu" for t in trained)
+    assert rejected, "seed 4 draws a gelu candidate first; pick another seed if the space changes"
+    for t in rejected:
+        assert t["hyperparameters"]["activation_probe/activation"] == "gelu"
+        assert "does not run on TFLite Micro" in t["message"] and "GELU" in t["message"]
+    assert "gelu" not in [layer.activation.__name__ for layer in model.layers if hasattr(layer, "activation")]
