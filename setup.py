@@ -45,7 +45,6 @@ setup(
         "test": ["pytest", "hypothesis"],
         "distributed": ["grpcio", "protobuf"],
     },
-    entry_points={},
     classifiers=[
         "Programming Language :: Python :: 3",
         "Topic :: Scientific/Engineering :: Artificial Intelligence",

@@ -54,17 +54,22 @@ def hand_designed(input_shape, num_classes, mean, variance) -> keras.Model:
     inputs = keras.Input(input_shape)
     x = keras.layers.Normalization(mean=mean, variance=variance)(inputs)
     x = conv(32, 5 if len(input_shape) == 2 else 3, padding="same", use_bias=False)(x)
-    x = keras.layers.ReLU()(keras.layers.BatchNormalization()(x))
+    x = keras.layers.ReLU()(keras.layers.BatchNormalization(momentum=0.9)(x))
     for filters, stride in [(32, 1), (64, 2), (64, 1), (64, 2)]:
         x = dwconv(3, strides=stride, padding="same", use_bias=False)(x)
-        x = keras.layers.ReLU()(keras.layers.BatchNormalization()(x))
+        x = keras.layers.ReLU()(keras.layers.BatchNormalization(momentum=0.9)(x))
         x = conv(filters, 1, use_bias=False)(x)
-        x = keras.layers.ReLU()(keras.layers.BatchNormalization()(x))
+        x = keras.layers.ReLU()(keras.layers.BatchNormalization(momentum=0.9)(x))
     x = pool()(x)
     x = keras.layers.Dropout(0.2)(x)
     outputs = keras.layers.Dense(num_classes, activation="softmax")(x)
     model = keras.Model(inputs, outputs)
-    model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", ["accuracy"])
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        jit_compile=False,  # as the searched candidates (XLA compile dominates on CPU)
+    )
     return model
 
 

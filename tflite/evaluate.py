@@ -2,7 +2,12 @@
 
 import numpy as np
 
-from keras_nas.tflite.interpreter import ModelSource, as_model_bytes, load_interpreter
+from keras_nas.tflite.interpreter import (
+    ModelSource,
+    as_model_bytes,
+    load_interpreter,
+    single_io_details,
+)
 from keras_nas.tflite.micro import run_micro
 from keras_nas.tflite.quantization import check_batch, dequantize, quantize
 
@@ -27,14 +32,7 @@ def _run_chunks(interpreter, input_details, output_details, raw, chunk):
 
 def _predict_litert(data: bytes, x) -> np.ndarray:
     interpreter = load_interpreter(data)
-    inputs = interpreter.get_input_details()
-    outputs = interpreter.get_output_details()
-    if len(inputs) != 1 or len(outputs) != 1:
-        raise ValueError(
-            f"predict supports models with one input and one output; this model has "
-            f"{len(inputs)} inputs and {len(outputs)} outputs."
-        )
-    input_details, output_details = inputs[0], outputs[0]
+    input_details, output_details = single_io_details(interpreter, "predict")
     x = check_batch(x, input_details["shape"][1:])
     if x.shape[0] == 0:
         return np.zeros((0, *output_details["shape"][1:]), dtype=np.float32)

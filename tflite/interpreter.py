@@ -178,3 +178,24 @@ def load_interpreter(model_content: ModelSource, num_threads: int = 1):
             "with `to_tflite()` or re-copy the .tflite file."
         ) from error
     return interpreter
+
+
+def single_io_details(interpreter, what: str, error: type[Exception] = ValueError) -> tuple[dict, dict]:
+    """The input and output details of a one-input, one-output model.
+
+    Args:
+        interpreter: A LiteRT interpreter (see `load_interpreter`).
+        what: Who asks, for the error message (e.g. "predict").
+        error: The exception class raised for other models.
+
+    Returns:
+        `(input_details, output_details)`.
+    """
+    inputs = interpreter.get_input_details()
+    outputs = interpreter.get_output_details()
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise error(
+            f"{what} supports models with one input and one output; this model has "
+            f"{len(inputs)} inputs and {len(outputs)} outputs."
+        )
+    return inputs[0], outputs[0]

@@ -27,7 +27,12 @@ from keras_nas.tflite import _micro_core
 from keras_nas.tflite._micro_process import WorkerCrashed, shared_worker
 from keras_nas.tflite._capture import capture_stderr
 from keras_nas.tflite.errors import InvalidModelError
-from keras_nas.tflite.interpreter import ModelSource, as_model_bytes, load_interpreter
+from keras_nas.tflite.interpreter import (
+    ModelSource,
+    as_model_bytes,
+    load_interpreter,
+    single_io_details,
+)
 from keras_nas.tflite.quantization import check_batch, dequantize, quantize
 
 _ARENA_TOTAL = re.compile(r"Arena allocation total (\d+) bytes")
@@ -37,16 +42,12 @@ def _validated(model_content: ModelSource):
     """Bytes and (input, output) details, after LiteRT accepted the model."""
     data = as_model_bytes(model_content)
     interpreter = load_interpreter(data)
-    inputs = interpreter.get_input_details()
-    outputs = interpreter.get_output_details()
-    if len(inputs) != 1 or len(outputs) != 1:
-        raise InvalidModelError(
-            f"TFLite Micro helpers support models with one input and one output; "
-            f"this model has {len(inputs)} inputs and {len(outputs)} outputs."
-        )
+    input_details, output_details = single_io_details(
+        interpreter, "Running on TFLite Micro", InvalidModelError
+    )
     try:
         interpreter.set_tensor(
-            inputs[0]["index"], np.zeros(inputs[0]["shape"], inputs[0]["dtype"])
+            input_details["index"], np.zeros(input_details["shape"], input_details["dtype"])
         )
         interpreter.invoke()
     except (ValueError, RuntimeError) as e:
@@ -54,7 +55,7 @@ def _validated(model_content: ModelSource):
             f"LiteRT could not run the model ({len(data)} bytes): {e}. The "
             "flatbuffer is probably corrupted; re-export it with `to_tflite()`."
         ) from e
-    return data, inputs[0], outputs[0]
+    return data, input_details, output_details
 
 
 def _tflm_failure(data: bytes, error: str, log: str) -> InvalidModelError:
