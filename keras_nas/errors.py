@@ -26,3 +26,9 @@ class InfeasibleConstraintsError(FatalError, ValueError):
 def is_rejection(message: str | None) -> bool:
     """Whether a trial's failure message is a constraint rejection (see `CandidateRejected`)."""
     return bool(message) and REJECTION_MARKER in message
+
+
+def failure_reason(message: str | None) -> str | None:
+    """The last line of a failed trial's message (the exception's own line), or None."""
+    lines = (message or "").strip().splitlines()
+    return lines[-1] if lines else None

@@ -12,7 +12,7 @@ from keras_tuner.engine import trial as trial_module
 from keras_nas import tflite
 from keras_nas.constraints import Constraints
 from keras_nas.data import PreparedData, prepare_data
-from keras_nas.errors import NotFittedError, is_rejection
+from keras_nas.errors import NotFittedError, failure_reason, is_rejection
 from keras_nas.export import export_model
 from keras_nas.hypermodel import NASHyperModel
 from keras_nas.strategies import STRATEGIES, NASOracle, get_strategy
@@ -256,7 +256,7 @@ class NASModel:
         ]
         if not completed:
             reasons = {
-                t.trial_id: (t.message or "").strip().splitlines()[-1]
+                t.trial_id: failure_reason(t.message)
                 for t in self.tuner.oracle.trials.values()
                 if t.message
             }
@@ -330,7 +330,7 @@ class NASModel:
                     "metrics": metrics,
                     "cost": self.tuner.recorded_cost(trial.trial_id),
                     "hyperparameters": dict(trial.hyperparameters.values),
-                    "message": (trial.message or "").strip().splitlines()[-1] if trial.message else None,
+                    "message": failure_reason(trial.message),
                 }
             )
         return sorted(rows, key=lambda row: row["trial_id"])

@@ -15,7 +15,12 @@ from keras_tuner.src import config as keras_tuner_config
 
 from keras_nas import tflite
 from keras_nas.constraints import Constraints
-from keras_nas.errors import CandidateRejected, InfeasibleConstraintsError, is_rejection
+from keras_nas.errors import (
+    CandidateRejected,
+    InfeasibleConstraintsError,
+    failure_reason,
+    is_rejection,
+)
 from keras_nas.memory import released_after_use
 
 COST_FILE = "cost.json"
@@ -241,7 +246,7 @@ def format_trial(trial, cost: dict | None, seconds: float) -> str:
         )
     if trial.status == trial_module.TrialStatus.COMPLETED:
         return f"{head}  val_accuracy {trial.score:.4f}  ({seconds:.1f} s)"
-    reason = (trial.message or "").strip().splitlines()[-1] if trial.message else trial.status
+    reason = failure_reason(trial.message) or trial.status
     if is_rejection(trial.message):
         reason = "rejected: " + reason.split("rejected before training:", 1)[1].strip()
     elif trial.message:
