@@ -38,11 +38,16 @@ setup(
         "tensorflow-model-optimization",
         "tf-keras",
         "scikit-learn",
+        "scipy",
+        "matplotlib",
+        "pyyaml",
         "mnist1d",
         "numpy",
     ],
+    entry_points={"console_scripts": ["keras-nas = keras_nas.cli:main"]},
     extras_require={
-        "test": ["pytest", "hypothesis"],
+        # nbclient/nbformat/ipykernel execute the notebooks in the tests.
+        "test": ["pytest", "hypothesis", "nbclient", "nbformat", "ipykernel"],
         "distributed": ["grpcio", "protobuf"],
     },
     classifiers=[

@@ -98,6 +98,7 @@ def run_keras_nas(data, limits, args, seed, workdir) -> dict:
         trained=sum(t["status"] == "COMPLETED" for t in trials),
         rejected=sum(t["status"] == "REJECTED" for t in trials),
         measure_share=measure / seconds,
+        winner_trial=model.best_trial_.trial_id,
         architecture=model.best_trial_.hyperparameters.values,
     )
     return result
@@ -161,7 +162,8 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--flash-kb", type=float, default=64)
     parser.add_argument("--ram-kb", type=float, default=32)
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--seed", type=int, nargs="+", default=[1],
+                        help="one or more seeds; with several, medians over seeds are printed too")
     parser.add_argument("--workdir", default="/tmp/keras_nas_bench")
     parser.add_argument("--json", default=None, help="write all figures to this file")
     args = parser.parse_args(argv)
@@ -175,21 +177,47 @@ def main(argv=None):
         run_args.epochs = args.epochs or DEFAULTS[name]["epochs"]
         run_args.max_trials = args.max_trials or DEFAULTS[name]["max_trials"]
         data = DATASETS[name]()
-        print(f"\n=== {name}: {run_args.max_trials} trained candidates, {run_args.epochs} epochs each, limits {limits}")
-        results["datasets"][name] = {
-            "epochs": run_args.epochs,
-            "max_trials": run_args.max_trials,
-            "keras_nas": run_keras_nas(data, limits, run_args, args.seed, args.workdir),
-            "keras_tuner_random": run_keras_tuner_random(data, limits, run_args, args.seed, args.workdir),
-            "hand_designed": run_hand_designed(data, run_args, args.seed),
-        }
-        print_table(name, results["datasets"][name])
+        runs = []
+        for seed in args.seed:
+            print(f"\n=== {name}, seed {seed}: {run_args.max_trials} trained candidates, "
+                  f"{run_args.epochs} epochs each, limits {limits}")
+            run = {
+                "seed": seed,
+                "epochs": run_args.epochs,
+                "max_trials": run_args.max_trials,
+                "keras_nas": run_keras_nas(data, limits, run_args, seed, args.workdir),
+                "keras_tuner_random": run_keras_tuner_random(data, limits, run_args, seed, args.workdir),
+                "hand_designed": run_hand_designed(data, run_args, seed),
+            }
+            print_table(f"{name}, seed {seed}", run)
+            runs.append(run)
+        results["datasets"][name] = runs
+        if len(runs) > 1:
+            print_medians(name, runs)
     print("\nReproduce with:", results["command"])
     print("Machine:", results["machine"])
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1, default=str)
     return results
+
+
+def print_medians(name, runs):
+    import numpy as np
+
+    def median(values):
+        values = [v for v in values if v is not None]
+        return f"{100 * float(np.median(values)):.1f} %" if values else "-"
+
+    nas = [r["keras_nas"]["int8_test_accuracy"] for r in runs]
+    kt = [r["keras_tuner_random"]["best_that_fits"] and r["keras_tuner_random"]["best_that_fits"]["int8_test_accuracy"] for r in runs]
+    hand = [r["hand_designed"]["int8_test_accuracy"] for r in runs]
+    wins = sum(a > b for a, b in zip(nas, hand))
+    print(f"\n{name}: median int8 test accuracy over seeds {[r['seed'] for r in runs]}")
+    print(f"| keras-nas | {median(nas)} | per seed {[round(100 * v, 1) for v in nas]}")
+    print(f"| Keras Tuner RandomSearch, best that fits | {median(kt)} | per seed {[v and round(100 * v, 1) for v in kt]}")
+    print(f"| hand-designed DS-CNN | {median(hand)} | per seed {[round(100 * v, 1) for v in hand]}")
+    print(f"keras-nas above the hand design in {wins} of {len(runs)} seeds")
 
 
 def print_table(name, r):

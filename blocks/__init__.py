@@ -22,24 +22,63 @@ tuner = keras_tuner.RandomSearch(build_model, objective="val_accuracy")
 """
 
 from .base import Block
+from .cheap import FireBlock, GhostBlock
 from .conv import ConvBNAct, DepthwiseSeparable, MBConv
+from .genotype import from_json, to_json
 from .head import ClassifierHead, DenseBlock
+from .nb201 import (
+    NB201_EDGES,
+    NB201_OPS,
+    declare_nb201,
+    edge_name,
+    from_nb201_string,
+    to_nb201_string,
+)
+from .nb201_cell import NB201Cell, NB201Space
 from .ops import ACTIVATIONS
+from .pooling import Pooling
+from .presets import KWSSpace, MicroSpace, MobileSpace
+from .registry import PRESETS, get_space
+from .residual import ResidualBlock
+from .scaling import compound_scale, search_compound_scaling
 from .sequence import Sequence
+from .space_size import space_size
 from .spaces import ConvSpace, MLPSpace, default_space
 from .stage import Stage
 
 __all__ = [
     "ACTIVATIONS",
+    "NB201_EDGES",
+    "NB201_OPS",
+    "PRESETS",
     "Block",
     "ClassifierHead",
     "ConvBNAct",
     "ConvSpace",
     "DenseBlock",
     "DepthwiseSeparable",
+    "FireBlock",
+    "GhostBlock",
+    "KWSSpace",
     "MBConv",
     "MLPSpace",
+    "MicroSpace",
+    "MobileSpace",
+    "NB201Cell",
+    "NB201Space",
+    "Pooling",
+    "ResidualBlock",
     "Sequence",
     "Stage",
+    "compound_scale",
+    "declare_nb201",
     "default_space",
+    "edge_name",
+    "from_json",
+    "from_nb201_string",
+    "get_space",
+    "search_compound_scaling",
+    "space_size",
+    "to_json",
+    "to_nb201_string",
 ]

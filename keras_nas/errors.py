@@ -1,5 +1,7 @@
 """Errors raised by keras-nas, each naming what is wrong and how to fix it."""
 
+import re
+
 from keras_tuner.errors import FailedTrialError, FatalError
 
 # Every rejection message starts with this marker, so that a strategy can tell a candidate
@@ -29,6 +31,17 @@ def is_rejection(message: str | None) -> bool:
 
 
 def failure_reason(message: str | None) -> str | None:
-    """The last line of a failed trial's message (the exception's own line), or None."""
+    """Why a trial failed, in one line: its exception's message without the class name, or None.
+
+    A rejection gives its reasons only, e.g. "flash 80.1 KB > 64 KB".
+    """
     lines = (message or "").strip().splitlines()
-    return lines[-1] if lines else None
+    if not lines:
+        return None
+    reason = lines[-1]
+    if REJECTION_MARKER in reason:
+        return reason.split(REJECTION_MARKER, 1)[1].strip()
+    head, sep, rest = reason.partition(": ")
+    if sep and re.fullmatch(r"[A-Za-z_][\w.]*(Error|Exception|Rejected)", head):
+        return rest.strip()
+    return reason

@@ -3,22 +3,41 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import keras
 import numpy as np
 
 from keras_nas import tflite
+from keras_nas.tflite.convert import export_saved_model
+from keras_nas.tflite.macs import read_graph
+from keras_nas.tflite.metadata import add_metadata
+from keras_nas.tflite.profile import profile
 
-# format name -> file it writes
+# format name -> file (or folder) it writes
 FORMATS = {
     "tflite-int8": "model_int8.tflite",
     "tflite-float32": "model_float32.tflite",
     "tflite-float16": "model_float16.tflite",
+    "tflite-dynamic": "model_dynamic.tflite",
+    "tflite-int16x8": "model_int16x8.tflite",
+    "tflite-int8-qat": "model_int8_qat.tflite",
     "c-array": "model_data.cc",
     "keras": "model.keras",
+    "saved-model": "saved_model",
 }
-_QUANTIZATION = {"tflite-int8": "int8", "tflite-float32": "float32", "tflite-float16": "float16"}
+_QUANTIZATION = {
+    "tflite-int8": "int8",
+    "tflite-float32": "float32",
+    "tflite-float16": "float16",
+    "tflite-dynamic": "dynamic",
+    "tflite-int16x8": "int16x8",
+}
+# Formats measured on TFLite Micro (arena) and the MCU targets as well as on LiteRT.
+_INTEGER = ("tflite-int8", "tflite-int8-qat")
+MCU_TARGETS = ("cortex-m4", "cortex-m7")
+QAT_EPOCHS = 3
 
 
 def export_model(
@@ -30,26 +49,43 @@ def export_model(
     y_val: np.ndarray | None = None,
     labels: list[str] | None = None,
     verbose: bool = True,
+    x_train: np.ndarray | None = None,
+    y_train: np.ndarray | None = None,
 ) -> dict:
     """Exports `model` and measures every TFLite file on the real runtimes.
 
     Each TFLite format is evaluated on the validation data with the LiteRT
-    interpreter, so the report shows what quantization cost in accuracy. The int8
-    model is also measured: flash, TFLite Micro arena and host latency. The
-    C array (`model_data.cc`/`.h`) holds the int8 model for TFLite Micro.
+    interpreter, so the report shows what quantization cost in accuracy. The
+    int8 models are also measured: flash, TFLite Micro arena, host latency
+    (median and coefficient of variation), MACs and the estimated latency on
+    the MCU targets. The C array (`model_data.cc`/`.h`) holds the int8 model
+    for TFLite Micro. The `.tflite` files carry metadata (labels, the input
+    normalisation baked into the model, a description; see
+    `keras_nas.tflite.metadata`). The report is written as `report.json` and
+    `report.md`.
 
     Args:
         model: A trained Keras classifier.
         directory: Output folder (created if needed).
         formats: Any of `FORMATS`: "tflite-int8", "tflite-float32",
-            "tflite-float16", "c-array", "keras".
-        representative_data: Float training samples to calibrate int8.
+            "tflite-float16", "tflite-dynamic", "tflite-int16x8",
+            "tflite-int8-qat" (quantization-aware fine-tuning, needs
+            `x_train`/`y_train`), "c-array", "keras", "saved-model".
+        representative_data: Float training samples to calibrate int8 and
+            int16x8; defaults to `x_train` when that is given.
         x_val, y_val: Validation data for the accuracy report (optional).
-        labels: Class names written into the C header.
+        labels: Class names, written into the C header and the metadata.
         verbose: Print the report.
+        x_train, y_train: Training data, needed by "tflite-int8-qat".
 
     Returns:
-        The report dict, also written to `directory/report.json`.
+        The report dict, also written to `directory/report.json`: `files`,
+        `accuracy` (per format), `formats` (per format: file, size, accuracy,
+        ops, and for int8 models arena, latency and MACs), `int8_cost`,
+        `runtime`.
+
+    Raises:
+        ValueError: Unknown format, or data a format needs is missing.
 
     Example:
 
@@ -62,13 +98,23 @@ def export_model(
     unknown = [f for f in formats if f not in FORMATS]
     if unknown or not formats:
         raise ValueError(f"Unknown export format(s) {unknown}. Valid formats: {sorted(FORMATS)}.")
-    needs_int8 = "tflite-int8" in formats or "c-array" in formats
-    if needs_int8 and representative_data is None:
-        raise ValueError("int8 export needs `representative_data` (float training samples).")
+    if representative_data is None and x_train is not None:
+        representative_data = x_train
+    calibrated = {"tflite-int8", "c-array", "tflite-int16x8", "tflite-int8-qat"}
+    if calibrated & set(formats) and representative_data is None:
+        raise ValueError(
+            "int8/int16x8 export needs `representative_data` (float training samples) "
+            "or `x_train`."
+        )
+    if "tflite-int8-qat" in formats and (x_train is None or y_train is None):
+        raise ValueError(
+            "Format 'tflite-int8-qat' fine-tunes the model with quantization-aware "
+            "training: pass x_train and y_train."
+        )
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
 
-    report = {"files": {}, "accuracy": {}, "runtime": tflite.runtime_name()}
+    report = {"files": {}, "accuracy": {}, "formats": {}, "runtime": tflite.runtime_name()}
     evaluate = x_val is not None and y_val is not None
     if evaluate:
         probabilities = model.predict(x_val, verbose=0)
@@ -80,14 +126,33 @@ def export_model(
             tflite_bytes[fmt] = tflite.to_tflite(model, _QUANTIZATION[fmt], representative_data)
     if "c-array" in formats and "tflite-int8" not in tflite_bytes:
         tflite_bytes["tflite-int8"] = tflite.to_tflite(model, "int8", representative_data)
+    if "tflite-int8-qat" in formats:
+        from keras_nas.tflite.qat import quantization_aware_training
 
-    for fmt, content in tflite_bytes.items():
+        tflite_bytes["tflite-int8-qat"], _, _ = quantization_aware_training(
+            model, x_train, y_train, epochs=QAT_EPOCHS, representative_data=representative_data
+        )
+
+    metadata = _metadata(model, labels)
+    for fmt, content in list(tflite_bytes.items()):
+        # Metadata in every file (and in the C array, whose bytes equal model_int8.tflite).
+        content = tflite_bytes[fmt] = add_metadata(
+            content,
+            labels=labels,
+            normalization=metadata["normalization"],
+            description=metadata["description"],
+            extra=metadata["extra"],
+        )
+        entry = {"ops": list(tflite.model_ops(content)), "size_bytes": len(content)}
+        if evaluate:
+            report["accuracy"][fmt] = entry["accuracy"] = tflite.accuracy(content, x_val, y_val)
         if fmt in formats:
             path = out / FORMATS[fmt]
             path.write_bytes(content)
-            report["files"][fmt] = str(path)
-        if evaluate:
-            report["accuracy"][fmt] = tflite.accuracy(content, x_val, y_val)
+            report["files"][fmt] = entry["file"] = str(path)
+        if fmt in _INTEGER:
+            entry.update(_integer_costs(content))
+        report["formats"][fmt] = entry
 
     if "tflite-int8" in tflite_bytes:
         int8 = tflite_bytes["tflite-int8"]
@@ -109,26 +174,134 @@ def export_model(
         path = out / FORMATS["keras"]
         model.save(path)
         report["files"]["keras"] = str(path)
+    if "saved-model" in formats:
+        path = out / FORMATS["saved-model"]
+        if path.exists():
+            shutil.rmtree(path)
+        check = None if x_val is None else np.asarray(x_val)[:32]
+        report["files"]["saved-model"] = export_saved_model(model, path, check)
+        report["formats"]["saved-model"] = {"file": str(path), "size_bytes": _folder_size(path)}
 
     with open(out / "report.json", "w") as f:
         json.dump(report, f, indent=1)
+    (out / "report.md").write_text(format_report(report, markdown=True) + "\n")
     if verbose:
         print(format_report(report))
     return report
 
 
-def format_report(report: dict) -> str:
-    """Human-readable summary of an export report."""
-    lines = ["Export report"]
+def _metadata(model, labels) -> dict:
+    """Metadata for the .tflite files: the normalisation layer the model holds."""
+    normalization = None
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Normalization):
+            mean = np.asarray(keras.ops.convert_to_numpy(layer.mean), dtype=np.float64).ravel()
+            variance = np.asarray(keras.ops.convert_to_numpy(layer.variance), dtype=np.float64)
+            normalization = {
+                "in_model": True,
+                "layer": layer.name,
+                "mean": [float(v) for v in mean],
+                "std": [float(v) for v in np.sqrt(variance.ravel())],
+                "note": "The model normalises its input itself: feed raw, unnormalised inputs.",
+            }
+            break
+    if normalization is None:
+        normalization = {"in_model": False, "note": "No normalisation layer: feed inputs as in training."}
+    shape = [None if d is None else int(d) for d in model.inputs[0].shape]
+    return {
+        "normalization": normalization,
+        "description": f"keras-nas classifier {model.name!r}, input shape {shape[1:]}.",
+        "extra": {"input_shape": shape[1:], "num_classes": int(model.outputs[0].shape[-1]),
+                  "producer": "keras-nas"},
+    }
+
+
+def _integer_costs(content: bytes) -> dict:
+    """Arena, host latency, MACs and MCU latency estimates of an int8 model."""
+    latency = tflite.measure_latency(content, runs=30)
+    result = {
+        "arena_bytes": tflite.arena_bytes(content),
+        "latency_ms": {"host": {"median_ms": latency.median_ms, "cv": latency.cv,
+                                "source": "litert-host"}},
+        "macs": read_graph(content).macs,
+    }
+    for target in MCU_TARGETS:
+        estimate = profile(content, target)
+        result["latency_ms"][target] = {
+            "median_ms": estimate.latency_median_ms,
+            "cv": None,
+            "source": estimate.latency_source,
+        }
+    return result
+
+
+def _folder_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
+
+
+def format_report(report: dict, markdown: bool = False) -> str:
+    """Human-readable summary of an export report.
+
+    Args:
+        report: The dict returned by `export_model`.
+        markdown: Return a Markdown document (tables) instead of plain text.
+
+    Returns:
+        The summary text.
+
+    Example:
+
+    >>> print(format_report(report))  # doctest: +SKIP
+    """
     accuracy = report.get("accuracy", {})
-    if "keras" in accuracy:
-        base = accuracy["keras"]
+    base = accuracy.get("keras")
+    rows = []
+    for fmt, entry in report.get("formats", {}).items():
+        value = entry.get("accuracy")
+        acc = "-" if value is None else f"{value:.4f}"
+        if value is not None and base is not None:
+            acc += f" ({100 * (value - base):+.2f} pt)"
+        latency = entry.get("latency_ms", {})
+        host = latency.get("host")
+        lat = "-" if not host else f"{host['median_ms']:.3f} ms (cv {host['cv']:.2f})"
+        mcu = ", ".join(
+            f"{t} {v['median_ms']:.1f} ms ({v['source']})"
+            for t, v in latency.items()
+            if t != "host" and v.get("median_ms") is not None
+        )
+        arena = entry.get("arena_bytes")
+        macs = entry.get("macs")
+        rows.append(
+            [
+                fmt,
+                f"{entry.get('size_bytes', 0) / 1024:.1f} KB",
+                acc,
+                "-" if arena is None else f"{arena / 1024:.1f} KB",
+                lat,
+                mcu or "-",
+                "-" if macs is None else f"{macs:,}",
+                ", ".join(entry.get("ops", [])) or "-",
+            ]
+        )
+    header = ["format", "size", "accuracy", "TFLM arena", "host latency", "MCU latency (est.)",
+              "MACs", "ops"]
+    if markdown:
+        lines = ["# Deployment report", ""]
+        if base is not None:
+            lines += [f"Float (Keras) validation accuracy: {base:.4f}", ""]
+        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
+        lines += ["", f"Runtime: {report.get('runtime', '?')}", "", "## Files", ""]
+        for fmt, path in report.get("files", {}).items():
+            lines.append(f"- {fmt}: {', '.join(path) if isinstance(path, list) else path}")
+        return "\n".join(lines)
+    lines = ["Export report"]
+    if base is not None:
         lines.append(f"  accuracy  float (Keras)   {base:.4f}")
-        for fmt, value in accuracy.items():
-            if fmt != "keras":
-                lines.append(
-                    f"  accuracy  {fmt:<15} {value:.4f}  ({100 * (value - base):+.2f} points vs float)"
-                )
+    for row in rows:
+        lines.append(f"  {row[0]:<16} size {row[1]:>9}  accuracy {row[2]}")
+        if row[3] != "-":
+            lines.append(f"  {'':<16} arena {row[3]}, host {row[4]}, {row[5]}, MACs {row[6]}")
     cost = report.get("int8_cost")
     if cost:
         lines.append(

@@ -21,8 +21,9 @@ class NASHyperModel(keras_tuner.HyperModel):
     Args:
         input_shape: Shape of one sample, without the batch axis.
         num_classes: Number of classes.
-        space: A `keras_nas.blocks.Block` mapping inputs to features. `None`
-            picks `keras_nas.blocks.default_space(input_shape)`.
+        space: A `keras_nas.blocks.Block` mapping inputs to features, or a
+            preset name ("conv", "kws", "micro", "mobile", "mlp", "nb201").
+            `None` picks `keras_nas.blocks.default_space(input_shape)`.
         head: The classifier block; `None` searches `ClassifierHead(num_classes)`.
         mean: Per-channel mean of the inputs (or `None` to skip normalization).
         variance: Per-channel variance of the inputs.
@@ -51,7 +52,12 @@ class NASHyperModel(keras_tuner.HyperModel):
         super().__init__(name="nas_hypermodel")
         self.input_shape = tuple(input_shape)
         self.num_classes = num_classes
-        self.space = space if space is not None else blocks_module.default_space(self.input_shape)
+        self.uses_default_space = space is None
+        self.space = (
+            blocks_module.get_space(space)
+            if space is not None
+            else blocks_module.default_space(self.input_shape)
+        )
         self.head = head if head is not None else blocks_module.ClassifierHead(num_classes)
         self.mean = mean
         self.variance = variance
@@ -80,3 +86,40 @@ class NASHyperModel(keras_tuner.HyperModel):
             jit_compile=False,
         )
         return model
+
+    def initial_architectures(self) -> list[dict]:
+        """Expert designs of the default space, tried before the strategy's own proposals.
+
+        A search should start where an engineer would: a DS-CNN (Zhang et al.,
+        "Hello Edge", 2017: stride-1 stem, depthwise-separable stages, global
+        average pooling) and a small MobileNetV2-style inverted-residual net.
+        Evolution then improves on whichever fits and scores best. Designs that
+        break the constraints are rejected like any candidate, before training.
+
+        Returns:
+            Hyperparameter values (architecture choices) for the default
+            convolutional space; an empty list for other spaces.
+        """
+        if not self.uses_default_space or len(self.input_shape) not in (2, 3):
+            return []
+        stem_kernel = 5 if len(self.input_shape) == 2 else 3
+        common = {
+            "conv_space/activation": "relu",
+            "conv_space/stem/kernel_size": stem_kernel,
+            "conv_space/stem/strides": 1,
+            "classifier_head/pooling": "avg",
+            "classifier_head/dropout": 0.1,
+            "learning_rate": 1e-3,
+        }
+
+        def stage(i, block_type, depth, filters, strides, **mbconv):
+            values = {"block_type": block_type, "depth": depth, "filters": filters,
+                      "kernel_size": 3, "strides": strides, **mbconv}
+            return {f"conv_space/stage_{i}/{k}": v for k, v in values.items()}
+
+        ds_cnn = {**common, "conv_space/stem/filters": 32, "conv_space/num_stages": 3,
+                  **stage(1, "ds", 1, 32, 1), **stage(2, "ds", 2, 64, 2), **stage(3, "ds", 1, 64, 2)}
+        inverted = dict(expansion=4, se_ratio=0.0, skip=True)
+        mobilenet = {**common, "conv_space/stem/filters": 16, "conv_space/num_stages": 2,
+                     **stage(1, "mbconv", 2, 24, 2, **inverted), **stage(2, "mbconv", 2, 48, 2, **inverted)}
+        return [ds_cnn, mobilenet]

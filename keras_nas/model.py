@@ -2,23 +2,35 @@
 
 from __future__ import annotations
 
+import json
+import os
 import warnings
+import zlib
+from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import keras
+import keras_tuner
 import numpy as np
 from keras_tuner.engine import trial as trial_module
 
-from keras_nas import tflite
+from keras_nas import blocks, distributed, pareto, tflite
 from keras_nas.constraints import Constraints
 from keras_nas.data import PreparedData, prepare_data
 from keras_nas.errors import NotFittedError, failure_reason, is_rejection
 from keras_nas.export import export_model
 from keras_nas.hypermodel import NASHyperModel
 from keras_nas.strategies import STRATEGIES, NASOracle, get_strategy
-from keras_nas.tuner import NASTuner
+from keras_nas.tuner import INT8_METRIC, NASTuner
 
 TASKS = ("classification",)
+# What the search maximises: float validation accuracy, or the accuracy of the
+# candidate's int8 conversion on the validation data (LiteRT), which picks what
+# survives quantization at the price of one conversion per trained candidate.
+OBJECTIVES = ("val_accuracy", INT8_METRIC)
+# Written into the project directory after `fit`: the trained winner and what it is.
+WINNER_MODEL, WINNER_INFO = "winner.keras", "winner.json"
 
 
 class NASModel:
@@ -38,10 +50,15 @@ class NASModel:
         input_shape: Shape of one sample; inferred from the data if `None`.
         constraints: Hard limits, e.g. `{"flash_kb": 64, "peak_ram_kb": 32,
             "latency_ms": 5}` (see `keras_nas.Constraints`).
-        strategy: Name of the search strategy ("evolution", "random") or a
-            `keras_nas.strategies.NASOracle` instance.
+        strategy: Name of the search strategy: "evolution" (regularized
+            evolution), "random", "reinforce" (policy gradient, MnasNet
+            reward), "bayesian" (Gaussian process), "hyperband"
+            (multi-fidelity: epochs and data share), "pareto" (NSGA-II over
+            accuracy, latency, RAM, flash); or a `keras_nas.strategies.NASOracle`.
         max_trials: Number of candidates trained during the search.
-        space: A `keras_nas.blocks.Block` mapping inputs to features; `None`
+        space: A `keras_nas.blocks.Block` mapping inputs to features, or a
+            preset name: "conv", "kws" (DS-CNN keyword spotting), "micro"
+            (MCU-sized), "mobile" (MobileNetV2-like), "mlp", "nb201". `None`
             picks the default space for the input rank.
         search_epochs: Epochs per candidate during the search; `None` uses the
             `epochs` given to `fit`.
@@ -54,6 +71,31 @@ class NASModel:
         strategy_kwargs: Extra arguments for the strategy (e.g.
             `{"population_size": 12}`).
         latency_runs: Timed inferences per latency measurement.
+        objective: "val_accuracy" (float, the default) or "int8_val_accuracy"
+            (every trained candidate is converted to int8 and evaluated on the
+            validation data with LiteRT; the search then maximises that).
+        initial_architectures: Architectures (hyperparameter values) tried
+            before the strategy's own proposals. "auto": for the default
+            convolutional space, a DS-CNN and a small MobileNetV2-style net
+            (see `NASHyperModel.initial_architectures`), so the search starts
+            from what an engineer would write; `None`: none.
+        proxy: A zero-cost proxy ("naswot", "synflow", "grad_norm",
+            "jacob_cov"; see `keras_nas.proxies`) that screens the strategy's
+            random proposals: `proxy_pool_size` are drawn, the best by proxy is
+            measured and trained. Off by default: on our spaces no proxy ranked
+            candidates reliably better than their parameter count
+            (benchmarks/RESULTS.md).
+        proxy_pool_size: Random proposals drawn per screened pick.
+        target: The device (`keras_nas.tflite.Target` or a name: "host",
+            "pixel-cpu", "cortex-m4", "cortex-m7"). Its RAM and flash become
+            the `peak_ram_kb`/`flash_kb` limits unless `constraints` sets them,
+            and `latency_ms` is its latency: measured on this host's LiteRT
+            ("host"), over adb on a phone, or estimated from MAC counts (MCU).
+        select: How the winner is chosen among the trained candidates (all of
+            which meet the constraints). `None`: the most accurate, ties to the
+            smaller flash. A rule as in `keras_nas.pareto.select`, e.g.
+            `{"maximize": "val_accuracy", "latency_ms": ("<=", 0.05)}`, or a
+            callable `rule(row) -> float` over `trials()` rows.
 
     Example:
 
@@ -85,6 +127,12 @@ class NASModel:
         max_rejected_trials: int | None = None,
         strategy_kwargs: dict | None = None,
         latency_runs: int = 30,
+        objective: str = "val_accuracy",
+        select: dict | Callable[[dict], float] | None = None,
+        target: "tflite.Target | str" = "host",
+        initial_architectures: str | list[dict] | None = "auto",
+        proxy: str | None = None,
+        proxy_pool_size: int = 8,
     ):
         if task not in TASKS:
             raise ValueError(f"Unknown task {task!r}. Supported tasks: {list(TASKS)}.")
@@ -94,23 +142,49 @@ class NASModel:
             )
         if not isinstance(max_trials, int) or max_trials < 1:
             raise ValueError(f"`max_trials` must be a positive integer, got {max_trials!r}.")
+        if objective not in OBJECTIVES:
+            raise ValueError(f"Unknown objective {objective!r}. Valid objectives: {list(OBJECTIVES)}.")
         if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 2):
             raise ValueError(f"`num_classes` must be an integer >= 2, got {num_classes!r}.")
         self.task = task
         self.num_classes = num_classes
         self.input_shape = tuple(input_shape) if input_shape is not None else None
-        self.constraints = Constraints.from_dict(constraints)
+        self.target = tflite.get_target(target)
+        self.constraints = _with_target_limits(Constraints.from_dict(constraints), self.target)
         self.strategy = strategy
         self.max_trials = max_trials
-        self.space = space
+        self.space = blocks.get_space(space) if space is not None else None
         self.search_epochs = search_epochs
-        self.seed = seed if seed is not None else int(np.random.SeedSequence().entropy % 100_000)
+        if seed is None:
+            # Every process of a distributed search must draw the same trials: there
+            # the default seed comes from the project name, elsewhere it is random.
+            seed = (
+                zlib.crc32(project_name.encode()) % 100_000
+                if distributed.is_chief() or distributed.is_worker()
+                else int(np.random.SeedSequence().entropy % 100_000)
+            )
+        self.seed = seed
         self.directory = directory
         self.project_name = project_name
         self.overwrite = overwrite
         self.max_rejected_trials = max_rejected_trials
         self.strategy_kwargs = dict(strategy_kwargs or {})
         self.latency_runs = latency_runs
+        self.objective = objective
+        self.select = select
+        if not (initial_architectures in ("auto", None) or isinstance(initial_architectures, list)):
+            raise ValueError(
+                "`initial_architectures` must be 'auto', None or a list of hyperparameter-value "
+                f"dicts, got {initial_architectures!r}."
+            )
+        self.initial_architectures = initial_architectures
+        if proxy is not None:
+            from keras_nas import proxies
+
+            proxies.check_proxy(proxy)
+        self.proxy = proxy
+        self.proxy_pool_size = proxy_pool_size
+        self._final_fit: dict = {}
 
         self.tuner: NASTuner | None = None
         self.model_: keras.Model | None = None
@@ -149,7 +223,8 @@ class NASModel:
             **fit_kwargs: Passed on to `keras.Model.fit` (`shuffle`, `class_weight`, ...).
 
         Returns:
-            The `History` of the winner's final training.
+            The `History` of the winner's final training (`None` on a worker of a
+            distributed search: the chief trains the winner).
         """
         data = prepare_data(
             x, y, validation_data, validation_split, batch_size, self.num_classes
@@ -166,7 +241,7 @@ class NASModel:
         self.input_shape = data.input_shape
         verbose = 1 if verbose == "auto" else int(verbose)
 
-        self.tuner = self._make_tuner(data)
+        self.tuner = self._make_tuner(data, self.search_epochs or epochs)
         self.tuner.trial_verbose = verbose
         if verbose:
             print(
@@ -183,26 +258,89 @@ class NASModel:
             **train_kwargs,
         )
 
-        self.best_trial_ = self._select_winner()
+        if distributed.is_worker():
+            if verbose:
+                print("This process was a worker: the chief selects and trains the winner.")
+            return None
+        self._final_fit = dict(
+            epochs=epochs, callbacks=list(callbacks or []), verbose=verbose, train_kwargs=train_kwargs
+        )
+        if verbose:
+            summary = self.tuner.search_summary()
+            print(
+                f"Search done: {summary['trained']} trained, {summary['rejected']} rejected for "
+                f"their cost, {summary['failed']} failed; {summary['search_seconds']:.0f} s, of "
+                f"which {100 * summary['measure_share']:.1f} % measuring hardware cost."
+            )
+        return self._train(self._select_winner())
+
+    def choose(self, trial: str | dict | Callable[[dict], float], epochs: int | None = None):
+        """Makes another trained candidate the model: by trial id, or by a selection rule.
+
+        Use it to pick a member of `pareto_front()` after `fit`. The candidate is
+        trained again as in `fit` (same data, callbacks and seed).
+
+        Args:
+            trial: A trial id (as in `trials()`), or a rule as for `select`.
+            epochs: Epochs of the training; defaults to those given to `fit`.
+
+        Returns:
+            The `History` of the training.
+
+        Example:
+
+        ```python
+        front = model.pareto_front()
+        model.choose({"maximize": "val_accuracy", "latency_ms": ("<=", 0.02)})
+        ```
+        """
+        if self.tuner is None:
+            raise NotFittedError("No search yet: call `fit` first.")
+        if isinstance(trial, str):
+            known = {row["trial_id"]: row for row in self.trials()}
+            if trial not in known:
+                raise ValueError(f"Unknown trial {trial!r}; trials are {sorted(known)}.")
+            if known[trial]["status"] != "COMPLETED":
+                raise ValueError(
+                    f"Trial {trial} was not trained ({known[trial]['status']}: "
+                    f"{known[trial]['message']}); choose a completed one."
+                )
+            chosen = self.tuner.oracle.get_trial(trial)
+        else:
+            row = pareto.select(self.trials(), trial)
+            chosen = self.tuner.oracle.get_trial(row["trial_id"])
+        fit = dict(self._final_fit)
+        if epochs is not None:
+            fit["epochs"] = epochs
+        self._final_fit = fit
+        return self._train(chosen)
+
+    def _train(self, trial) -> keras.callbacks.History:
+        """Trains `trial`'s architecture on the fit data; it becomes the model."""
+        data, fit = self.data_, self._final_fit
+        verbose = fit["verbose"]
+        self.best_trial_ = trial
         if verbose:
             print(
-                f"Winner: trial {self.best_trial_.trial_id} (val_accuracy "
-                f"{self.best_trial_.score:.4f}); training it for {epochs} epochs."
+                f"Winner: trial {trial.trial_id} ({self.objective} {trial.score:.4f}); "
+                f"training it for {fit['epochs']} epochs."
             )
         keras.backend.clear_session()
-        keras.utils.set_random_seed(self.tuner.trial_seed(self.best_trial_))
-        model = self.tuner.hypermodel.build(self.best_trial_.hyperparameters)
+        keras.utils.set_random_seed(self.tuner.trial_seed(trial))
+        model = self.tuner.hypermodel.build(trial.hyperparameters)
         history = model.fit(
             *data.train_args,
             validation_data=data.validation_data,
-            epochs=epochs,
-            callbacks=list(callbacks or []),
+            epochs=fit["epochs"],
+            callbacks=list(fit["callbacks"]),
             verbose=verbose,
-            **train_kwargs,
+            **fit["train_kwargs"],
         )
         self.model_ = model
-        _, cost = tflite.measure_model(model, data.representative_x, latency_runs=self.latency_runs)
-        self.cost_ = cost.to_dict()
+        model_bytes, cost = tflite.measure_model(
+            model, data.representative_x, latency_runs=self.latency_runs
+        )
+        self.cost_ = self.tuner.on_target(model_bytes, cost)
         broken = self.constraints.violations(self.cost_)
         if broken:
             warnings.warn(
@@ -210,17 +348,19 @@ class NASModel:
                 "untrained measurement fitted; please report this as a bug.",
                 RuntimeWarning,
             )
+        self._save_winner(trial, fit["epochs"])
         if verbose:
             print(
                 f"Winner as int8: flash {cost.flash_kb:.1f} KB, TFLite Micro arena "
-                f"{cost.peak_ram_kb:.1f} KB, host latency {cost.latency_ms:.3f} ms."
+                f"{cost.peak_ram_kb:.1f} KB, latency on {self.target.name} "
+                f"{self.cost_['latency_ms']:.3f} ms."
             )
         return history
 
     def _strategy_name(self) -> str:
         return self.strategy if isinstance(self.strategy, str) else type(self.strategy).__name__
 
-    def _make_tuner(self, data: PreparedData) -> NASTuner:
+    def _make_tuner(self, data: PreparedData, epochs: int) -> NASTuner:
         hypermodel = NASHyperModel(
             input_shape=data.input_shape,
             num_classes=data.num_classes,
@@ -229,23 +369,51 @@ class NASModel:
             variance=data.variance,
             one_hot=data.one_hot,
         )
+        strategy_kwargs = dict(self.strategy_kwargs)
+        if isinstance(self.strategy, str):
+            strategy_class = STRATEGIES[self.strategy]
+            if strategy_class.proposes_initial_architectures:
+                initial = self.initial_architectures
+                if initial == "auto":
+                    initial = hypermodel.initial_architectures()
+                strategy_kwargs.setdefault("initial_architectures", list(initial or []))
+            if self.strategy == "hyperband":
+                strategy_kwargs.setdefault("max_epochs", epochs)
         oracle = get_strategy(
             self.strategy,
+            objective=keras_tuner.Objective(self.objective, direction="max"),
             max_trials=self.max_trials,
             max_rejected_trials=self.max_rejected_trials,
             seed=self.seed,
-            **self.strategy_kwargs,
+            **strategy_kwargs,
         )
-        return NASTuner(
+        if self.proxy is not None:
+            from keras_nas.proxies import ProxyScreen
+
+            x, y = data.train_args if len(data.train_args) == 2 else (data.representative_x, None)
+            oracle.screen = ProxyScreen(
+                hypermodel, x, y, proxy=self.proxy, pool_size=self.proxy_pool_size, seed=self.seed
+            )
+        # The marker (keras_nas/search_dir.py) refuses to resume another project's directory.
+        from keras_nas import search_dir
+
+        info = search_dir.search_info(hypermodel, oracle)
+        if not self.overwrite:
+            search_dir.check_search_marker(os.path.join(str(self.directory), self.project_name), info)
+        tuner = NASTuner(
             hypermodel=hypermodel,
             oracle=oracle,
             constraints=self.constraints,
             representative_data=data.representative_x,
             latency_runs=self.latency_runs,
+            int8_validation=(data.x_val, data.y_val) if self.objective == INT8_METRIC else None,
+            target=self.target,
             directory=self.directory,
             project_name=self.project_name,
             overwrite=self.overwrite,
         )
+        search_dir.write_search_marker(tuner.project_dir, info)
+        return tuner
 
     def _select_winner(self):
         """The most accurate trained candidate; ties go to the smaller flash size."""
@@ -265,11 +433,43 @@ class NASModel:
                 f"{reasons or 'no trial ran'}. Loosen the constraints, raise max_trials or "
                 "max_rejected_trials, or check the data."
             )
+        if self.select is not None:
+            row = pareto.select(self.trials(), self.select)
+            return self.tuner.oracle.get_trial(row["trial_id"])
         sign = 1 if self.tuner.oracle.objective.direction == "max" else -1
         return max(
             completed,
             key=lambda t: (sign * t.score, -t.metrics.get_last_value("flash_kb")),
         )
+
+    def _save_winner(self, trial, epochs: int) -> None:
+        """Writes `winner.keras` and `winner.json` into the project directory (for the CLI and reports)."""
+        project = self.tuner.project_dir
+        self.model_.save(os.path.join(project, WINNER_MODEL))
+        with open(os.path.join(project, WINNER_INFO), "w") as f:
+            json.dump(
+                {
+                    "trial_id": trial.trial_id,
+                    "objective": self.objective,
+                    "score": trial.score,
+                    "epochs": epochs,
+                    "cost": self.cost_,
+                    "hyperparameters": dict(trial.hyperparameters.values),
+                    "search": {
+                        "strategy": self._strategy_name(),
+                        "strategy_kwargs": _jsonable(self.strategy_kwargs),
+                        "seed": self.seed,
+                        "max_trials": self.max_trials,
+                        "max_rejected_trials": self.max_rejected_trials,
+                        "search_epochs": self.search_epochs,
+                        "constraints": self.constraints.active(),
+                        "target": self.target.name,
+                        "proxy": self.proxy,
+                    },
+                },
+                f,
+                indent=1,
+            )
 
     # -- the trained model ----------------------------------------------------------------
 
@@ -335,6 +535,40 @@ class NASModel:
             )
         return sorted(rows, key=lambda row: row["trial_id"])
 
+    def search_summary(self) -> dict:
+        """Trials trained, rejected and failed, search time and the share spent measuring cost."""
+        if self.tuner is None:
+            raise NotFittedError("No search yet: call `fit` first.")
+        return self.tuner.search_summary()
+
+    def pareto_front(self, objectives=None) -> list[dict]:
+        """The trained candidates no other trained candidate beats on every objective.
+
+        Objectives keep their units; candidates rejected for their cost or failed
+        are never on the front (constraints are hard).
+
+        Args:
+            objectives: `(metric, "max"|"min")` pairs; default: the search
+                objective (max), `latency_ms`, `peak_ram_kb` and `flash_kb` (min).
+
+        Returns:
+            `trials()` rows of the front, most accurate first.
+
+        Example:
+
+        ```python
+        for row in model.pareto_front():
+            print(row["trial_id"], row["metrics"]["val_accuracy"], row["cost"]["latency_ms"])
+        ```
+        """
+        if objectives is None:
+            objectives = [(self.objective, "max")] + [
+                (name, "min") for name in ("latency_ms", "peak_ram_kb", "flash_kb")
+            ]
+        front = pareto.pareto_front(self.trials(), objectives)
+        first = objectives[0][0]
+        return sorted(front, key=lambda row: -pareto.metric_value(row, first))
+
     def export(
         self,
         directory,
@@ -346,9 +580,11 @@ class NASModel:
 
         Args:
             directory: Output folder.
-            formats: Any of "tflite-int8" (`model_int8.tflite`), "tflite-float32",
-                "tflite-float16", "c-array" (`model_data.cc`/`.h` for TFLite Micro)
-                and "keras" (`model.keras`).
+            formats: Any of "tflite-int8" (`model_int8.tflite`), "tflite-int8-qat"
+                (int8 after quantization-aware training on the fit data),
+                "tflite-int16x8", "tflite-float32", "tflite-float16",
+                "tflite-dynamic", "c-array" (`model_data.cc`/`.h` for TFLite
+                Micro), "keras" (`model.keras`) and "saved-model".
             labels: Class names for the C header.
             verbose: Print the report (float vs int8 accuracy on the validation data).
 
@@ -356,7 +592,7 @@ class NASModel:
             The report dict (also in `directory/report.json`).
         """
         data = self.data_
-        return export_model(
+        report = export_model(
             self.model,
             directory,
             formats,
@@ -365,4 +601,39 @@ class NASModel:
             y_val=data.y_val,
             labels=labels,
             verbose=verbose,
+            x_train=data.train_args[0] if len(data.train_args) == 2 else None,
+            y_train=data.train_args[1] if len(data.train_args) == 2 else None,
         )
+        from keras_nas.report import save_search_info
+
+        save_search_info(self.tuner.project_dir, {"export_dir": str(Path(directory).resolve())})
+        return report
+
+
+def _with_target_limits(constraints: Constraints, target) -> Constraints:
+    """The constraints, with the target's RAM and flash as limits where none was given."""
+    limits = {
+        "flash_kb": constraints.flash_kb if constraints.flash_kb is not None else target.flash_kb,
+        "peak_ram_kb": (
+            constraints.peak_ram_kb if constraints.peak_ram_kb is not None else target.ram_kb
+        ),
+        "latency_ms": constraints.latency_ms,
+    }
+    return Constraints.from_dict({k: v for k, v in limits.items() if v is not None})
+
+
+def _jsonable(value):
+    """`value` with anything JSON cannot hold replaced by its repr."""
+    try:
+        json.dumps(value)
+        return value
+    except TypeError:
+        return {k: v if _is_plain(v) else repr(v) for k, v in value.items()}
+
+
+def _is_plain(value) -> bool:
+    try:
+        json.dumps(value)
+        return True
+    except TypeError:
+        return False

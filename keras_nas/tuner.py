@@ -5,15 +5,17 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import time
 
 import keras
 import keras_tuner
 import numpy as np
+import tensorflow as tf
 from keras_tuner.engine import trial as trial_module
 from keras_tuner.src import config as keras_tuner_config
 
-from keras_nas import tflite
+from keras_nas import distributed, tflite
 from keras_nas.constraints import Constraints
 from keras_nas.errors import (
     CandidateRejected,
@@ -22,8 +24,15 @@ from keras_nas.errors import (
     is_rejection,
 )
 from keras_nas.memory import released_after_use
+from keras_nas.search_dir import atomic_write_json
 
 COST_FILE = "cost.json"
+TIMING_FILE = "timing.json"
+LATENCY_CACHE_FILE = "latency_cache.json"
+INT8_METRIC = "int8_val_accuracy"
+# Per-trial values a multi-fidelity strategy (Hyperband) may set; see `_fidelity`.
+EPOCHS_KEY, INITIAL_EPOCH_KEY, PARENT_KEY = "tuner/epochs", "tuner/initial_epoch", "tuner/trial_id"
+DATA_FRACTION_KEY = "nas/data_fraction"
 
 
 class NASTuner(keras_tuner.Tuner):
@@ -46,6 +55,15 @@ class NASTuner(keras_tuner.Tuner):
         infeasible_after: Raise `InfeasibleConstraintsError` when this many
             candidates in a row were rejected and none was ever accepted.
         latency_runs: Timed inferences per latency measurement.
+        target: Where the model will run (`keras_nas.tflite.Target` or a name
+            such as "host", "cortex-m4", "pixel-cpu"): `latency_ms` is that
+            target's figure (measured on LiteRT for "host", estimated from the
+            MAC count for an MCU, `benchmark_model` over adb for a phone);
+            the host measurement is kept as `host_latency_ms`.
+        int8_validation: `(x_val, y_val)` arrays. When given, every trained
+            candidate is also converted to full-integer int8 and its accuracy on
+            them, measured on LiteRT, is reported as `int8_val_accuracy` (use it
+            as the objective to search for what survives quantization).
         **kwargs: `directory`, `project_name`, `overwrite`, ... as for `keras_tuner.Tuner`.
     """
 
@@ -57,15 +75,28 @@ class NASTuner(keras_tuner.Tuner):
         representative_data: np.ndarray | None = None,
         infeasible_after: int = 10,
         latency_runs: int = 30,
+        int8_validation: tuple | None = None,
+        target: "tflite.Target | str" = "host",
         **kwargs,
     ):
         super().__init__(oracle=oracle, hypermodel=hypermodel, **kwargs)
+        self.target = tflite.get_target(target)
+        self.int8_validation = int8_validation
+        self._trained_model = None
+        # Shared by the trials of this search and kept with it: a resumed or
+        # repeated candidate is not timed again.
+        self.latency_cache = tflite.LatencyCache(os.path.join(self.project_dir, LATENCY_CACHE_FILE))
         self.constraints = Constraints.from_dict(constraints)
         self.representative_data = representative_data
         self.infeasible_after = infeasible_after
         self.latency_runs = latency_runs
         self.trial_verbose = 1
         self._trial_started = {}
+        # Distributed mode (docs/distributed.md): a worker's oracle is a gRPC client.
+        if distributed.is_worker():
+            self.oracle = distributed.worker_oracle(self.oracle)
+        self._heartbeat = None
+        self._asked_without_trial = False
 
     def search(self, *fit_args, **fit_kwargs):
         # Keras Tuner prints the traceback of every failed trial while its DEBUG flag
@@ -74,9 +105,24 @@ class NASTuner(keras_tuner.Tuner):
         previous = keras_tuner_config.DEBUG
         keras_tuner_config.DEBUG = False
         try:
-            super().search(*fit_args, **fit_kwargs)
+            if distributed.is_chief():
+                distributed.serve(self, fit_kwargs.get("verbose"))
+            else:
+                super().search(*fit_args, **fit_kwargs)
         finally:
             keras_tuner_config.DEBUG = previous
+
+    def pre_create_trial(self):
+        # The oracle answers IDLE while other workers' trials may still need a hand.
+        if self._asked_without_trial:
+            time.sleep(distributed.IDLE_POLL_SECONDS)
+        self._asked_without_trial = True
+
+    def save(self):
+        # As Keras Tuner's, but crash-safe (the oracle's files are written atomically too).
+        if not self._is_worker():
+            self.oracle.save()
+        atomic_write_json(self._get_tuner_fname(), self.get_state())
 
     # -- one trial ------------------------------------------------------------------
 
@@ -84,7 +130,19 @@ class NASTuner(keras_tuner.Tuner):
         # Nothing a trial builds or traces is needed after it: without this a
         # search keeps ~11 MB per trial (see keras_nas/memory.py).
         with released_after_use():
-            return self._run_trial(trial, *args, **kwargs)
+            try:
+                return self._run_trial(trial, *args, **kwargs)
+            except (tf.errors.ResourceExhaustedError, MemoryError) as e:
+                # Keras puts "Exception encountered when calling ..." before TF's own line.
+                text = re.sub(r"\x1b\[[0-9;]*m", "", str(e))  # and bold terminal codes
+                lines = [line.strip() for line in text.splitlines() if line.strip()]
+                detail = next((line for line in lines if "OOM" in line or "memory" in line), None)
+                raise keras_tuner.errors.FailedTrialError(
+                    f"Out of memory while building or training this candidate ({type(e).__name__}: "
+                    f"{detail or (lines[0] if lines else 'no details')}). Lower "
+                    "batch_size, search a smaller space (fewer stages, narrower widths), or set a "
+                    "peak_ram_kb constraint to keep the largest candidates out."
+                ) from e
 
     def _run_trial(self, trial, *args, **kwargs):
         seed = self.trial_seed(trial)
@@ -107,9 +165,53 @@ class NASTuner(keras_tuner.Tuner):
                 "Training diverged (NaN or infinite loss). Lower the learning rate, check "
                 "the inputs for extreme values, or remove this candidate's choices from the space."
             )
-        metrics = best_epoch_metrics(history.history, self.oracle.objective)
+        if self.int8_validation is None:
+            metrics = best_epoch_metrics(history.history, self.oracle.objective)
+        else:
+            # The int8 figure is of the final weights, so the float ones are too.
+            metrics = {name: float(series[-1]) for name, series in history.history.items()}
+            metrics[INT8_METRIC] = self.int8_accuracy(self._trained_model)
+        self._trained_model = None
         metrics.update({key: cost[key] for key in ("flash_kb", "peak_ram_kb", "latency_ms")})
         return metrics
+
+    def _build_and_fit_model(self, trial, *args, **kwargs):
+        # As Keras Tuner's, plus the fidelity a multi-fidelity strategy chose
+        # (epochs, a share of the data, the parent trial's weights), and the
+        # trained model kept for the int8 measurement.
+        hp = trial.hyperparameters
+        model = self._try_build(hp)
+        parent = hp.values.get(PARENT_KEY)
+        if parent is not None:
+            model.load_weights(self._get_checkpoint_fname(parent))
+        args, kwargs = self._fidelity(hp, args, kwargs, self.trial_seed(trial))
+        history = self.hypermodel.fit(hp, model, *args, **kwargs)
+        self._trained_model = model
+        return history
+
+    @staticmethod
+    def _fidelity(hp, args, kwargs, seed):
+        """Applies a strategy's per-trial budget: epochs and a share of the training data."""
+        kwargs = dict(kwargs)
+        values = hp.values
+        if EPOCHS_KEY in values:
+            kwargs["epochs"] = int(values[EPOCHS_KEY])
+            kwargs["initial_epoch"] = int(values.get(INITIAL_EPOCH_KEY, 0))
+        fraction = float(values.get(DATA_FRACTION_KEY, 1.0))
+        if fraction < 1.0:
+            args = subsample(args, kwargs, fraction, seed)
+        return args, kwargs
+
+    def int8_accuracy(self, model: keras.Model) -> float:
+        """Accuracy of the full-integer int8 conversion of `model` on `int8_validation` (LiteRT)."""
+        x_val, y_val = self.int8_validation
+        try:
+            content = tflite.to_tflite(model, "int8", self.representative_data)
+        except tflite.ConversionError as e:
+            raise keras_tuner.errors.FailedTrialError(
+                f"The trained candidate could not be converted to int8 TFLite: {e}"
+            ) from e
+        return float(tflite.accuracy(content, x_val, y_val))
 
     def measure_candidate(self, trial) -> dict:
         """Converts the untrained candidate to int8 and measures it; saved in `cost.json`.
@@ -127,8 +229,9 @@ class NASTuner(keras_tuner.Tuner):
         randomize_weights(model, self.trial_seed(trial))
         start = time.perf_counter()
         try:
-            _, cost = tflite.measure_model(
-                model, self.representative_data, latency_runs=self.latency_runs
+            model_bytes, cost = tflite.measure_model(
+                model, self.representative_data, latency_runs=self.latency_runs,
+                cache=self.latency_cache,
             )
         except tflite.ConversionError as e:
             raise keras_tuner.errors.FailedTrialError(
@@ -137,11 +240,23 @@ class NASTuner(keras_tuner.Tuner):
         except tflite.InvalidModelError as e:
             # It cannot ship to the board: a rejection, like a broken limit.
             raise CandidateRejected([f"the int8 model does not run on TFLite Micro: {e}"]) from e
-        result = cost.to_dict()
+        result = self.on_target(model_bytes, cost)
         result["measure_seconds"] = time.perf_counter() - start
         result["params"] = int(model.count_params())
-        with open(self._cost_path(trial.trial_id), "w") as f:
-            json.dump(result, f, indent=1)
+        atomic_write_json(self._cost_path(trial.trial_id), result)
+        return result
+
+    def on_target(self, model_bytes: bytes, cost: "tflite.HardwareCost") -> dict:
+        """`cost` as a dict, with `latency_ms` taken on the target (host figure kept apart)."""
+        result = cost.to_dict()
+        if self.target.kind != "host":
+            latency = self.target.latency(model_bytes, runs=self.latency_runs, cache=self.latency_cache)
+            result.update(
+                host_latency_ms=result["latency_ms"],
+                latency_ms=latency.median_ms,
+                latency_source=latency.source,
+                target=self.target.name,
+            )
         return result
 
     def recorded_cost(self, trial_id: str) -> dict | None:
@@ -185,12 +300,76 @@ class NASTuner(keras_tuner.Tuner):
     def on_trial_begin(self, trial):
         super().on_trial_begin(trial)
         self._trial_started[trial.trial_id] = time.perf_counter()
+        self._asked_without_trial = False
+        if distributed.is_worker():
+            self._heartbeat = distributed.Heartbeat(self.oracle, trial.trial_id)
 
     def on_trial_end(self, trial):
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
+            self._heartbeat = None
+        if distributed.is_worker():
+            distributed.attach_message(trial)  # the chief learns why the trial failed
         super().on_trial_end(trial)
+        seconds = time.perf_counter() - self._trial_started.pop(trial.trial_id, time.perf_counter())
+        cost = self.recorded_cost(trial.trial_id)
+        timing = {"trial_seconds": seconds}
+        if cost is not None and "measure_seconds" in cost:
+            timing["measure_seconds"] = cost["measure_seconds"]
+        atomic_write_json(os.path.join(self.get_trial_dir(trial.trial_id), TIMING_FILE), timing)
         if self.trial_verbose:
-            seconds = time.perf_counter() - self._trial_started.pop(trial.trial_id, time.perf_counter())
-            print(format_trial(self.oracle.get_trial(trial.trial_id), self.recorded_cost(trial.trial_id), seconds), flush=True)
+            ended = self.oracle.get_trial(trial.trial_id)
+            ended.message = ended.message or trial.message  # a worker's copy has no message
+            print(format_trial(ended, cost, seconds, self.oracle.objective.name), flush=True)
+            print(self.progress_line(), flush=True)
+
+    def progress_line(self) -> str:
+        """Where the search stands: trials by outcome, best so far, time left at the current pace."""
+        summary = self.search_summary()
+        line = (
+            f"  [{summary['trained']} trained, {summary['rejected']} rejected, "
+            f"{summary['failed']} failed]"
+        )
+        best = self.oracle.get_best_trials(1)
+        if best and best[0].score is not None:  # without a completed trial Keras Tuner lists others
+            line += f"  best {self.oracle.objective.name} {best[0].score:.4f} (trial {best[0].trial_id})"
+        remaining = getattr(self.oracle, "remaining_trials", lambda: None)()
+        if remaining and summary["trained"]:
+            left = summary["search_seconds"] / summary["trained"] * remaining
+            line += f"  ~{left / 60:.1f} min left for {remaining} more"
+        return line
+
+    def search_summary(self) -> dict:
+        """Counts of trials by outcome, search time and the share spent measuring hardware cost.
+
+        Returns:
+            A dict with `trained`, `rejected`, `failed` (in training), `search_seconds`,
+            `measure_seconds` and `measure_share` (measurement time / trial time).
+        """
+        trials = list(self.oracle.trials.values())
+        completed = sum(t.status == trial_module.TrialStatus.COMPLETED for t in trials)
+        rejected = sum(is_rejection(t.message) for t in trials)
+        failed = sum(
+            t.status in (trial_module.TrialStatus.FAILED, trial_module.TrialStatus.INVALID)
+            and not is_rejection(t.message)
+            for t in trials
+        )
+        total = measured = 0.0
+        for t in trials:
+            path = os.path.join(self.get_trial_dir(t.trial_id), TIMING_FILE)
+            if os.path.exists(path):
+                with open(path) as f:
+                    timing = json.load(f)
+                total += timing.get("trial_seconds", 0.0)
+                measured += timing.get("measure_seconds", 0.0)
+        return {
+            "trained": completed,
+            "rejected": rejected,
+            "failed": failed,
+            "search_seconds": total,
+            "measure_seconds": measured,
+            "measure_share": measured / total if total else 0.0,
+        }
 
 
 def randomize_weights(model: keras.Model, seed: int) -> None:
@@ -218,6 +397,35 @@ def randomize_weights(model: keras.Model, seed: int) -> None:
         weight.assign((values + noise).astype(weight.dtype))
 
 
+def subsample(args: tuple, kwargs: dict, fraction: float, seed: int) -> tuple:
+    """The first `fraction` of a fixed random order of the training arrays, or of a dataset's batches.
+
+    Args:
+        args: `(x, y)` arrays or `(dataset,)` as passed to `fit`.
+        kwargs: `fit` keyword arguments (unchanged).
+        fraction: Share of the data to keep, in (0, 1].
+        seed: Seed of the order (the same trial always sees the same subset).
+
+    Returns:
+        The new positional arguments.
+    """
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"The data fraction must be in (0, 1], got {fraction}.")
+    if len(args) == 2:
+        x, y = args
+        keep = max(1, int(round(fraction * len(x))))
+        order = np.random.default_rng(seed).permutation(len(x))[:keep]
+        return (x[order], y[order])
+    (dataset,) = args
+    batches = int(dataset.cardinality())
+    if batches < 1:
+        raise ValueError(
+            "A data fraction needs a dataset of known length; call `dataset.apply("
+            "tf.data.experimental.assert_cardinality(n))` or pass arrays."
+        )
+    return (dataset.take(max(1, int(round(fraction * batches)))),)
+
+
 def best_epoch_metrics(history: dict, objective) -> dict:
     """The metrics of the epoch where the objective was best.
 
@@ -236,7 +444,7 @@ def best_epoch_metrics(history: dict, objective) -> dict:
     return {name: float(series[best]) for name, series in history.items() if len(series) > best}
 
 
-def format_trial(trial, cost: dict | None, seconds: float) -> str:
+def format_trial(trial, cost: dict | None, seconds: float, objective: str = "val_accuracy") -> str:
     """One line of search progress for a finished trial."""
     head = f"trial {trial.trial_id}"
     if cost is not None:
@@ -245,10 +453,10 @@ def format_trial(trial, cost: dict | None, seconds: float) -> str:
             f"  latency {cost['latency_ms']:7.3f} ms"
         )
     if trial.status == trial_module.TrialStatus.COMPLETED:
-        return f"{head}  val_accuracy {trial.score:.4f}  ({seconds:.1f} s)"
+        return f"{head}  {objective} {trial.score:.4f}  ({seconds:.1f} s)"
     reason = failure_reason(trial.message) or trial.status
     if is_rejection(trial.message):
-        reason = "rejected: " + reason.split("rejected before training:", 1)[1].strip()
+        reason = "rejected: " + reason
     elif trial.message:
         reason = f"FAILED: {reason} (traceback in trial_{trial.trial_id}/trial.json)"
     return f"{head}  {reason}  ({seconds:.1f} s)"

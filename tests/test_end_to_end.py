@@ -145,3 +145,32 @@ def test_fit_on_a_dataset_with_validation_split_semantics(digits, tmp_path):
     model = NASModel(max_trials=1, strategy="random", seed=5, directory=str(tmp_path), project_name="split")
     model.fit(x_train, np.eye(10)[y_train], validation_split=0.2, epochs=1, verbose=0)
     assert model.predict(x_val[:3], verbose=0).shape == (3, 10)
+
+
+def test_pareto_front_and_choosing_a_member(searched, digits):
+    model, _, _ = searched
+    rows = [r for r in model.trials() if r["status"] == "COMPLETED"]
+    front = model.pareto_front()
+    assert front and all(r["status"] == "COMPLETED" for r in front)
+    keys = ("latency_ms", "peak_ram_kb", "flash_kb")
+
+    def point(r):
+        return (r["metrics"]["val_accuracy"], *(-r["metrics"][k] for k in keys))
+
+    for r in rows:
+        dominated = any(
+            all(a >= b for a, b in zip(point(o), point(r))) and point(o) != point(r) for o in rows
+        )
+        assert dominated == (r["trial_id"] not in {f["trial_id"] for f in front})
+    # The smallest-flash member, chosen by a rule, becomes the model (trained again).
+    smallest = min(front, key=lambda r: r["metrics"]["flash_kb"])
+    previous = model.best_trial_.trial_id
+    model.choose({"minimize": "flash_kb"}, epochs=2)
+    assert model.best_trial_.trial_id == smallest["trial_id"]
+    assert abs(model.cost_["flash_kb"] - smallest["cost"]["flash_kb"]) < 1.0
+    model.choose(previous, epochs=4)
+    assert model.best_trial_.trial_id == previous
+    with pytest.raises(ValueError, match="Unknown trial"):
+        model.choose("9999")
+    summary = model.search_summary()
+    assert summary["trained"] == 4 and summary["search_seconds"] > 0

@@ -31,3 +31,14 @@ def test_a_candidate_tflite_micro_cannot_run_is_rejected_not_trained(tmp_path):
         assert t["hyperparameters"]["activation_probe/activation"] == "gelu"
         assert "does not run on TFLite Micro" in t["message"] and "GELU" in t["message"]
     assert "gelu" not in [layer.activation.__name__ for layer in model.layers if hasattr(layer, "activation")]
+
+
+def test_failure_reason_is_the_exception_message_alone():
+    from keras_nas.errors import CandidateRejected, failure_reason
+
+    traceback = "Traceback (most recent call last):\n  File ...\nkeras_tuner.src.errors.FailedTrialError: Training diverged (NaN)."
+    assert failure_reason(traceback) == "Training diverged (NaN)."
+    rejected = f"Traceback ...\nkeras_nas.errors.CandidateRejected: {CandidateRejected(['flash 80.0 KB > 64 KB'])}"
+    assert failure_reason(rejected) == "flash 80.0 KB > 64 KB"
+    assert failure_reason("no class here: just text") == "no class here: just text"
+    assert failure_reason("") is None and failure_reason(None) is None

@@ -16,7 +16,21 @@ search space) and imports TensorFlow only when a conversion is asked for:
 - `write_c_array`, `read_c_array`: C++ source for TFLite Micro firmware.
 - `model_ops`, `resolver_method`: the ops a model uses and their
   `MicroMutableOpResolver` methods.
-- `InvalidModelError`, `ConversionError`.
+- `profile`, `Profile`: flash, TFLite Micro arena, MACs, ops and latency of
+  a model on a target, as a table or a dict.
+- `Target`, `TARGETS`, `get_target`: host / mobile / MCU targets (MCU
+  latency from a per-op-kind cycles-per-MAC cost model).
+- `count_macs`, `MacReport`: per-op MACs and parameters from the flatbuffer.
+- `LatencyCache`, `measure_latency_cached`: cached, noise-controlled latency.
+- `LatencyPredictor`: latency from MACs, fitted on measured candidates.
+- `adb_devices`, `run_benchmark_model`, `parse_benchmark_output`: Android
+  measurements with `benchmark_model` over adb.
+- `convert` (= `to_tflite`, plus "int16x8"), `export_saved_model`.
+- `quantization_aware_training`, `prune`, `to_tf_keras`: QAT and pruning with
+  tensorflow-model-optimization through a `tf_keras` rebuild (tfmot imported
+  only when called).
+- `add_metadata`, `read_metadata`: labels and normalisation in the .tflite.
+- `InvalidModelError`, `ConversionError`, `BridgeError`.
 
 Example:
 
@@ -31,7 +45,7 @@ tflite.write_c_array(model_bytes, "firmware/", name="model_data", labels=class_n
 """
 
 from keras_nas.tflite.c_array import arena_with_margin, read_c_array, write_c_array
-from keras_nas.tflite.convert import QUANTIZATIONS, to_tflite
+from keras_nas.tflite.convert import CALIBRATED, QUANTIZATIONS, convert, export_saved_model, to_tflite
 from keras_nas.tflite.cost import HardwareCost, measure, measure_model
 from keras_nas.tflite.errors import ConversionError, InvalidModelError
 from keras_nas.tflite.evaluate import accuracy, predict
@@ -39,8 +53,56 @@ from keras_nas.tflite.interpreter import load_interpreter, runtime_name
 from keras_nas.tflite.latency import LatencyStats, measure_latency
 from keras_nas.tflite.micro import arena_bytes, run_micro
 from keras_nas.tflite.ops import model_ops, resolver_method
+from keras_nas.tflite.macs import MacReport, OpMacs, count_macs
+from keras_nas.tflite.targets import TARGETS, Target, TargetLatency, get_target
+from keras_nas.tflite.latency_cache import CachedLatency, LatencyCache, measure_latency_cached
+from keras_nas.tflite.latency_predictor import LatencyPredictor
+from keras_nas.tflite.benchmark_model import (
+    AdbError,
+    AdbNotFoundError,
+    BenchmarkOutputError,
+    NoDeviceError,
+    adb_devices,
+    parse_benchmark_output,
+    run_benchmark_model,
+)
+from keras_nas.tflite.profile import OpRow, Profile, profile
+from keras_nas.tflite.bridge import BridgeError, to_tf_keras
+from keras_nas.tflite.metadata import add_metadata, read_metadata
+from keras_nas.tflite.qat import prune, quantization_aware_training, weight_sparsity
 
 __all__ = [
+    "BridgeError",
+    "CALIBRATED",
+    "add_metadata",
+    "convert",
+    "export_saved_model",
+    "prune",
+    "quantization_aware_training",
+    "read_metadata",
+    "to_tf_keras",
+    "weight_sparsity",
+    "AdbError",
+    "AdbNotFoundError",
+    "BenchmarkOutputError",
+    "CachedLatency",
+    "LatencyCache",
+    "LatencyPredictor",
+    "MacReport",
+    "NoDeviceError",
+    "OpMacs",
+    "OpRow",
+    "Profile",
+    "TARGETS",
+    "Target",
+    "TargetLatency",
+    "adb_devices",
+    "count_macs",
+    "get_target",
+    "measure_latency_cached",
+    "parse_benchmark_output",
+    "profile",
+    "run_benchmark_model",
     "ConversionError",
     "HardwareCost",
     "InvalidModelError",

@@ -1,4 +1,4 @@
-"""Convert a Keras 3 model to a TFLite flatbuffer (int8, float32, float16, dynamic)."""
+"""Convert a Keras 3 model to TFLite (int8, int16x8, float32, float16, dynamic) or a SavedModel."""
 
 import contextlib
 import io
@@ -10,8 +10,8 @@ import numpy as np
 from keras_nas.tflite._capture import capture_stderr
 from keras_nas.tflite.errors import ConversionError
 
-QUANTIZATIONS = ("int8", "float32", "float16", "dynamic")
-"""Valid `quantization` names for `to_tflite`:
+QUANTIZATIONS = ("int8", "float32", "float16", "dynamic", "int16x8")
+"""Valid `quantization` names for `convert` / `to_tflite`:
 
 - `"int8"`: full-integer quantization (int8 weights, activations, input and
   output; `TFLITE_BUILTINS_INT8` only). Needs representative data. Runs on
@@ -20,7 +20,15 @@ QUANTIZATIONS = ("int8", "float32", "float16", "dynamic")
 - `"float16"`: float16 weights, float32 compute (LiteRT only; TFLite Micro
   has no float16 support).
 - `"dynamic"`: int8 weights, float activations (dynamic-range quantization).
+- `"int16x8"`: 16-bit activations, 8-bit weights (int16 input and output;
+  `EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8`). Needs
+  representative data. More accurate than int8 when activations have a wide
+  range; runs on LiteRT. TFLite Micro has int16 kernels for only part of the
+  ops (see `benchmarks/RESULTS.md` for what was measured).
 """
+
+CALIBRATED = ("int8", "int16x8")
+"""Quantizations that need `representative_data` to calibrate activations."""
 
 _SEED = 0  # fixed seed: the calibration subset is the same on every call
 
@@ -99,6 +107,14 @@ def _converter(model, quantization: str, calibration):
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
+    elif quantization == "int16x8":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: ([row[None]] for row in calibration)
+        converter.target_spec.supported_ops = [
+            tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+        ]
+        converter.inference_input_type = tf.int16
+        converter.inference_output_type = tf.int16
     elif quantization == "float16":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_types = [tf.float16]
@@ -168,9 +184,11 @@ def to_tflite(
         model: A built Keras 3 model (known input shape).
         quantization: One of `"int8"` (full-integer: int8 weights,
             activations, input and output; runs on TFLite Micro), `"float32"`,
-            `"float16"` or `"dynamic"` (int8 weights, float activations).
+            `"float16"`, `"dynamic"` (int8 weights, float activations) or
+            `"int16x8"` (int16 activations, input and output, int8 weights).
         representative_data: Float numpy array `(n, *input_shape)`, required
-            for `"int8"` to calibrate activation ranges, ignored otherwise.
+            for `"int8"` and `"int16x8"` to calibrate activation ranges,
+            ignored otherwise.
         num_calibration_samples: At most this many rows of
             `representative_data` are used (a fixed-seed subset when there
             are more, so conversion is deterministic).
@@ -179,8 +197,8 @@ def to_tflite(
         The `.tflite` flatbuffer as bytes.
 
     Raises:
-        ValueError: Unknown `quantization` name, or `"int8"` without (or with
-            malformed) `representative_data`.
+        ValueError: Unknown `quantization` name, or `"int8"`/`"int16x8"`
+            without (or with malformed) `representative_data`.
         ConversionError: The converter failed (e.g. an op with no TFLite
             int8 kernel); the message names the reason.
 
@@ -196,12 +214,13 @@ def to_tflite(
             + "."
         )
     calibration = None
-    if quantization == "int8":
+    if quantization in CALIBRATED:
         if representative_data is None:
             raise ValueError(
-                "quantization='int8' needs representative_data: a float numpy array "
-                "of shape (n, *input_shape), e.g. a few hundred training inputs, to "
-                "calibrate the activation ranges. Or use quantization='float32'."
+                f"quantization={quantization!r} needs representative_data: a float numpy "
+                "array of shape (n, *input_shape), e.g. a few hundred training inputs, "
+                "to calibrate the activation ranges. Or use quantization='float32' "
+                "or 'dynamic'."
             )
         calibration = calibration_samples(representative_data, num_calibration_samples)
         _check_int8_data(model, calibration)
@@ -222,3 +241,120 @@ def to_tflite(
             f"{_reason(error, captured.text)}"
         ) from error
     return bytes(model_content)
+
+
+def convert(
+    model,
+    quantization: str = "int8",
+    representative_data=None,
+    num_calibration_samples: int = 200,
+) -> bytes:
+    """Convert a Keras 3 model to a TFLite flatbuffer (the public entry point).
+
+    The same as `to_tflite` (which stays available under that name).
+
+    Args:
+        model: A built Keras 3 model (known input shape).
+        quantization: One of `QUANTIZATIONS`: `"int8"` (full integer, runs on
+            TFLite Micro), `"int16x8"` (int16 activations, int8 weights),
+            `"float32"`, `"float16"` or `"dynamic"`.
+        representative_data: Float numpy array `(n, *input_shape)` (e.g. a
+            few hundred training inputs), required for `"int8"` and
+            `"int16x8"`.
+        num_calibration_samples: At most this many rows of
+            `representative_data` calibrate the activation ranges.
+
+    Returns:
+        The `.tflite` flatbuffer as bytes.
+
+    Raises:
+        ValueError: Unknown `quantization`, or missing/malformed
+            `representative_data` for a calibrated quantization.
+        ConversionError: The converter failed; the message says why.
+
+    Example:
+
+    >>> from keras_nas import tflite  # doctest: +SKIP
+    >>> model_bytes = tflite.convert(model, "int16x8", representative_data=x_train)  # doctest: +SKIP
+    """
+    return to_tflite(model, quantization, representative_data, num_calibration_samples)
+
+
+def export_saved_model(model, path, check_data=None, atol: float = 1e-5) -> str:
+    """Export a Keras 3 model as a TensorFlow SavedModel and check it reloads.
+
+    Writes `model.export(path, format="tf_saved_model")` (a `serve`
+    signature for inference), reloads it with `tf.saved_model.load` and
+    compares its outputs with the Keras model's on `check_data` (or on one
+    batch of zeros when no data is given).
+
+    Args:
+        model: A built Keras 3 model.
+        path: Directory to write (must not exist, or be an empty folder).
+        check_data: Optional float batch `(n, *input_shape)` to compare the
+            reloaded SavedModel's outputs with the Keras model's.
+        atol: Largest absolute difference tolerated in that comparison.
+
+    Returns:
+        The SavedModel directory, as a string.
+
+    Raises:
+        ValueError: `path` exists and is a non-empty folder or a file, or
+            `check_data` does not match the input shape.
+        ConversionError: The export failed, or the reloaded SavedModel gives
+            outputs that differ from the Keras model's by more than `atol`.
+
+    Example:
+
+    >>> export_saved_model(model, "out/saved_model", x_val[:32])  # doctest: +SKIP
+    'out/saved_model'
+    """
+    import os
+
+    path = os.fspath(path)
+    if os.path.isfile(path) or (os.path.isdir(path) and os.listdir(path)):
+        raise ValueError(
+            f"SavedModel path {path!r} already exists and is not an empty folder; "
+            "pass a new directory (or delete the old export first)."
+        )
+    inputs = getattr(model, "inputs", None) or []
+    if len(inputs) != 1:
+        raise ValueError(
+            f"export_saved_model supports single-input models; this model has {len(inputs)} inputs."
+        )
+    input_shape = tuple(inputs[0].shape[1:])
+    if check_data is None:
+        check_data = np.zeros((1, *input_shape), dtype=np.float32)
+    check_data = np.asarray(check_data, dtype=np.float32)
+    if check_data.ndim != len(input_shape) + 1 or tuple(check_data.shape[1:]) != input_shape:
+        raise ValueError(
+            f"check_data must have shape (n, {', '.join(map(str, input_shape))}), "
+            f"got {check_data.shape}."
+        )
+    import tensorflow as tf
+
+    with capture_stderr() as captured:
+        try:
+            with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model.export(path, format="tf_saved_model")
+                loaded = tf.saved_model.load(path)
+                reloaded = loaded.serve(tf.constant(check_data))
+            error = None
+        except Exception as e:  # export and reload raise many types
+            error = e
+    if error is not None:
+        raise ConversionError(
+            f"SavedModel export of model {getattr(model, 'name', type(model).__name__)!r} "
+            f"to {path!r} failed: {_reason(error, captured.text)}"
+        ) from error
+    if isinstance(reloaded, dict):
+        reloaded = next(iter(reloaded.values()))
+    expected = np.asarray(model(check_data, training=False))
+    difference = float(np.max(np.abs(np.asarray(reloaded) - expected)))
+    if not difference <= atol:
+        raise ConversionError(
+            f"The SavedModel reloaded from {path!r} gives outputs that differ from the "
+            f"Keras model's by up to {difference:.3g} (tolerance {atol:g})."
+        )
+    return path

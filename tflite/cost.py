@@ -1,11 +1,11 @@
 """Hardware cost of a TFLite model: flash, RAM, latency and operators."""
 
 from dataclasses import asdict, dataclass
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 from keras_nas.tflite.convert import to_tflite
 from keras_nas.tflite.interpreter import ModelSource, as_model_bytes, load_interpreter
-from keras_nas.tflite.latency import measure_latency
+from keras_nas.tflite.latency_cache import LatencyCache, measure_latency_cached
 from keras_nas.tflite.micro import arena_bytes
 from keras_nas.tflite.ops import model_ops
 
@@ -61,12 +61,19 @@ class HardwareCost:
         return result
 
 
-def measure(model_content: ModelSource, latency_runs: int = 30) -> HardwareCost:
+def measure(
+    model_content: ModelSource, latency_runs: int = 30, cache: Optional[LatencyCache] = None
+) -> HardwareCost:
     """Measure flash, TFLite Micro arena, LiteRT latency and ops of a model.
+
+    Latency goes through a `LatencyCache`: a model measured before (same bytes
+    and settings) is not timed again, and a measurement whose coefficient of
+    variation is too high is repeated (see `LatencyCache`).
 
     Args:
         model_content: The `.tflite` flatbuffer as bytes, or a file path.
         latency_runs: Timed LiteRT runs for the latency median.
+        cache: The latency cache; `None` uses the process-wide one.
 
     Returns:
         A `HardwareCost`.
@@ -83,7 +90,7 @@ def measure(model_content: ModelSource, latency_runs: int = 30) -> HardwareCost:
     """
     data = as_model_bytes(model_content)
     load_interpreter(data)  # validate before anything else touches the bytes
-    latency = measure_latency(data, runs=latency_runs)
+    latency = measure_latency_cached(data, runs=latency_runs, cache=cache).stats
     return HardwareCost(
         flash_bytes=len(data),
         peak_ram_bytes=arena_bytes(data),
@@ -93,13 +100,16 @@ def measure(model_content: ModelSource, latency_runs: int = 30) -> HardwareCost:
     )
 
 
-def measure_model(model, representative_data, latency_runs: int = 30) -> Tuple[bytes, HardwareCost]:
+def measure_model(
+    model, representative_data, latency_runs: int = 30, cache: Optional[LatencyCache] = None
+) -> Tuple[bytes, HardwareCost]:
     """Convert a Keras model to full-integer int8 TFLite and measure it.
 
     Args:
         model: A built Keras 3 model.
         representative_data: Float array `(n, *input_shape)` for calibration.
         latency_runs: Timed LiteRT runs for the latency median.
+        cache: The latency cache; `None` uses the process-wide one.
 
     Returns:
         `(model_bytes, cost)`: the int8 `.tflite` bytes and its `HardwareCost`.
@@ -113,4 +123,4 @@ def measure_model(model, representative_data, latency_runs: int = 30) -> Tuple[b
     >>> model_bytes, cost = measure_model(model, x_train[:200])  # doctest: +SKIP
     """
     model_content = to_tflite(model, "int8", representative_data=representative_data)
-    return model_content, measure(model_content, latency_runs=latency_runs)
+    return model_content, measure(model_content, latency_runs=latency_runs, cache=cache)

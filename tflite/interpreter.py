@@ -124,12 +124,29 @@ def as_model_bytes(model_content: ModelSource) -> bytes:
     return data
 
 
-def load_interpreter(model_content: ModelSource, num_threads: int = 1):
+def _op_resolver_without_delegates(interpreter_cls):
+    """`OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES` of the runtime's module."""
+    import sys
+
+    module = sys.modules.get(interpreter_cls.__module__)
+    resolver_type = getattr(module, "OpResolverType", None)
+    if resolver_type is None:  # tf.lite keeps it under tf.lite.experimental
+        import tensorflow as tf
+
+        resolver_type = tf.lite.experimental.OpResolverType
+    return resolver_type.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+
+
+def load_interpreter(model_content: ModelSource, num_threads: int = 1, use_xnnpack: bool = True):
     """Create a LiteRT interpreter for a model, tensors allocated.
 
     Args:
         model_content: The `.tflite` flatbuffer as bytes, or a file path.
         num_threads: CPU threads the interpreter may use.
+        use_xnnpack: Keep LiteRT's default delegate (XNNPACK on CPU), as on a
+            phone. `False` creates the interpreter with
+            `OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES`, so every op
+            runs on LiteRT's builtin kernels.
 
     Returns:
         An `Interpreter` (from `ai_edge_litert`, `tflite_runtime` or
@@ -150,11 +167,14 @@ def load_interpreter(model_content: ModelSource, num_threads: int = 1):
     if not isinstance(num_threads, int) or num_threads < 1:
         raise ValueError(f"num_threads must be a positive int, got {num_threads!r}.")
     interpreter_cls, name = _resolve_runtime()
+    options = {}
+    if not use_xnnpack:
+        options["experimental_op_resolver_type"] = _op_resolver_without_delegates(interpreter_cls)
     # The runtime logs to the C-level stderr ("Created TensorFlow Lite XNNPACK
     # delegate", verifier complaints): keep it quiet, use it in errors.
     with capture_stderr() as captured:
         try:
-            interpreter = interpreter_cls(model_content=data, num_threads=num_threads)
+            interpreter = interpreter_cls(model_content=data, num_threads=num_threads, **options)
             interpreter.allocate_tensors()
             # Reading the tensor details also decodes the tensor names, which
             # fails (UnicodeDecodeError) on some corrupted files.

@@ -19,6 +19,9 @@ class LatencyStats:
         cv: Coefficient of variation, std / mean (0 means perfectly stable).
         runs: Number of timed runs.
         num_threads: Interpreter threads used.
+        use_xnnpack: Whether LiteRT's default XNNPACK delegate was on.
+        min_ms: Fastest run in milliseconds.
+        max_ms: Slowest run in milliseconds.
     """
 
     median_ms: float
@@ -27,16 +30,24 @@ class LatencyStats:
     cv: float
     runs: int
     num_threads: int
+    use_xnnpack: bool = True
+    min_ms: float = 0.0
+    max_ms: float = 0.0
 
 
 def measure_latency(
-    model_content: ModelSource, runs: int = 50, warmup: int = 5, num_threads: int = 1
+    model_content: ModelSource,
+    runs: int = 50,
+    warmup: int = 5,
+    num_threads: int = 1,
+    use_xnnpack: bool = True,
 ) -> LatencyStats:
     """Time `invoke()` of the LiteRT interpreter on a zero input.
 
     Only `invoke()` is timed (`time.perf_counter_ns`), not setting the input
-    or reading the output. The interpreter uses its default delegates
-    (XNNPACK on CPU), as on a phone. Figures are for this host's CPU; use
+    or reading the output. By default the interpreter uses its default
+    delegates (XNNPACK on CPU), as on a phone; `use_xnnpack=False` runs the
+    builtin kernels only. Figures are for this host's CPU; use
     them to compare models, not as microcontroller timings.
 
     Args:
@@ -44,6 +55,8 @@ def measure_latency(
         runs: Number of timed invocations (>= 1).
         warmup: Untimed invocations before timing (>= 0).
         num_threads: Interpreter threads.
+        use_xnnpack: Keep LiteRT's default XNNPACK delegate (`True`) or run
+            the builtin kernels only (`False`).
 
     Returns:
         A `LatencyStats`.
@@ -62,7 +75,7 @@ def measure_latency(
         raise ValueError(f"runs must be a positive int, got {runs!r}.")
     if not isinstance(warmup, int) or warmup < 0:
         raise ValueError(f"warmup must be a non-negative int, got {warmup!r}.")
-    interpreter = load_interpreter(model_content, num_threads=num_threads)
+    interpreter = load_interpreter(model_content, num_threads=num_threads, use_xnnpack=use_xnnpack)
     for details in interpreter.get_input_details():
         interpreter.set_tensor(details["index"], np.zeros(details["shape"], details["dtype"]))
     for _ in range(warmup):
@@ -82,4 +95,7 @@ def measure_latency(
         cv=float(timings_ms.std() / mean) if mean > 0 else 0.0,
         runs=runs,
         num_threads=num_threads,
+        use_xnnpack=bool(use_xnnpack),
+        min_ms=float(timings_ms.min()),
+        max_ms=float(timings_ms.max()),
     )

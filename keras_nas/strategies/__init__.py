@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from keras_nas.strategies.base import NASOracle, values_key
+from keras_nas.strategies.bayesian import BayesianOptimization
 from keras_nas.strategies.evolution import RegularizedEvolution
+from keras_nas.strategies.hyperband import Hyperband
+from keras_nas.strategies.pareto import ParetoEvolution
 from keras_nas.strategies.random_search import RandomSearch
+from keras_nas.strategies.reinforce import Reinforce, ReinforceOracle
 
 STRATEGIES: dict[str, type[NASOracle]] = {
     "random": RandomSearch,
     "evolution": RegularizedEvolution,
+    "reinforce": Reinforce,
+    "bayesian": BayesianOptimization,
+    "hyperband": Hyperband,
+    "pareto": ParetoEvolution,
 }
 
 
@@ -16,12 +24,22 @@ def get_strategy(name: str | NASOracle, **kwargs) -> NASOracle:
     """Creates the oracle of a strategy by name.
 
     Args:
-        name: One of `STRATEGIES` ("random", "evolution"), or an oracle instance
-            (returned unchanged).
+        name: One of `STRATEGIES` ("random", "evolution", "reinforce",
+            "bayesian", "hyperband", "pareto"), or an oracle instance (returned
+            unchanged).
         **kwargs: Arguments of the strategy's oracle (`max_trials`, `seed`, ...).
 
     Returns:
         A `NASOracle`.
+
+    Raises:
+        ValueError: If the name is not a known strategy.
+
+    Example:
+
+    ```python
+    oracle = get_strategy("pareto", max_trials=30, seed=1)
+    ```
     """
     if isinstance(name, NASOracle):
         return name
@@ -32,4 +50,16 @@ def get_strategy(name: str | NASOracle, **kwargs) -> NASOracle:
     return STRATEGIES[name](**kwargs)
 
 
-__all__ = ["NASOracle", "RandomSearch", "RegularizedEvolution", "STRATEGIES", "get_strategy", "values_key"]
+__all__ = [
+    "NASOracle",
+    "RandomSearch",
+    "RegularizedEvolution",
+    "Reinforce",
+    "ReinforceOracle",
+    "BayesianOptimization",
+    "Hyperband",
+    "ParetoEvolution",
+    "STRATEGIES",
+    "get_strategy",
+    "values_key",
+]

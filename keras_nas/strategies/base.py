@@ -15,17 +15,28 @@ from __future__ import annotations
 
 import abc
 import hashlib
+import os
+import time
 
 import numpy as np
 import keras_tuner
 from keras_tuner.engine import trial as trial_module
 
+from keras_nas.distributed import take_message
 from keras_nas.errors import is_rejection
+from keras_nas.search_dir import atomic_write_json, check_search_files
 
 TrialStatus = trial_module.TrialStatus
 
 # How often a strategy may re-draw a proposal that was already tried before giving up.
 MAX_DUPLICATE_DRAWS = 50
+
+# Values under these prefixes are set by a strategy for the tuner (fidelity, parent
+# trial), not by the search space: they are not part of the architecture.
+CONTROL_PREFIXES = ("tuner/", "nas/")
+
+# What `propose` returns when it must wait for running trials (parallel search).
+WAIT = "WAIT"
 
 
 class NASOracle(keras_tuner.Oracle, abc.ABC):
@@ -41,6 +52,12 @@ class NASOracle(keras_tuner.Oracle, abc.ABC):
         seed: Random seed. The sequence of proposals depends only on it and on
             the metrics reported, so a search is reproducible and resumable.
         hyperparameters: An optional fixed part of the space, as in Keras Tuner.
+        initial_architectures: Hyperparameter values to try first, in order
+            (e.g. expert designs); values they leave out are drawn at random.
+            The strategy's own proposals start after them.
+        worker_timeout: Distributed search only: seconds without a sign of life
+            (workers send one every 2 s while running a trial) after which a
+            worker counts as dead and its trial goes to the next worker that asks.
     """
 
     def __init__(
@@ -51,10 +68,12 @@ class NASOracle(keras_tuner.Oracle, abc.ABC):
         max_consecutive_failed_trials: int = 3,
         seed: int | None = None,
         hyperparameters=None,
+        worker_timeout: float = 60.0,
+        initial_architectures: list[dict] | None = None,
         **kwargs,
     ):
-        if objective == "val_accuracy":
-            objective = keras_tuner.Objective("val_accuracy", direction="max")
+        if isinstance(objective, str) and objective.endswith("accuracy"):
+            objective = keras_tuner.Objective(objective, direction="max")
         if not isinstance(max_trials, int) or max_trials < 1:
             raise ValueError(f"`max_trials` must be a positive integer, got {max_trials!r}.")
         # Keras Tuner's own budget counts failed trials; ours counts trained ones
@@ -67,11 +86,26 @@ class NASOracle(keras_tuner.Oracle, abc.ABC):
             max_consecutive_failed_trials=2**31,
             **kwargs,
         )
+        if seed is not None:
+            # Keras Tuner replaces a falsy seed (0) by a random one; 0 is a seed too.
+            self.seed = seed
         self.trial_budget = max_trials
         self.max_rejected_trials = (
             10 * max_trials if max_rejected_trials is None else max_rejected_trials
         )
         self.max_consecutive_training_failures = max_consecutive_failed_trials
+        if not worker_timeout > 0:
+            raise ValueError(f"`worker_timeout` must be a positive number of seconds, got {worker_timeout!r}.")
+        self.worker_timeout = float(worker_timeout)
+        self._tuner_seen = {}  # tuner id -> time.monotonic() of its last sign of life
+        if initial_architectures and not self.proposes_initial_architectures:
+            raise ValueError(f"{type(self).__name__} schedules its own trials; it takes no initial_architectures.")
+        self.initial_architectures = [dict(values) for values in initial_architectures or []]
+        # Optional zero-cost proxy screen of random proposals (see `new_random_values`).
+        self.screen = None
+
+    # Strategies that schedule their own trials (Hyperband) set this to False.
+    proposes_initial_architectures = True
 
     # -- what a subclass implements -------------------------------------------------
 
@@ -91,6 +125,13 @@ class NASOracle(keras_tuner.Oracle, abc.ABC):
     # -- Keras Tuner hooks ------------------------------------------------------------
 
     def populate_space(self, trial_id):
+        # Budget spent while other workers still run trials (distributed search):
+        # wait, as one of those may fail, be rejected or lose its worker.
+        if self.ongoing_trials and (
+            self.trained_count() >= self.trial_budget
+            or self.rejected_count() >= self.max_rejected_trials
+        ):
+            return {"status": TrialStatus.IDLE, "values": None}
         if self.trained_count() >= self.trial_budget:
             return {"status": TrialStatus.STOPPED, "values": None}
         if self.rejected_count() >= self.max_rejected_trials:
@@ -100,13 +141,66 @@ class NASOracle(keras_tuner.Oracle, abc.ABC):
             )
             return {"status": TrialStatus.STOPPED, "values": None}
         rng = np.random.default_rng([self.seed, len(self.trials)])
-        values = self.propose(trial_id, rng)
+        if len(self.trials) < len(self.initial_architectures):
+            values = self.initial_values(len(self.trials), rng)
+        else:
+            values = self.propose(trial_id, rng)
         if values is None:
             return {"status": TrialStatus.STOPPED, "values": None}
+        if isinstance(values, str) and values == WAIT:
+            return {"status": TrialStatus.IDLE, "values": None}
         return {"status": TrialStatus.RUNNING, "values": values}
 
+    @keras_tuner.synchronized
+    def create_trial(self, tuner_id):
+        now = time.monotonic()
+        self._tuner_seen[tuner_id] = now
+        self._reclaim_lost_trials(tuner_id, now)
+        return super().create_trial(tuner_id)
+
+    def get_trial(self, trial_id):
+        # A worker's heartbeat (keras_nas.distributed.Heartbeat) is a get_trial call.
+        for tuner_id, running in list(self.ongoing_trials.items()):
+            if running.trial_id == trial_id:
+                self._tuner_seen[tuner_id] = time.monotonic()
+        return super().get_trial(trial_id)
+
+    def _reclaim_lost_trials(self, tuner_id: str, now: float) -> None:
+        """Hands the trials of workers silent for `worker_timeout` back for a re-run."""
+        for other, running in list(self.ongoing_trials.items()):
+            silent = now - self._tuner_seen.setdefault(other, now)
+            if other != tuner_id and silent > self.worker_timeout:
+                del self.ongoing_trials[other]
+                self.tuner_ids.discard(other)
+                self._retry_queue.append(running.trial_id)
+                print(
+                    f"Worker {other!r} sent no sign of life for {silent:.0f} s: its trial "
+                    f"{running.trial_id} is run again by {tuner_id!r}.",
+                    flush=True,
+                )
+
+    @keras_tuner.synchronized
+    def search_done(self) -> bool:
+        """Chief only: no trial is running and every worker was told to stop or went silent."""
+        now = time.monotonic()
+        holding = set(self.ongoing_trials)
+        for tuner_id in list(self.tuner_ids):
+            if tuner_id not in holding and now - self._tuner_seen.setdefault(tuner_id, now) > self.worker_timeout:
+                self.tuner_ids.discard(tuner_id)
+        return not self.ongoing_trials and not self.tuner_ids
+
+    @keras_tuner.synchronized
     def end_trial(self, trial):
+        take_message(trial)  # a worker's failure reason (see keras_nas.distributed)
+        if trial.trial_id in self.end_order:
+            # Ended twice: a trial re-run after its first worker went silent, which then
+            # finished after all. The first result stands.
+            for tuner_id, running in list(self.ongoing_trials.items()):
+                if running.trial_id == trial.trial_id:
+                    del self.ongoing_trials[tuner_id]
+            return
         super().end_trial(trial)
+        self.save()  # Keras Tuner saves before it drops the trial from `ongoing_trials`
         failures, last_error = 0, None
         for trial_id in self.end_order:
             ended = self.trials[trial_id]
@@ -122,6 +216,31 @@ class NASOracle(keras_tuner.Oracle, abc.ABC):
 
     def remaining_trials(self):
         return self.trial_budget - self.trained_count()
+
+    # -- crash safety: atomic files, checked and repaired on resume ------------------------
+
+    def save(self):
+        atomic_write_json(self._get_oracle_fname(), self.get_state())
+
+    def _save_trial(self, trial):
+        path = os.path.join(self._get_trial_dir(trial.trial_id), "trial.json")
+        atomic_write_json(path, trial.get_state())
+
+    def reload(self):
+        check_search_files(self._project_dir)
+        super().reload()
+        # Keras Tuner writes trial.json before oracle.json; a search killed between
+        # the two left trials that oracle.json does not know as running or ended.
+        for trial_id, trial in sorted(self.trials.items()):
+            if trial_id not in self.start_order:
+                self.start_order.append(trial_id)
+            if trial.status in (TrialStatus.COMPLETED, TrialStatus.FAILED):
+                if trial_id in self._retry_queue:
+                    self._retry_queue.remove(trial_id)
+                if trial_id not in self.end_order:
+                    self.end_order.append(trial_id)
+            elif trial.status == TrialStatus.RUNNING and trial_id not in self._retry_queue:
+                self._retry_queue.append(trial_id)
 
     # -- bookkeeping shared by strategies ------------------------------------------------
 
@@ -142,8 +261,22 @@ class NASOracle(keras_tuner.Oracle, abc.ABC):
         ]
 
     def tried_keys(self) -> set[str]:
-        """Fingerprints of every proposal made so far (see `values_key`)."""
-        return {values_key(t.hyperparameters.values) for t in self.trials.values()}
+        """Fingerprints of the architectures proposed so far (see `values_key`).
+
+        Control values (`tuner/...`, `nas/...`, e.g. a fidelity) are left out, so
+        an architecture counts as tried whatever budget it was trained with.
+        """
+        return {
+            values_key(architecture_values(t.hyperparameters.values))
+            for t in self.trials.values()
+        }
+
+    def search_space(self) -> list:
+        """The hyperparameters of the space, in declaration order (read-only; not a copy).
+
+        Cheaper than `get_space()`, which copies the space through serialization.
+        """
+        return self.hyperparameters.space
 
     def random_values(self, rng: np.random.Generator, base: dict | None = None) -> dict:
         """Draws a value for every active hyperparameter of the space.
@@ -156,25 +289,111 @@ class NASOracle(keras_tuner.Oracle, abc.ABC):
         Returns:
             A dict of values for the active hyperparameters only.
         """
-        hps = keras_tuner.HyperParameters()
-        for hp in self.get_space().space:
-            hps.merge([hp])
-            if not hps.is_active(hp):
+        values = {}
+        for hp in self.search_space():
+            if not is_active(hp, values):
                 continue
             if base is not None and hp.name in base:
-                hps.values[hp.name] = base[hp.name]
+                values[hp.name] = base[hp.name]
             else:
-                hps.values[hp.name] = hp.random_sample(int(rng.integers(2**31 - 1)))
-        return dict(hps.values)
+                values[hp.name] = hp.random_sample(int(rng.integers(2**31 - 1)))
+        return values
+
+    def initial_values(self, index: int, rng: np.random.Generator) -> dict:
+        """The `index`-th initial architecture, completed with random values where it is silent.
+
+        Raises:
+            ValueError: If it names a hyperparameter the search space does not have.
+        """
+        values = self.initial_architectures[index]
+        known = {hp.name for hp in self.search_space()}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(
+                f"Initial architecture {index} names hyperparameters the space does not have: "
+                f"{unknown}. The space has: {sorted(known)}."
+            )
+        return self.random_values(rng, base=values)
 
     def new_random_values(self, rng: np.random.Generator) -> dict | None:
-        """Like `random_values`, but never a proposal already tried (None if the space is exhausted)."""
+        """Like `random_values`, but never a proposal already tried (None if the space is exhausted).
+
+        With a `screen` (a `keras_nas.proxies.ProxyScreen`) set on the oracle, draws
+        `screen.pool_size` new proposals and returns the one the zero-cost proxy
+        ranks best.
+        """
         tried = self.tried_keys()
-        for _ in range(MAX_DUPLICATE_DRAWS):
+        size = self.screen.pool_size if self.screen is not None else 1
+        pool = []
+        for _ in range(MAX_DUPLICATE_DRAWS * size):
             values = self.random_values(rng)
-            if values_key(values) not in tried:
-                return values
-        return None
+            key = values_key(values)
+            if key not in tried:
+                tried.add(key)
+                pool.append(values)
+                if len(pool) == size:
+                    break
+        if not pool:
+            return None
+        if len(pool) == 1:
+            return pool[0]
+        return pool[self.screen.screen(pool)]
+
+    def mutate(self, values: dict, rng: np.random.Generator) -> dict:
+        """Changes one active, mutable choice of `values` to a different value.
+
+        Choices that the change makes active are drawn at random, the ones it makes
+        inactive are dropped.
+
+        Args:
+            values: The parent's hyperparameter values.
+            rng: Source of randomness.
+
+        Returns:
+            The child's values (architecture only).
+        """
+        values = architecture_values(values)
+        mutable = [
+            hp
+            for hp in self.search_space()
+            if hp.name in values and is_active(hp, values) and has_alternatives(hp)
+        ]
+        if not mutable:
+            return dict(values)
+        hp = mutable[int(rng.integers(len(mutable)))]
+        child = dict(values)
+        for _ in range(MAX_DUPLICATE_DRAWS):
+            candidate = hp.random_sample(int(rng.integers(2**31 - 1)))
+            if candidate != values[hp.name]:
+                child[hp.name] = candidate
+                break
+        return self.random_values(rng, base=child)
+
+
+def is_active(hp, values: dict) -> bool:
+    """Whether `hp` is active given the values of the hyperparameters before it.
+
+    The test of `keras_tuner.HyperParameters.is_active`, on a plain dict: every
+    condition of `hp` (from `hp.conditional_scope`) holds for `values`.
+    """
+    return all(condition.is_active(values) for condition in hp.conditions)
+
+
+def architecture_values(values: dict) -> dict:
+    """`values` without the control entries (`tuner/...`, `nas/...`) a strategy adds."""
+    return {k: v for k, v in values.items() if not k.startswith(CONTROL_PREFIXES)}
+
+
+def has_alternatives(hp) -> bool:
+    """Whether a hyperparameter can take more than one value."""
+    hp_types = keras_tuner.engine.hyperparameters
+    if isinstance(hp, hp_types.Fixed):
+        return False
+    if isinstance(hp, hp_types.Choice):
+        return len(hp.values) > 1
+    if isinstance(hp, (hp_types.Int, hp_types.Float)):
+        return hp.min_value != hp.max_value
+    return True
 
 
 def values_key(values: dict) -> str:

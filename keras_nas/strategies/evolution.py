@@ -4,7 +4,6 @@ Classifier Architecture Search", AAAI 2019."""
 from __future__ import annotations
 
 import numpy as np
-import keras_tuner
 
 from keras_nas.strategies.base import MAX_DUPLICATE_DRAWS, NASOracle, values_key
 
@@ -69,39 +68,6 @@ class RegularizedEvolution(NASOracle):
                 return child
         return self.new_random_values(rng)
 
-    def mutate(self, values: dict, rng: np.random.Generator) -> dict:
-        """Changes one active, mutable choice of `values` to a different value.
-
-        Choices that the change makes active are drawn at random, the ones it makes
-        inactive are dropped.
-
-        Args:
-            values: The parent's hyperparameter values.
-            rng: Source of randomness.
-
-        Returns:
-            The child's values.
-        """
-        space = self.get_space()
-        active = keras_tuner.HyperParameters()
-        mutable = []
-        for hp in space.space:
-            active.merge([hp])
-            if active.is_active(hp) and hp.name in values and _has_alternatives(hp):
-                mutable.append(hp)
-            if hp.name in values:
-                active.values[hp.name] = values[hp.name]
-        if not mutable:
-            return dict(values)
-        hp = mutable[int(rng.integers(len(mutable)))]
-        child = dict(values)
-        for _ in range(MAX_DUPLICATE_DRAWS):
-            candidate = hp.random_sample(int(rng.integers(2**31 - 1)))
-            if candidate != values[hp.name]:
-                child[hp.name] = candidate
-                break
-        return self.random_values(rng, base=child)
-
     def get_state(self):
         state = super().get_state()
         state.update(population_size=self.population_size, sample_size=self.sample_size)
@@ -111,15 +77,3 @@ class RegularizedEvolution(NASOracle):
         super().set_state(state)
         self.population_size = state["population_size"]
         self.sample_size = state["sample_size"]
-
-
-def _has_alternatives(hp) -> bool:
-    """Whether a hyperparameter can take more than one value."""
-    hp_types = keras_tuner.engine.hyperparameters
-    if isinstance(hp, hp_types.Fixed):
-        return False
-    if isinstance(hp, hp_types.Choice):
-        return len(hp.values) > 1
-    if isinstance(hp, (hp_types.Int, hp_types.Float)):
-        return hp.min_value != hp.max_value
-    return True

@@ -1,0 +1,563 @@
+"""The `search`, `export` and `report` subcommands of the `keras-nas` command line.
+
+Each subcommand is a pair of functions: `add_<name>_parser(subparsers)`
+registers its arguments (and `func=run_<name>`), `run_<name>(args) -> int`
+runs it and returns the exit code (0 success, 2 bad input or a missing file,
+with the reason on stderr). `add_parsers(subparsers)` registers all three.
+
+```
+keras-nas search --config examples/search_digits.yaml
+keras-nas export runs/digits --out out --formats tflite-int8 c-array --data examples/search_digits.yaml
+keras-nas report runs/digits
+```
+
+A search config (YAML or JSON) has these keys (only `data` is required):
+
+```yaml
+data: {builtin: digits}          # or {npz: data.npz, x: x_train, y: y_train, x_val: ..., y_val: ...}
+                                 # or {npy_x: x.npy, npy_y: y.npy, npy_x_val: ..., npy_y_val: ...}
+constraints: {flash_kb: 64, peak_ram_kb: 32, latency_ms: 5}
+strategy: evolution              # random, evolution, pareto, bayesian, hyperband, reinforce
+max_trials: 20
+epochs: 20                       # final training (and each candidate unless search_epochs)
+search_epochs: 5
+seed: 1
+directory: runs
+project_name: digits
+export: {dir: out, formats: [tflite-int8, c-array]}
+```
+
+Data paths are relative to the config file; `directory` and `export.dir` to
+the current directory. Other keys: `strategy_kwargs`, `max_rejected_trials`,
+`batch_size`, `objective`, `space` (default, conv, mlp, kws, micro, mobile),
+`overwrite`, `latency_runs`, `labels`; `data` also takes `validation_split`
+and `max_samples` (use only the first N training samples).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+CONFIG_KEYS = {
+    "data": "where the data comes from (required)",
+    "constraints": "hard limits: flash_kb, peak_ram_kb, latency_ms",
+    "strategy": "search strategy name",
+    "strategy_kwargs": "extra arguments of the strategy",
+    "max_trials": "trained candidates",
+    "max_rejected_trials": "candidates that may be rejected for their cost",
+    "epochs": "epochs of the final training",
+    "search_epochs": "epochs per candidate",
+    "batch_size": "batch size",
+    "seed": "seed of the search",
+    "objective": "val_accuracy or int8_val_accuracy",
+    "space": "search space preset",
+    "directory": "folder of the searches",
+    "project_name": "name of this search",
+    "overwrite": "start afresh instead of resuming",
+    "latency_runs": "timed inferences per latency measurement",
+    "labels": "class names for the exported C header",
+    "export": "{dir, formats} written after the search",
+}
+DATA_KINDS = {
+    "builtin": ("builtin",),
+    "npz": ("npz", "x", "y"),
+    "npy": ("npy_x", "npy_y"),
+}
+DATA_KEYS = {
+    "builtin", "npz", "x", "y", "x_val", "y_val", "npy_x", "npy_y", "npy_x_val", "npy_y_val",
+    "validation_split", "max_samples",
+}
+EXPORT_KEYS = {"dir", "formats"}
+SPACES = ("default", "conv", "mlp", "kws", "micro", "mobile")
+
+
+class ConfigError(ValueError):
+    """A search config is missing, unreadable or has a wrong key or value."""
+
+
+# -- config ------------------------------------------------------------------------------
+
+
+def load_config(path) -> dict:
+    """Reads and checks a search config (`.yaml`/`.yml` with PyYAML, or `.json`).
+
+    Relative data paths in it are taken relative to the config file.
+
+    Args:
+        path: The config file.
+
+    Returns:
+        The config dict, with `_base` (the config's folder) added.
+
+    Raises:
+        ConfigError: Missing file, bad syntax, unknown keys or values (the
+            message names the key and what is allowed).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"Config file {str(path)!r} does not exist.")
+    text = path.read_text()
+    if path.suffix.lower() in (".yaml", ".yml"):
+        try:
+            import yaml
+        except ImportError:
+            raise ConfigError(
+                f"{path} is YAML but PyYAML is not installed: `pip install pyyaml`, or write "
+                "the config as JSON."
+            ) from None
+        try:
+            config = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path} is not valid YAML: {e}") from None
+    elif path.suffix.lower() == ".json":
+        try:
+            config = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"{path} is not valid JSON: {e}") from None
+    else:
+        raise ConfigError(f"Config {str(path)!r} must end in .yaml, .yml or .json.")
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path} must hold a mapping of keys (data, constraints, ...), got {type(config).__name__}.")
+    check_config(config, source=str(path))
+    config["_base"] = str(path.parent)
+    return config
+
+
+def check_config(config: dict, source: str = "the config", need_data: bool = True) -> None:
+    """Checks the keys and value types of a search config.
+
+    Raises:
+        ConfigError: Naming the bad key and what is allowed.
+    """
+    unknown = sorted(set(config) - set(CONFIG_KEYS) - {"_base"})
+    if unknown:
+        allowed = ", ".join(sorted(CONFIG_KEYS))
+        raise ConfigError(f"Unknown key(s) {unknown} in {source}. Allowed keys: {allowed}.")
+    if need_data and "data" not in config:
+        raise ConfigError(
+            f"{source} has no `data`. Give e.g. `data: {{builtin: digits}}` (built-in: digits, "
+            "mnist1d), `data: {npz: file.npz, x: KEY, y: KEY}` or `data: {npy_x: x.npy, npy_y: y.npy}`."
+        )
+    if "data" in config:
+        check_data(config["data"], source)
+    for key in ("max_trials", "epochs", "search_epochs", "batch_size", "seed", "max_rejected_trials",
+                "latency_runs"):
+        value = config.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+            raise ConfigError(f"`{key}` in {source} must be a non-negative integer, got {value!r}.")
+    constraints = config.get("constraints")
+    if constraints is not None:
+        from keras_nas.constraints import Constraints
+
+        if not isinstance(constraints, dict):
+            raise ConfigError(f"`constraints` in {source} must be a mapping such as {{flash_kb: 64}}, got {constraints!r}.")
+        try:
+            Constraints.from_dict(constraints)
+        except (ValueError, TypeError) as e:
+            raise ConfigError(f"`constraints` in {source}: {e}") from None
+    strategy = config.get("strategy")
+    if strategy is not None:
+        from keras_nas.strategies import STRATEGIES
+
+        if strategy not in STRATEGIES:
+            raise ConfigError(f"`strategy` in {source} is {strategy!r}; allowed: {sorted(STRATEGIES)}.")
+    space = config.get("space")
+    if space is not None and space not in SPACES:
+        raise ConfigError(f"`space` in {source} is {space!r}; allowed: {list(SPACES)}.")
+    export = config.get("export")
+    if export is not None:
+        if not isinstance(export, dict) or "dir" not in export or set(export) - EXPORT_KEYS:
+            raise ConfigError(
+                f"`export` in {source} must be a mapping with `dir` and optional `formats`, "
+                f"e.g. {{dir: out, formats: [tflite-int8, c-array]}}; got {export!r}."
+            )
+        _check_formats(export.get("formats", ["tflite-int8", "c-array"]), f"`export.formats` in {source}")
+
+
+def _check_formats(formats, where: str) -> list[str]:
+    from keras_nas.export import FORMATS
+
+    formats = [formats] if isinstance(formats, str) else list(formats or [])
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise ConfigError(f"{where}: unknown format(s) {unknown or formats}; allowed: {sorted(FORMATS)}.")
+    return formats
+
+
+def check_data(data, source: str = "the config") -> str:
+    """Checks a `data` section; returns its kind ("builtin", "npz" or "npy")."""
+    from keras_nas.datasets import DATASETS
+
+    if not isinstance(data, dict):
+        raise ConfigError(f"`data` in {source} must be a mapping, e.g. {{builtin: digits}}; got {data!r}.")
+    unknown = sorted(set(data) - DATA_KEYS)
+    if unknown:
+        raise ConfigError(f"Unknown key(s) {unknown} in `data` of {source}. Allowed: {sorted(DATA_KEYS)}.")
+    kinds = [kind for kind, keys in DATA_KINDS.items() if keys[0] in data]
+    if len(kinds) != 1:
+        raise ConfigError(
+            f"`data` in {source} needs exactly one source: `builtin` ({sorted(DATASETS)}), `npz` "
+            f"(with `x` and `y` keys) or `npy_x`/`npy_y`; got keys {sorted(data)}."
+        )
+    kind = kinds[0]
+    missing = [key for key in DATA_KINDS[kind] if key not in data]
+    if missing:
+        raise ConfigError(f"`data` in {source} uses {kind} but lacks {missing}.")
+    if kind == "builtin" and data["builtin"] not in DATASETS:
+        raise ConfigError(f"`data.builtin` in {source} is {data['builtin']!r}; allowed: {sorted(DATASETS)}.")
+    return kind
+
+
+def _load_array(path: Path, what: str) -> np.ndarray:
+    if not path.is_file():
+        raise ConfigError(f"The {what} file {str(path)!r} does not exist.")
+    return np.load(path, allow_pickle=False)
+
+
+def load_data(data: dict, base=".") -> dict:
+    """Loads the arrays a `data` section names.
+
+    Args:
+        data: The config's `data` mapping.
+        base: Folder relative paths start from (the config's folder).
+
+    Returns:
+        A dict with `x`, `y` and, when the source has them, `x_val`, `y_val`
+        (builtin sets also have `x_test`, `y_test`) and `validation_split`.
+
+    Raises:
+        ConfigError: A file or an array key is missing.
+    """
+    kind = check_data(data)
+    base = Path(base)
+    arrays: dict[str, Any] = {}
+    if kind == "builtin":
+        from keras_nas.datasets import DATASETS
+
+        (x, y), (x_val, y_val), (x_test, y_test) = DATASETS[data["builtin"]]()
+        arrays = dict(x=x, y=y, x_val=x_val, y_val=y_val, x_test=x_test, y_test=y_test)
+    elif kind == "npz":
+        path = base / data["npz"]
+        if not path.is_file():
+            raise ConfigError(f"The npz file {str(path)!r} (data.npz) does not exist.")
+        with np.load(path, allow_pickle=False) as archive:
+            for name in ("x", "y", "x_val", "y_val"):
+                if name not in data:
+                    continue
+                if data[name] not in archive.files:
+                    raise ConfigError(
+                        f"`data.{name}` is {data[name]!r} but {path} holds the arrays {archive.files}."
+                    )
+                arrays[name] = archive[data[name]]
+    else:
+        for name in ("x", "y", "x_val", "y_val"):
+            key = f"npy_{name}"
+            if key in data:
+                arrays[name] = _load_array(base / data[key], f"data.{key}")
+    if ("x_val" in arrays) != ("y_val" in arrays):
+        raise ConfigError("`data` gives validation inputs without labels or the other way round: give both.")
+    limit = data.get("max_samples")
+    if limit is not None:
+        arrays["x"], arrays["y"] = arrays["x"][: int(limit)], arrays["y"][: int(limit)]
+    arrays["validation_split"] = float(data.get("validation_split", 0.0))
+    return arrays
+
+
+def _make_space(name: str | None):
+    if name in (None, "default"):
+        return None
+    from keras_nas import blocks
+
+    return {
+        "conv": blocks.ConvSpace,
+        "mlp": blocks.MLPSpace,
+        "kws": blocks.KWSSpace,
+        "micro": blocks.MicroSpace,
+        "mobile": blocks.MobileSpace,
+    }[name]()
+
+
+def _error(command: str, message: str) -> int:
+    print(f"keras-nas {command}: error: {message}", file=sys.stderr)
+    return 2
+
+
+# -- search ------------------------------------------------------------------------------
+
+
+def add_search_parser(subparsers) -> argparse.ArgumentParser:
+    """Registers `keras-nas search`."""
+    p = subparsers.add_parser(
+        "search",
+        help="search an architecture from a YAML/JSON config, export the winner, write the report",
+        description=(
+            "Run NASModel.fit as a config describes (data, constraints, strategy, budget), "
+            "export the winner if the config has `export`, and write the search report "
+            "(report.md/.html/.json and plots) into the project directory. Options given on "
+            "the command line override the config."
+        ),
+    )
+    p.add_argument("--config", required=True, help="search config, .yaml/.yml or .json")
+    p.add_argument("--max-trials", type=int, help="override max_trials")
+    p.add_argument("--epochs", type=int, help="override epochs")
+    p.add_argument("--directory", help="override directory")
+    p.add_argument("--project-name", help="override project_name")
+    p.add_argument("--overwrite", action="store_true", help="start the search afresh instead of resuming")
+    p.add_argument("--quiet", action="store_true", help="print only the final summary")
+    p.set_defaults(func=run_search)
+    return p
+
+
+def run_search(args: argparse.Namespace) -> int:
+    """Runs `keras-nas search`: fit as the config says, export, write the report.
+
+    Args:
+        args: Parsed arguments of `add_search_parser` (`config`, and the
+            optional overrides `max_trials`, `epochs`, `directory`,
+            `project_name`, `overwrite`, `quiet`).
+
+    Returns:
+        0 on success, 2 for a bad config, data or constraints (the reason is
+        printed on stderr), 1 if no candidate could be trained.
+
+    Example:
+
+    >>> run_search(parser.parse_args(["search", "--config", "search.yaml"]))  # doctest: +SKIP
+    0
+    """
+    try:
+        config = load_config(args.config)
+        for key in ("max_trials", "epochs", "directory", "project_name"):
+            if getattr(args, key, None) is not None:
+                config[key] = getattr(args, key)
+        if getattr(args, "overwrite", False):
+            config["overwrite"] = True
+        check_config(config, source=args.config)
+        data = load_data(config["data"], config["_base"])
+    except ConfigError as e:
+        return _error("search", str(e))
+    return _search(config, data, verbose=0 if getattr(args, "quiet", False) else 1)
+
+
+def _search(config: dict, data: dict, verbose: int) -> int:
+    from keras_nas import NASModel
+    from keras_nas.report import save_search_info, write_report
+
+    kwargs = {key: config[key] for key in (
+        "constraints", "strategy", "strategy_kwargs", "max_trials", "max_rejected_trials",
+        "search_epochs", "seed", "objective", "latency_runs", "overwrite",
+    ) if config.get(key) is not None}
+    try:
+        model = NASModel(
+            directory=config.get("directory", "runs"),
+            project_name=config.get("project_name", "search"),
+            space=_make_space(config.get("space")),
+            **kwargs,
+        )
+    except (ValueError, TypeError) as e:
+        return _error("search", f"bad config value: {e}")
+    validation = (data["x_val"], data["y_val"]) if "x_val" in data else None
+    try:
+        model.fit(
+            data["x"], data["y"],
+            validation_data=validation,
+            validation_split=0.0 if validation is not None else data["validation_split"],
+            epochs=config.get("epochs", 10),
+            batch_size=config.get("batch_size", 32),
+            verbose=verbose,
+        )
+    except ValueError as e:  # bad data, infeasible constraints
+        return _error("search", str(e))
+    except RuntimeError as e:  # no candidate could be trained
+        print(f"keras-nas search: failed: {e}", file=sys.stderr)
+        return 1
+    project = model.tuner.project_dir
+    save_search_info(project, {"config": {k: v for k, v in config.items() if k != "_base"},
+                               "config_dir": str(Path(config["_base"]).resolve())})
+    export_dir = None
+    if config.get("export"):
+        export_dir = config["export"]["dir"]
+        model.export(export_dir, formats=config["export"].get("formats", ["tflite-int8", "c-array"]),
+                     labels=config.get("labels"), verbose=bool(verbose))
+    report = write_report(model, export_dir=export_dir)
+    summary = report["summary"]
+    winner = report["winner"] or {}
+    print(
+        f"Search {project}: {summary['trained']} trained, {summary['rejected']} rejected, "
+        f"{summary['failed']} failed; winner trial {winner.get('trial_id')} "
+        f"({winner.get('objective')} {winner.get('score', 0):.4f}). Report: {report['files']['md']}"
+    )
+    return 0
+
+
+# -- export ------------------------------------------------------------------------------
+
+
+def add_export_parser(subparsers) -> argparse.ArgumentParser:
+    """Registers `keras-nas export`."""
+    from keras_nas.export import FORMATS
+
+    p = subparsers.add_parser(
+        "export",
+        help="export the winner of a saved search (.tflite, C array, ...)",
+        description=(
+            "Load the trained winner (winner.keras) of a search directory and write it in the "
+            "given formats, with float vs int8 accuracy on the validation data of --data. "
+            f"Formats: {', '.join(sorted(FORMATS))}."
+        ),
+    )
+    p.add_argument("project_dir", help="the search's project directory (directory/project_name)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--formats", nargs="+", default=["tflite-int8", "c-array"],
+                   help="formats to write (default: tflite-int8 c-array)")
+    p.add_argument("--data", help="config (YAML/JSON) whose `data` gives calibration and validation data; "
+                                  "needed for int8 formats; default: the config a CLI search recorded")
+    p.add_argument("--labels", nargs="+", help="class names for the C header")
+    p.add_argument("--quiet", action="store_true", help="do not print the export report")
+    p.set_defaults(func=run_export)
+    return p
+
+
+def run_export(args: argparse.Namespace) -> int:
+    """Runs `keras-nas export`: the winner of a search directory in deployable formats.
+
+    Loads `winner.keras` with `keras.models.load_model(..., safe_mode=True)`
+    and writes it with `keras_nas.export.export_model`; calibration and
+    validation data come from `--data` (a config with a `data` section), or
+    from the config a `keras-nas search` recorded in the directory.
+
+    Args:
+        args: Parsed arguments of `add_export_parser` (`project_dir`, `out`,
+            `formats`, `data`, `labels`, `quiet`).
+
+    Returns:
+        0 on success, 2 for a missing directory, winner or data, or a bad format.
+    """
+    from keras_nas.report import SEARCH_INFO, WINNER_INFO, check_project_dir
+
+    try:
+        project = check_project_dir(args.project_dir)
+        winner_path = project / "winner.keras"
+        if not winner_path.is_file() or not (project / WINNER_INFO).is_file():
+            raise FileNotFoundError(
+                f"{str(project)!r} has no trained winner (winner.keras, {WINNER_INFO}): the search "
+                "did not finish `fit`. Run it to the end first."
+            )
+        formats = _check_formats(args.formats, "--formats")
+        data = _export_data(args, project / SEARCH_INFO)
+    except (FileNotFoundError, ConfigError) as e:
+        return _error("export", str(e))
+    needs_calibration = {"tflite-int8", "c-array", "tflite-int16x8", "tflite-int8-qat"} & set(formats)
+    if needs_calibration and data is None:
+        return _error(
+            "export",
+            f"formats {sorted(needs_calibration)} need calibration data: pass --data CONFIG "
+            "(a YAML/JSON file with a `data` section, e.g. the search config).",
+        )
+    import keras
+
+    from keras_nas.export import export_model
+    from keras_nas.report import save_search_info
+
+    model = keras.models.load_model(winner_path, safe_mode=True)
+    data = data or {}
+    # Accuracy is reported on validation data only (never on the training data).
+    x_val, y_val = data.get("x_val"), data.get("y_val")
+    try:
+        report = export_model(
+            model, args.out, formats,
+            representative_data=None if data.get("x") is None else data["x"][:200],
+            x_val=x_val, y_val=y_val, labels=args.labels, verbose=not args.quiet,
+            x_train=data.get("x"), y_train=data.get("y"),
+        )
+    except ValueError as e:
+        return _error("export", str(e))
+    save_search_info(project, {"export_dir": str(Path(args.out).resolve())})
+    print(f"Exported trial {json.loads((project / WINNER_INFO).read_text())['trial_id']} to {args.out}: "
+          f"{', '.join(report['files'])}")
+    return 0
+
+
+def _export_data(args, search_info_path: Path) -> dict | None:
+    if args.data:
+        config = load_config(args.data)
+        if "data" not in config:
+            raise ConfigError(f"{args.data} has no `data` section.")
+        return load_data(config["data"], config["_base"])
+    if search_info_path.is_file():
+        recorded = json.loads(search_info_path.read_text())
+        if "config" in recorded and "data" in recorded["config"]:
+            return load_data(recorded["config"]["data"], recorded.get("config_dir", "."))
+    return None
+
+
+# -- report ------------------------------------------------------------------------------
+
+
+def add_report_parser(subparsers) -> argparse.ArgumentParser:
+    """Registers `keras-nas report`."""
+    p = subparsers.add_parser(
+        "report",
+        help="write the report of a search directory (Markdown, HTML, JSON, plots)",
+        description=(
+            "Read a search's project directory (JSON files only) and write report.md, "
+            "report.html, report.json and PNG plots (Pareto fronts, objective over trials) "
+            "into it (or --out), then print the Markdown."
+        ),
+    )
+    p.add_argument("project_dir", help="the search's project directory (directory/project_name)")
+    p.add_argument("--out", help="folder for the report (default: the project directory)")
+    p.add_argument("--export-dir", help="folder an export wrote, to include its report")
+    p.add_argument("--json", action="store_true", help="print the report as JSON instead of Markdown")
+    p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    p.set_defaults(func=run_report)
+    return p
+
+
+def run_report(args: argparse.Namespace) -> int:
+    """Runs `keras-nas report`: writes the report of a search directory and prints it.
+
+    Args:
+        args: Parsed arguments of `add_report_parser` (`project_dir`, `out`,
+            `export_dir`, `json`, `no_plots`).
+
+    Returns:
+        0 on success, 2 if the directory is not a search directory.
+    """
+    from keras_nas.report import format_markdown, write_report
+
+    try:
+        report = write_report(args.project_dir, path=args.out, export_dir=args.export_dir,
+                              plots=not args.no_plots)
+    except (FileNotFoundError, ValueError) as e:
+        return _error("report", str(e))
+    print(json.dumps(report, indent=1, default=str) if args.json else format_markdown(report))
+    return 0
+
+
+def add_parsers(subparsers) -> None:
+    """Registers `search`, `export` and `report` on an argparse subparsers object."""
+    add_search_parser(subparsers)
+    add_export_parser(subparsers)
+    add_report_parser(subparsers)
+
+
+__all__ = [
+    "add_parsers",
+    "add_search_parser",
+    "add_export_parser",
+    "add_report_parser",
+    "run_search",
+    "run_export",
+    "run_report",
+    "load_config",
+    "check_config",
+    "load_data",
+    "ConfigError",
+]

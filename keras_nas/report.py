@@ -1,0 +1,580 @@
+"""The search report: space, strategy, budget, every trial, the Pareto front and the winner.
+
+`write_report` writes `report.json`, `report.md` and `report.html` (with PNG
+plots next to them) into a search's project directory. It works from a live
+`NASModel` after `fit` or from the project directory on disk alone: it reads
+only the JSON files Keras Tuner and keras-nas write there (`oracle.json`,
+`trial_*/trial.json`, `trial_*/cost.json`, `trial_*/timing.json`,
+`winner.json`, `keras_nas.json`, `search.json`), never a pickle.
+
+Example:
+
+```python
+from keras_nas.report import write_report
+report = write_report(model)                 # after model.fit(...)
+report = write_report("runs/digits")         # or later, from the directory
+print(report["files"]["md"])
+```
+"""
+
+from __future__ import annotations
+
+import datetime
+import html
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from keras_nas import pareto
+from keras_nas.errors import failure_reason, is_rejection
+
+SEARCH_INFO = "search.json"  # strategy, budget, constraints: written by write_report(model) and the CLI
+WINNER_INFO = "winner.json"  # written by NASModel.fit
+MARKER_FILE = "keras_nas.json"  # written when a search starts (keras_nas.search_dir)
+ORACLE_FILE = "oracle.json"
+COST_FILE, TIMING_FILE, TRIAL_FILE = "cost.json", "timing.json", "trial.json"
+REPORT_FILES = {"json": "report.json", "md": "report.md", "html": "report.html"}
+PLOT_AXES = ("latency_ms", "flash_kb", "peak_ram_kb")
+COST_OBJECTIVES = tuple((name, "min") for name in PLOT_AXES)
+
+
+# -- reading a project directory ---------------------------------------------------------
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path} is not valid JSON ({e}); the search directory is damaged.") from e
+
+
+def check_project_dir(project_dir) -> Path:
+    """The project directory as a `Path`, after checking it holds a search.
+
+    Raises:
+        FileNotFoundError: If the directory or its `oracle.json` is missing.
+    """
+    path = Path(project_dir)
+    if not path.is_dir():
+        raise FileNotFoundError(
+            f"No search directory at {str(path)!r}. Give the project directory of a search, "
+            "i.e. `directory/project_name` as passed to NASModel (e.g. runs/digits)."
+        )
+    if not (path / ORACLE_FILE).exists():
+        found = sorted(p.name for p in path.iterdir() if (p / ORACLE_FILE).exists())
+        hint = f" It contains the searches {found}: pass one of them." if found else ""
+        raise FileNotFoundError(
+            f"{str(path)!r} is not a search directory: it has no {ORACLE_FILE}.{hint}"
+        )
+    return path
+
+
+def _last_value(metric: Mapping) -> float | None:
+    observations = metric.get("observations") or []
+    if not observations:
+        return None
+    value = observations[-1].get("value")
+    if isinstance(value, list):
+        value = value[-1] if value else None
+    return value
+
+
+def read_trials(project_dir) -> list[dict]:
+    """Every trial of a search directory as a `NASModel.trials()` row (plus `seconds`).
+
+    Args:
+        project_dir: The search's project directory.
+
+    Returns:
+        Rows sorted by trial id: `trial_id`, `status` (COMPLETED, REJECTED,
+        FAILED, RUNNING, ...), `score`, `metrics`, `cost` (or None),
+        `hyperparameters`, `message` (the reason of a rejection or failure),
+        `seconds` and `measure_seconds` (or None).
+
+    Raises:
+        FileNotFoundError: If `project_dir` is not a search directory.
+    """
+    root = check_project_dir(project_dir)
+    rows = []
+    for trial_dir in sorted(root.glob("trial_*")):
+        if not (trial_dir / TRIAL_FILE).exists():
+            continue
+        state = _read_json(trial_dir / TRIAL_FILE)
+        message = state.get("message")
+        metrics = {
+            name: _last_value(metric)
+            for name, metric in (state.get("metrics") or {}).get("metrics", {}).items()
+        }
+        cost = _read_json(trial_dir / COST_FILE) if (trial_dir / COST_FILE).exists() else None
+        timing = _read_json(trial_dir / TIMING_FILE) if (trial_dir / TIMING_FILE).exists() else {}
+        rows.append(
+            {
+                "trial_id": state.get("trial_id", trial_dir.name.split("_", 1)[1]),
+                "status": "REJECTED" if is_rejection(message) else state.get("status"),
+                "score": state.get("score"),
+                "metrics": {k: v for k, v in metrics.items() if v is not None},
+                "cost": cost,
+                "hyperparameters": dict((state.get("hyperparameters") or {}).get("values", {})),
+                "message": failure_reason(message),
+                "seconds": timing.get("trial_seconds"),
+                "measure_seconds": timing.get("measure_seconds"),
+            }
+        )
+    return sorted(rows, key=lambda row: row["trial_id"])
+
+
+def read_space(project_dir) -> list[dict]:
+    """The hyperparameters of the search space, from `oracle.json`.
+
+    Returns:
+        One dict per hyperparameter: `name`, `type` (Choice, Int, Float,
+        Boolean, Fixed), `values` (choices; or min/max/step for ranges),
+        `conditions` (the parent choices it depends on) and `size` (number of
+        values, None for continuous ranges).
+    """
+    root = check_project_dir(project_dir)
+    state = _read_json(root / ORACLE_FILE)
+    return [_describe_hp(entry) for entry in state.get("hyperparameters", {}).get("space", [])]
+
+
+def _describe_hp(entry: Mapping) -> dict:
+    kind = entry.get("class_name")
+    config = entry.get("config", {})
+    described = {"name": config.get("name"), "type": kind}
+    if kind == "Choice":
+        described["values"] = list(config.get("values", []))
+    elif kind == "Boolean":
+        described["values"] = [True, False]
+    elif kind == "Fixed":
+        described["values"] = [config.get("value")]
+    elif kind in ("Int", "Float"):
+        low, high, step = config.get("min_value"), config.get("max_value"), config.get("step")
+        described.update(min=low, max=high, step=step, sampling=config.get("sampling"))
+        if kind == "Int" and step:
+            described["values"] = list(range(int(low), int(high) + 1, int(step)))
+    described["size"] = len(described["values"]) if "values" in described else None
+    described["conditions"] = [
+        f"{c['config']['name']} in {c['config']['values']}"
+        for c in config.get("conditions", [])
+        if c.get("class_name") == "Parent"
+    ]
+    return described
+
+
+def summarize(rows: list[dict]) -> dict:
+    """Trials by outcome, search time and the share spent measuring hardware cost."""
+    counts = {status: 0 for status in ("COMPLETED", "REJECTED", "FAILED", "RUNNING")}
+    for row in rows:
+        counts[row["status"]] = counts.get(row["status"], 0) + 1
+    total = sum(row.get("seconds") or 0.0 for row in rows)
+    measured = sum(row.get("measure_seconds") or 0.0 for row in rows)
+    return {
+        "trials": len(rows),
+        "trained": counts["COMPLETED"],
+        "rejected": counts["REJECTED"],
+        "failed": len(rows) - counts["COMPLETED"] - counts["REJECTED"] - counts["RUNNING"],
+        "running": counts["RUNNING"],
+        "search_seconds": total,
+        "measure_seconds": measured,
+        "measure_share": measured / total if total else 0.0,
+    }
+
+
+def load_search(project_dir) -> dict:
+    """Everything the report needs, read from a search directory alone.
+
+    Args:
+        project_dir: The search's project directory (`directory/project_name`).
+
+    Returns:
+        A dict with `project_dir`, `search` (strategy, seed, budget,
+        constraints, objective: from `search.json` when the search was run by
+        the CLI or reported with `write_report(model)`, else what
+        `keras_nas.json`, `oracle.json` and `winner.json` hold), `space`, `trials`, `summary` and `winner`
+        (`winner.json` or None).
+
+    Raises:
+        FileNotFoundError: If `project_dir` is not a search directory.
+    """
+    root = check_project_dir(project_dir)
+    oracle = _read_json(root / ORACLE_FILE)
+    search = _read_json(root / SEARCH_INFO) if (root / SEARCH_INFO).exists() else {}
+    winner = _read_json(root / WINNER_INFO) if (root / WINNER_INFO).exists() else None
+    marker = _read_json(root / MARKER_FILE) if (root / MARKER_FILE).exists() else {}
+    search = dict(search)
+    for key in ("strategy", "space", "objective", "seed", "input_shape", "num_classes"):
+        if isinstance(marker, dict) and marker.get(key) is not None:
+            search.setdefault(key, marker[key])
+    search.setdefault("seed", oracle.get("seed"))
+    if winner is not None:
+        search.setdefault("objective", winner.get("objective"))
+        search.setdefault("epochs", winner.get("epochs"))
+        for key, value in (winner.get("search") or {}).items():
+            search.setdefault(key, value)
+    search.setdefault("objective", "val_accuracy")
+    rows = read_trials(root)
+    return {
+        "project_dir": str(root),
+        "search": search,
+        "space": read_space(root),
+        "trials": rows,
+        "summary": summarize(rows),
+        "winner": winner,
+    }
+
+
+def search_info(model) -> dict:
+    """The strategy, budget and constraints of a fitted `NASModel`, as JSON-able values."""
+    strategy = model.strategy if isinstance(model.strategy, str) else type(model.strategy).__name__
+    fit = getattr(model, "_final_fit", {}) or {}
+    space = model.tuner.hypermodel.space if model.tuner is not None else None
+    return {
+        "strategy": strategy,
+        "strategy_kwargs": dict(model.strategy_kwargs),
+        "seed": model.seed,
+        "objective": model.objective,
+        "max_trials": model.max_trials,
+        "max_rejected_trials": model.max_rejected_trials,
+        "search_epochs": model.search_epochs,
+        "epochs": fit.get("epochs"),
+        "constraints": model.constraints.active(),
+        "space": type(space).__name__ if space is not None else None,
+        "input_shape": list(model.input_shape) if model.input_shape else None,
+        "num_classes": model.num_classes,
+    }
+
+
+def save_search_info(project_dir, info: Mapping) -> None:
+    """Writes (or updates) `search.json` in a project directory."""
+    path = Path(project_dir) / SEARCH_INFO
+    current = _read_json(path) if path.exists() else {}
+    current.update({k: v for k, v in info.items() if v is not None})
+    path.write_text(json.dumps(current, indent=1, default=str))
+
+
+# -- building the report -----------------------------------------------------------------
+
+
+def build_report(search: dict, export_report: dict | None = None) -> dict:
+    """The report dict from `load_search` output (and an export report)."""
+    rows = search["trials"]
+    objective = search["search"].get("objective") or "val_accuracy"
+    trained = [
+        r for r in rows
+        if r["status"] == "COMPLETED" and objective in pareto.available_metrics(r)
+        and all(name in pareto.available_metrics(r) for name, _ in COST_OBJECTIVES)
+    ]
+    objectives = [(objective, "max"), *COST_OBJECTIVES]
+    front = pareto.pareto_front(trained, objectives) if trained else []
+    front = sorted(front, key=lambda r: -pareto.metric_value(r, objective))
+    winner = search["winner"]
+    winner_row = None
+    if winner is not None:
+        winner_row = next((r for r in rows if r["trial_id"] == winner.get("trial_id")), None)
+    return {
+        "generated_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "project_dir": search["project_dir"],
+        "search": search["search"],
+        "space": search["space"],
+        "space_size": _space_size(search["space"]),
+        "summary": search["summary"],
+        "trials": rows,
+        "pareto_front": {
+            "objectives": [list(o) for o in objectives],
+            "trial_ids": [r["trial_id"] for r in front],
+        },
+        "winner": None if winner is None else dict(winner, row=winner_row),
+        "export": export_report,
+    }
+
+
+def _space_size(space: list[dict]) -> int | None:
+    """Upper bound of distinct architectures: product of the sizes of all hyperparameters."""
+    size = 1
+    for hp in space:
+        if hp["size"] is None:
+            return None
+        size *= max(1, hp["size"])
+    return size
+
+
+def _read_export(export_dir) -> dict | None:
+    if export_dir is None:
+        return None
+    path = Path(export_dir) / "report.json"
+    if not path.exists():
+        raise FileNotFoundError(
+            f"No export report at {str(path)!r}: run `model.export(dir)` or `keras-nas export` first, "
+            "or leave export_dir out."
+        )
+    report = _read_json(path)
+    report["dir"] = str(export_dir)
+    return report
+
+
+def write_report(model_or_project_dir, path=None, export_dir=None, plots: bool = True) -> dict:
+    """Writes `report.json`, `report.md` and `report.html` (and PNG plots) for a search.
+
+    Args:
+        model_or_project_dir: A fitted `NASModel`, or a search's project
+            directory (`directory/project_name`) on disk.
+        path: Folder for the report files; default: the project directory.
+        export_dir: The folder `export` wrote (it holds `report.json`); default:
+            the one recorded in `search.json` by the CLI or an earlier report,
+            if any.
+        plots: Also draw `pareto_<cost>.png` (accuracy vs latency, flash and
+            RAM, winner marked) and `history.png` (objective over trials).
+
+    Returns:
+        The report dict (as in `report.json`), with `files` naming what was written.
+
+    Raises:
+        FileNotFoundError: If the directory is not a search directory, or
+            `export_dir` has no `report.json`.
+        keras_nas.NotFittedError: If a `NASModel` has not been fitted.
+
+    Example:
+
+    ```python
+    report = write_report("runs/digits")
+    report["summary"]  # {'trained': 20, 'rejected': 7, 'failed': 0, ...}
+    ```
+    """
+    if isinstance(model_or_project_dir, (str, os.PathLike)):
+        project_dir = check_project_dir(model_or_project_dir)
+    else:
+        model = model_or_project_dir
+        if getattr(model, "tuner", None) is None:
+            from keras_nas.errors import NotFittedError
+
+            raise NotFittedError("This NASModel has not searched yet: call `fit` before `write_report`.")
+        project_dir = check_project_dir(model.tuner.project_dir)
+        save_search_info(project_dir, search_info(model))
+    if export_dir is not None:
+        save_search_info(project_dir, {"export_dir": str(Path(export_dir).resolve())})
+    search = load_search(project_dir)
+    recorded_export = search["search"].get("export_dir")
+    if export_dir is None and recorded_export and (Path(recorded_export) / "report.json").exists():
+        export_dir = recorded_export
+    report = build_report(search, _read_export(export_dir))
+    out = Path(path) if path is not None else project_dir
+    out.mkdir(parents=True, exist_ok=True)
+    report["plots"] = _write_plots(report, out) if plots else {}
+    report["files"] = {kind: str(out / name) for kind, name in REPORT_FILES.items()}
+    (out / REPORT_FILES["json"]).write_text(json.dumps(report, indent=1, default=str))
+    (out / REPORT_FILES["md"]).write_text(format_markdown(report))
+    (out / REPORT_FILES["html"]).write_text(format_html(report))
+    return report
+
+
+def _write_plots(report: dict, out: Path) -> dict:
+    from keras_nas import plots
+    import matplotlib.pyplot as plt
+
+    rows = report["trials"]
+    if not any(r["status"] == "COMPLETED" for r in rows):
+        return {}
+    objective = report["search"].get("objective") or "val_accuracy"
+    winner = (report["winner"] or {}).get("trial_id")
+    written = {}
+    for axis in PLOT_AXES:
+        if not any(axis in pareto.available_metrics(r) for r in rows):
+            continue
+        name = f"pareto_{axis}.png"
+        fig = plots.plot_pareto(rows, x=axis, y=objective, winner=winner, path=out / name)
+        plt.close(fig)
+        written[f"pareto_{axis}"] = name
+    fig = plots.plot_history(rows, path=out / "history.png", objective=objective)
+    plt.close(fig)
+    written["history"] = "history.png"
+    return written
+
+
+# -- formatting --------------------------------------------------------------------------
+
+
+def _fmt(value, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def short_architecture(hyperparameters: Mapping) -> str:
+    """A one-line architecture: `name=value` pairs, the block prefix dropped where unambiguous."""
+    parts = []
+    for name, value in hyperparameters.items():
+        short = name.split("/", 1)[1] if "/" in name else name
+        parts.append(f"{short}={value}")
+    return ", ".join(parts)
+
+
+def _trial_table(report: dict) -> tuple[list[str], list[list[str]]]:
+    objective = report["search"].get("objective") or "val_accuracy"
+    front = set(report["pareto_front"]["trial_ids"])
+    winner = (report["winner"] or {}).get("trial_id")
+    header = ["trial", "status", objective, "flash KB", "RAM KB", "latency ms", "params",
+              "seconds", "note"]
+    table = []
+    for row in report["trials"]:
+        cost = row["cost"] or {}
+        notes = []
+        if row["trial_id"] == winner:
+            notes.append("winner")
+        if row["trial_id"] in front:
+            notes.append("front")
+        if row["message"]:
+            notes.append(row["message"])
+        table.append([
+            row["trial_id"],
+            row["status"],
+            _fmt(row["metrics"].get(objective)),
+            _fmt(cost.get("flash_kb"), 1),
+            _fmt(cost.get("peak_ram_kb"), 1),
+            _fmt(cost.get("latency_ms"), 3),
+            _fmt(cost.get("params")),
+            _fmt(row.get("seconds"), 1),
+            "; ".join(notes),
+        ])
+    return header, table
+
+
+def _overview(report: dict) -> list[tuple[str, str]]:
+    s, summary = report["search"], report["summary"]
+    constraints = s.get("constraints")
+    limits = ", ".join(f"{k} <= {v:g}" for k, v in constraints.items()) if constraints else (
+        "none" if constraints == {} else "not recorded"
+    )
+    return [
+        ("strategy", f"{s.get('strategy', 'not recorded')} (seed {s.get('seed')})"),
+        ("objective", str(s.get("objective"))),
+        ("budget", f"max_trials {_fmt(s.get('max_trials'))} trained, max_rejected_trials "
+                   f"{_fmt(s.get('max_rejected_trials'))}; search epochs "
+                   f"{_fmt(s.get('search_epochs') or s.get('epochs'))}, final epochs {_fmt(s.get('epochs'))}"),
+        ("constraints", limits),
+        ("space", f"{s.get('space') or 'default'}: {len(report['space'])} hyperparameters, "
+                  f"up to {_fmt(report['space_size'])} combinations"),
+        ("trials", f"{summary['trained']} trained, {summary['rejected']} rejected for their cost, "
+                   f"{summary['failed']} failed" + (f", {summary['running']} running" if summary["running"] else "")),
+        ("time", f"{summary['search_seconds']:.0f} s of trials, {100 * summary['measure_share']:.1f} % "
+                 "measuring hardware cost"),
+    ]
+
+
+def _winner_lines(report: dict) -> list[str]:
+    winner = report["winner"]
+    if winner is None:
+        return ["No winner recorded (the search has not finished `fit`)."]
+    cost = winner.get("cost") or {}
+    lines = [
+        f"Trial {winner['trial_id']}: {winner.get('objective')} {_fmt(winner.get('score'))} in the search; "
+        f"trained for {winner.get('epochs')} epochs.",
+        f"As int8 after training: flash {_fmt(cost.get('flash_kb'), 1)} KB, TFLite Micro arena "
+        f"{_fmt(cost.get('peak_ram_kb'), 1)} KB, host latency {_fmt(cost.get('latency_ms'), 3)} ms.",
+        f"Architecture: {short_architecture(winner.get('hyperparameters', {}))}",
+    ]
+    return lines
+
+
+def _export_lines(report: dict) -> list[tuple[str, str]]:
+    export = report["export"]
+    if not export:
+        return []
+    rows = [(f"accuracy {fmt}", _fmt(acc)) for fmt, acc in export.get("accuracy", {}).items()]
+    cost = export.get("int8_cost")
+    if cost:
+        rows.append(("int8 cost", f"flash {cost['flash_kb']:.1f} KB, arena {cost['peak_ram_kb']:.1f} KB, "
+                                  f"latency {cost['latency_ms']:.3f} ms"))
+    for fmt, files in export.get("files", {}).items():
+        rows.append((f"file {fmt}", ", ".join(files) if isinstance(files, list) else str(files)))
+    return rows
+
+
+def format_markdown(report: dict) -> str:
+    """The report as a Markdown document."""
+    lines = [f"# keras-nas search report: {Path(report['project_dir']).name}", "",
+             f"Project directory `{report['project_dir']}`, generated {report['generated_at']}.", ""]
+    lines += ["| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in _overview(report)] + [""]
+    lines += ["## Winner", ""] + _winner_lines(report) + [""]
+    export = _export_lines(report)
+    if export:
+        lines += ["## Export", "", f"Folder `{report['export'].get('dir')}`.", "", "| | |", "|---|---|"]
+        lines += [f"| {k} | {v} |" for k, v in export] + [""]
+    for name in report.get("plots", {}).values():
+        lines.append(f"![{name}]({name})")
+    lines += ["", "## Pareto front", "",
+              "Objectives: " + ", ".join(f"{n} ({d})" for n, d in report["pareto_front"]["objectives"])
+              + f"; members: {', '.join(report['pareto_front']['trial_ids']) or 'none'}.", ""]
+    header, table = _trial_table(report)
+    lines += ["## Trials", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell.replace("|", "/") for cell in row) + " |" for row in table]
+    lines += ["", "## Architectures", ""]
+    for row in report["trials"]:
+        lines.append(f"- **{row['trial_id']}** ({row['status']}): {short_architecture(row['hyperparameters'])}")
+    lines += ["", "## Search space", "", "| hyperparameter | type | values | condition |", "|---|---|---|---|"]
+    for hp in report["space"]:
+        values = hp.get("values", f"{hp.get('min')}..{hp.get('max')}")
+        lines.append(f"| {hp['name']} | {hp['type']} | {values} | {'; '.join(hp['conditions']) or '-'} |")
+    return "\n".join(lines) + "\n"
+
+
+def _html_table(header: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def format_html(report: dict) -> str:
+    """The report as a standalone HTML page (plots are the PNG files next to it)."""
+    e = html.escape
+    parts = [
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
+        f"<title>keras-nas report: {e(Path(report['project_dir']).name)}</title>",
+        "<style>body{font-family:sans-serif;max-width:70em;margin:auto;padding:1em}"
+        "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 6px;"
+        "font-size:90%;text-align:left}img{max-width:48%}</style></head><body>",
+        f"<h1>keras-nas search report: {e(Path(report['project_dir']).name)}</h1>",
+        f"<p>Project directory <code>{e(report['project_dir'])}</code>, generated {e(report['generated_at'])}.</p>",
+        _html_table(["", ""], [list(kv) for kv in _overview(report)]),
+        "<h2>Winner</h2>",
+        "".join(f"<p>{e(line)}</p>" for line in _winner_lines(report)),
+    ]
+    export = _export_lines(report)
+    if export:
+        parts += ["<h2>Export</h2>", f"<p>Folder <code>{e(str(report['export'].get('dir')))}</code>.</p>",
+                  _html_table(["", ""], [list(kv) for kv in export])]
+    parts += [f"<img src='{e(name)}' alt='{e(name)}'>" for name in report.get("plots", {}).values()]
+    parts += ["<h2>Pareto front</h2>",
+              f"<p>Members: {e(', '.join(report['pareto_front']['trial_ids']) or 'none')}.</p>",
+              "<h2>Trials</h2>", _html_table(*_trial_table(report)), "<h2>Architectures</h2><ul>"]
+    parts += [f"<li><b>{e(r['trial_id'])}</b> ({e(str(r['status']))}): "
+              f"{e(short_architecture(r['hyperparameters']))}</li>" for r in report["trials"]]
+    parts += ["</ul><h2>Search space</h2>", _html_table(
+        ["hyperparameter", "type", "values", "condition"],
+        [[hp["name"], hp["type"], str(hp.get("values", f"{hp.get('min')}..{hp.get('max')}")),
+          "; ".join(hp["conditions"]) or "-"] for hp in report["space"]],
+    ), "</body></html>"]
+    return "\n".join(parts) + "\n"
+
+
+__all__ = [
+    "write_report",
+    "load_search",
+    "read_trials",
+    "read_space",
+    "summarize",
+    "search_info",
+    "save_search_info",
+    "build_report",
+    "format_markdown",
+    "format_html",
+    "check_project_dir",
+]

@@ -1,0 +1,153 @@
+"""Attach metadata (labels, input normalisation, description) to a `.tflite` file.
+
+The TFLite Support metadata writers (`tflite-support`) cannot be installed
+next to TensorFlow 2.21: its last release (0.4.4) requires
+`protobuf<4`, while TF 2.21 needs a newer protobuf. So the metadata is
+written into the flatbuffer's standard `Model.metadata` table (name ->
+buffer), with the schema TensorFlow ships
+(`tensorflow.lite.python.schema_py_generated`):
+
+- `"keras_nas"`: a UTF-8 JSON object (`description`, `labels`,
+  `normalization`, `input`, `output`, anything passed as `extra`);
+- `"labels.txt"`: one label per line (what Android/LiteRT label readers
+  expect in a labels file).
+
+Interpreters ignore metadata entries they do not know, so the model runs
+exactly as before on LiteRT and TFLite Micro; `read_metadata` reads them
+back.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Dict, Optional, Sequence
+
+from keras_nas.tflite.interpreter import ModelSource, as_model_bytes
+
+METADATA_NAME = "keras_nas"
+LABELS_NAME = "labels.txt"
+
+
+def _schema():
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    return schema, flatbuffer_utils
+
+
+def add_metadata(
+    model_content: ModelSource,
+    labels: Optional[Sequence[str]] = None,
+    normalization: Optional[Dict[str, Any]] = None,
+    description: str = "",
+    extra: Optional[Dict[str, Any]] = None,
+) -> bytes:
+    """Return a copy of a `.tflite` model with keras-nas metadata entries.
+
+    Existing entries named `"keras_nas"` or `"labels.txt"` are replaced;
+    other metadata (e.g. the converter's `min_runtime_version`) is kept.
+
+    Args:
+        model_content: The `.tflite` flatbuffer as bytes, or a file path.
+        labels: Class names, in output order (written as `labels.txt` too).
+        normalization: How inputs are normalised, e.g.
+            `{"mean": [0.5], "std": [0.3], "in_model": True}` (`in_model`:
+            the model contains the normalisation layer, so it takes raw
+            inputs). Values must be JSON-serializable.
+        description: Free text describing the model.
+        extra: More JSON-serializable fields for the `"keras_nas"` entry.
+
+    Returns:
+        The new flatbuffer bytes.
+
+    Raises:
+        InvalidModelError: `model_content` is not a TFLite flatbuffer.
+        ValueError: `labels` are not strings, contain a newline, or a value
+            is not JSON-serializable.
+
+    Example:
+
+    >>> with_metadata = add_metadata(model_bytes, labels=["yes", "no"],
+    ...     normalization={"mean": [0.1], "std": [0.9], "in_model": True})  # doctest: +SKIP
+    >>> read_metadata(with_metadata)["labels"]  # doctest: +SKIP
+    ['yes', 'no']
+    """
+    data = as_model_bytes(model_content)
+    if labels is not None:
+        labels = list(labels)
+        bad = [label for label in labels if not isinstance(label, str) or "\n" in label]
+        if bad:
+            raise ValueError(
+                f"labels must be strings without newlines; got {bad[:3]!r}."
+            )
+    entry = {"description": str(description)}
+    if labels is not None:
+        entry["labels"] = labels
+    if normalization is not None:
+        entry["normalization"] = normalization
+    entry.update(extra or {})
+    try:
+        payload = json.dumps(entry, sort_keys=True).encode("utf-8")
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"Metadata values must be JSON-serializable: {e}") from e
+
+    schema, flatbuffer_utils = _schema()
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(data))
+    entries = {METADATA_NAME: payload}
+    if labels is not None:
+        entries[LABELS_NAME] = ("\n".join(labels) + "\n").encode("utf-8")
+    kept = [m for m in (model.metadata or []) if _name(m.name) not in entries]
+    for name, content in entries.items():
+        buffer = schema.BufferT()
+        buffer.data = list(content)
+        model.buffers.append(buffer)
+        item = schema.MetadataT()
+        item.name = name
+        item.buffer = len(model.buffers) - 1
+        kept.append(item)
+    model.metadata = kept
+    return flatbuffer_utils.convert_object_to_bytearray(model)
+
+
+def _name(value) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def read_metadata(model_content: ModelSource) -> Dict[str, Any]:
+    """Read the metadata entries of a `.tflite` model.
+
+    Args:
+        model_content: The `.tflite` flatbuffer as bytes, or a file path.
+
+    Returns:
+        A dict: the fields of the `"keras_nas"` JSON entry (if any), plus
+        `"labels"` from `labels.txt` when the JSON has none, and `"entries"`:
+        every metadata name in the file mapped to its size in bytes.
+
+    Raises:
+        InvalidModelError: `model_content` is not a TFLite flatbuffer.
+
+    Example:
+
+    >>> read_metadata("model_int8.tflite")["normalization"]  # doctest: +SKIP
+    {'in_model': True, 'mean': [0.1], 'std': [0.9]}
+    """
+    data = as_model_bytes(model_content)
+    schema, _ = _schema()
+    model = schema.Model.GetRootAsModel(data, 0)
+    result: Dict[str, Any] = {}
+    entries = {}
+    raw = {}
+    for i in range(model.MetadataLength()):
+        item = model.Metadata(i)
+        name = _name(item.Name())
+        buffer = model.Buffers(item.Buffer())
+        content = buffer.DataAsNumpy().tobytes() if buffer.DataLength() else b""
+        entries[name] = len(content)
+        raw[name] = content
+    if METADATA_NAME in raw:
+        result.update(json.loads(raw[METADATA_NAME].decode("utf-8")))
+    if "labels" not in result and LABELS_NAME in raw:
+        result["labels"] = raw[LABELS_NAME].decode("utf-8").splitlines()
+    result["entries"] = entries
+    return result

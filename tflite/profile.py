@@ -1,0 +1,290 @@
+"""`profile()`: everything a model costs on a target, in one call.
+
+Flash (flatbuffer size), peak RAM (TFLite Micro's own arena figure), MACs,
+FLOPs, parameters, the ops and whether TFLite Micro has kernels for them,
+ops that are not fully integer, and latency (measured with LiteRT on host /
+mobile targets, estimated from MACs on MCU targets), with a per-op table.
+"""
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Dict, List, Optional, Tuple, Union
+
+from keras_nas.tflite.convert import to_tflite
+from keras_nas.tflite.errors import InvalidModelError
+from keras_nas.tflite.interpreter import as_model_bytes, load_interpreter
+from keras_nas.tflite.macs import float_ops, read_graph
+from keras_nas.tflite.micro import arena_bytes
+from keras_nas.tflite.ops import model_ops, resolver_method
+from keras_nas.tflite.targets import Target, get_target
+
+
+@dataclass(frozen=True)
+class OpRow:
+    """One row of the per-op table.
+
+    Attributes:
+        index: Position in the graph.
+        op: TFLite op name.
+        kind: Op kind (see `keras_nas.tflite.macs.KINDS`).
+        macs: Multiply-accumulates.
+        params: Elements of constant inputs.
+        output_shape: Shape of the first output.
+        tflm_supported: Whether TFLite Micro has a kernel for the op.
+        estimated_ms: Estimated milliseconds (MCU targets), else `None`.
+    """
+
+    index: int
+    op: str
+    kind: str
+    macs: int
+    params: int
+    output_shape: Tuple[int, ...]
+    tflm_supported: bool
+    estimated_ms: Optional[float] = None
+
+
+@dataclass(frozen=True)
+class Profile:
+    """The cost of a model on a target.
+
+    Attributes:
+        target: Target name.
+        flash_bytes: `.tflite` size.
+        peak_ram_bytes: TFLite Micro tensor arena (`arena_bytes`), `None`
+            when TFLite Micro cannot run the model (see `tflm_error`).
+        macs: Multiply-accumulates per inference.
+        flops: `2 * macs`.
+        params: Parameters (elements of constant tensors).
+        ops: Sorted distinct op names.
+        unsupported_ops_on_tflm: Ops with no TFLite Micro kernel.
+        not_fully_integer_ops: Ops computing in float (or converting) inside
+            an integer model, e.g. a mid-graph `DEQUANTIZE`, as
+            `"INDEX:OP"` strings.
+        latency_median_ms: Median measured latency, or the MCU estimate.
+        latency_p90_ms: 90th percentile (measured only).
+        latency_cv: Coefficient of variation (measured only).
+        latency_runs: Timed runs (0 for an estimate).
+        threads: Threads of the measurement (`None` for an estimate).
+        xnnpack: XNNPACK delegate on (`None` for an estimate).
+        latency_source: `"estimate"`, `"litert-host"` or `"adb:<serial>"`.
+        latency_note: Caveat about the latency figure.
+        tflm_error: Why TFLite Micro could not run the model (or `""`).
+        fits: Whether the model fits the target's limits.
+        violations: Reasons it does not fit.
+        per_op: The per-op table (`OpRow`s).
+    """
+
+    target: str
+    flash_bytes: int
+    peak_ram_bytes: Optional[int]
+    macs: int
+    flops: int
+    params: int
+    ops: Tuple[str, ...]
+    unsupported_ops_on_tflm: Tuple[str, ...]
+    not_fully_integer_ops: Tuple[str, ...]
+    latency_median_ms: float
+    latency_p90_ms: Optional[float]
+    latency_cv: Optional[float]
+    latency_runs: int
+    threads: Optional[int]
+    xnnpack: Optional[bool]
+    latency_source: str
+    latency_note: str = ""
+    tflm_error: str = ""
+    fits: bool = True
+    violations: Tuple[str, ...] = ()
+    per_op: Tuple[OpRow, ...] = field(default_factory=tuple)
+
+    @property
+    def flash_kb(self) -> float:
+        """`flash_bytes / 1024`."""
+        return self.flash_bytes / 1024
+
+    @property
+    def peak_ram_kb(self) -> Optional[float]:
+        """`peak_ram_bytes / 1024` (`None` when unknown)."""
+        return None if self.peak_ram_bytes is None else self.peak_ram_bytes / 1024
+
+    def to_dict(self) -> Dict[str, Any]:
+        """JSON-serializable dict (tuples as lists, per-op rows as dicts, KB figures added).
+
+        Example:
+
+        >>> json.dumps(profile(model_bytes).to_dict())  # doctest: +SKIP
+        """
+        result = asdict(self)
+        for key, value in list(result.items()):
+            if isinstance(value, tuple):
+                result[key] = list(value)
+        result["per_op"] = [dict(asdict(row), output_shape=list(row.output_shape)) for row in self.per_op]
+        result["flash_kb"] = self.flash_kb
+        result["peak_ram_kb"] = self.peak_ram_kb
+        return result
+
+    def format(self, per_op: bool = True) -> str:
+        """A readable multi-line report (summary, then the per-op table)."""
+        def num(value, fmt="{:,}"):
+            return "n/a" if value is None else fmt.format(value)
+
+        latency = f"{self.latency_median_ms:.4g} ms"
+        if self.latency_source == "estimate":
+            latency += " (estimate)"
+        else:
+            latency += (
+                f" median, p90 {num(self.latency_p90_ms, '{:.4g}')} ms, cv {num(self.latency_cv, '{:.3f}')}, "
+                f"{self.latency_runs} runs, {self.threads} thread(s), "
+                f"XNNPACK {'on' if self.xnnpack else 'off'} [{self.latency_source}]"
+            )
+        lines = [
+            f"Profile on target {self.target!r}",
+            f"  flash        {self.flash_bytes:,} B ({self.flash_kb:.1f} KB)",
+            "  peak RAM     "
+            + (f"{self.peak_ram_bytes:,} B ({self.peak_ram_kb:.1f} KB, TFLite Micro arena)"
+               if self.peak_ram_bytes is not None else f"n/a (TFLite Micro: {self.tflm_error})"),
+            f"  MACs         {self.macs:,} ({self.flops:,} FLOPs)",
+            f"  params       {self.params:,}",
+            f"  ops          {', '.join(self.ops)}",
+            f"  not on TFLM  {', '.join(self.unsupported_ops_on_tflm) or 'none'}",
+            f"  float ops    {', '.join(self.not_fully_integer_ops) or 'none (fully integer)'}",
+            f"  latency      {latency}",
+        ]  # fmt: skip
+        if self.latency_note:
+            lines.append(f"  note         {self.latency_note}")
+        lines.append(f"  fits target  {'yes' if self.fits else 'NO: ' + '; '.join(self.violations)}")
+        if per_op and self.per_op:
+            estimated = any(row.estimated_ms is not None for row in self.per_op)
+            header = f"  {'#':>3} {'op':<22} {'kind':<11} {'MACs':>12} {'params':>9} {'output':<18} TFLM"
+            lines += ["", header + ("  est. ms" if estimated else ""), "  " + "-" * (len(header) + 7)]
+            for row in self.per_op:
+                line = (
+                    f"  {row.index:>3} {row.op[:22]:<22} {row.kind:<11} {row.macs:>12,} {row.params:>9,} "
+                    f"{'x'.join(str(d) for d in row.output_shape):<18} {'yes' if row.tflm_supported else 'NO ':<4}"
+                )
+                if estimated:
+                    line += f" {row.estimated_ms:8.3f}"
+                lines.append(line)
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.format()
+
+
+def _is_keras_model(obj) -> bool:
+    return hasattr(obj, "inputs") and hasattr(obj, "predict") and not isinstance(obj, (bytes, str))
+
+
+def profile(
+    model_or_tflite,
+    target: Union[str, Target] = "host",
+    representative_data=None,
+    runs: int = 50,
+    warmup: int = 5,
+    cache=None,
+) -> Profile:
+    """Profile a model: size, TFLite Micro arena, MACs, ops and latency on a target.
+
+    Args:
+        model_or_tflite: `.tflite` bytes, a `.tflite` file path, or a built
+            Keras model (converted to full-integer int8 first, which needs
+            `representative_data`).
+        target: A `Target` or a built-in name (`"host"`, `"pixel-cpu"`,
+            `"cortex-m4"`, `"cortex-m7"`): it sets the threads/XNNPACK of
+            the measurement, or the MCU cost model, and the memory limits.
+        representative_data: Float array `(n, *input_shape)` for the int8
+            calibration of a Keras model; ignored for `.tflite` input.
+        runs: Timed runs of the latency measurement (host/mobile targets).
+        warmup: Untimed warm-up runs before timing.
+        cache: Optional `LatencyCache` (default: the process-wide one).
+
+    Returns:
+        A `Profile` (`print(p)` shows a table, `p.to_dict()` a JSON-ready dict).
+
+    Raises:
+        ValueError: A Keras model without `representative_data`, an unknown
+            target name, or bad `runs`/`warmup`.
+        InvalidModelError: The bytes/file are not a valid TFLite model
+            (empty, truncated, random bytes, a text file...).
+        ConversionError: The Keras model could not be converted.
+
+    Example:
+
+    >>> p = profile("model.tflite", target="cortex-m4")  # doctest: +SKIP
+    >>> p.peak_ram_kb, p.macs, p.latency_median_ms  # doctest: +SKIP
+    (2.3, 19328, 0.68)
+    >>> print(p)  # doctest: +SKIP
+    """
+    target = get_target(target)
+    if not isinstance(runs, int) or runs < 1:
+        raise ValueError(f"runs must be a positive int, got {runs!r}.")
+    if not isinstance(warmup, int) or warmup < 0:
+        raise ValueError(f"warmup must be a non-negative int, got {warmup!r}.")
+    if _is_keras_model(model_or_tflite):
+        if representative_data is None:
+            raise ValueError(
+                "profile() got a Keras model: it is converted to int8 first, which needs "
+                "representative_data (a float array of shape (n, *input_shape), e.g. 100-200 "
+                "training inputs). Or pass the .tflite bytes / path instead."
+            )
+        data = to_tflite(model_or_tflite, "int8", representative_data=representative_data)
+    else:
+        data = as_model_bytes(model_or_tflite)
+    load_interpreter(data)  # full validation (verifier) before anything else parses the bytes
+    report = read_graph(data)
+    ops = model_ops(data)
+    unsupported = tuple(op for op in ops if resolver_method(op) is None)
+    peak_ram, tflm_error = None, ""
+    try:
+        peak_ram = arena_bytes(data)
+    except InvalidModelError as e:
+        tflm_error = str(e)
+    latency = target.latency(data, runs=runs, warmup=warmup, cache=cache)
+    per_op_ms = latency.per_op_ms or (None,) * len(report.ops)
+    rows = tuple(
+        OpRow(
+            index=row.index, op=row.op, kind=row.kind, macs=row.macs, params=row.params,
+            output_shape=row.output_shape, tflm_supported=resolver_method(row.op) is not None,
+            estimated_ms=ms,
+        )
+        for row, ms in zip(report.ops, per_op_ms)
+    )  # fmt: skip
+    result = Profile(
+        target=target.name,
+        flash_bytes=len(data),
+        peak_ram_bytes=peak_ram,
+        macs=report.macs,
+        flops=report.flops,
+        params=report.params,
+        ops=ops,
+        unsupported_ops_on_tflm=unsupported,
+        not_fully_integer_ops=tuple(f"{row.index}:{row.op}" for row in float_ops(report)),
+        latency_median_ms=latency.median_ms,
+        latency_p90_ms=latency.p90_ms,
+        latency_cv=latency.cv,
+        latency_runs=latency.runs,
+        threads=latency.threads,
+        xnnpack=latency.use_xnnpack,
+        latency_source=latency.source,
+        latency_note=latency.note,
+        tflm_error=tflm_error,
+        per_op=rows,
+    )
+    violations = tuple(target.violations(result))
+    return _replace(result, fits=not violations, violations=violations)
+
+
+def _replace(profile_: Profile, **changes) -> Profile:
+    import dataclasses
+
+    return dataclasses.replace(profile_, **changes)
+
+
+def profiles_table(profiles: List[Profile]) -> str:
+    """One line per profile (target, flash, RAM, MACs, latency), for comparisons."""
+    lines = [f"{'target':<12} {'flash KB':>9} {'RAM KB':>8} {'MACs':>12} {'latency ms':>11} source"]
+    for p in profiles:
+        ram = f"{p.peak_ram_kb:.1f}" if p.peak_ram_kb is not None else "n/a"
+        lines.append(
+            f"{p.target:<12} {p.flash_kb:>9.1f} {ram:>8} {p.macs:>12,} {p.latency_median_ms:>11.4g} {p.latency_source}"
+        )
+    return "\n".join(lines)
