@@ -147,6 +147,29 @@ def test_fit_on_a_dataset_with_validation_split_semantics(digits, tmp_path):
     assert model.predict(x_val[:3], verbose=0).shape == (3, 10)
 
 
+def test_search_measurement_bounds_the_shipped_model(searched):
+    # Candidates are measured without the signature def (3x faster conversion): within a few
+    # hundred bytes of the trained winner's exported file; the same TFLite Micro arena.
+    model, _, _ = searched
+    row = next(r for r in model.trials() if r["trial_id"] == model.best_trial_.trial_id)
+    assert abs(row["cost"]["flash_bytes"] - model.cost_["flash_bytes"]) <= 1024
+    assert row["cost"]["peak_ram_bytes"] == model.cost_["peak_ram_bytes"]
+
+
+def test_near_the_flash_limit_the_shipped_size_decides(digits, tmp_path):
+    (x_train, y_train), (x_val, y_val), _ = digits
+    probe = NASModel(strategy="random", max_trials=1, seed=6, directory=str(tmp_path), project_name="probe")
+    probe.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=1, verbose=0)
+    exact = probe.cost_["flash_bytes"]  # the exported size of this architecture
+    # Same seed, same first candidate, a limit 100 bytes above its exported size.
+    tight = NASModel(constraints={"flash_kb": (exact + 100) / 1024}, strategy="random", max_trials=1,
+                     seed=6, directory=str(tmp_path), project_name="tight")
+    tight.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=1, verbose=0)
+    first = tight.trials()[0]
+    assert first["status"] == "COMPLETED"
+    assert first["cost"]["flash_bytes"] == exact
+
+
 def test_pareto_front_and_choosing_a_member(searched, digits):
     model, _, _ = searched
     rows = [r for r in model.trials() if r["status"] == "COMPLETED"]

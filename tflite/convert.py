@@ -97,10 +97,30 @@ def _check_int8_data(model, data: np.ndarray) -> None:
             )
 
 
-def _converter(model, quantization: str, calibration):
+def _frozen_converter(model):
+    """A converter of the model's inference function with its weights frozen to constants.
+
+    About 3x faster than `from_keras_model` (no SavedModel is written), the same
+    kernels and arena, but no signature def: a few hundred bytes larger.
+    """
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
+    )
+
+    spec = tf.TensorSpec([None, *model.inputs[0].shape[1:]], tf.float32)
+    function = tf.function(lambda inputs: model(inputs, training=False))
+    frozen = convert_variables_to_constants_v2(function.get_concrete_function(spec))
+    return tf.lite.TFLiteConverter.from_concrete_functions([frozen])
+
+
+def _converter(model, quantization: str, calibration, signatures: bool = True):
     import tensorflow as tf
 
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if signatures or len(model.inputs) != 1:
+        converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    else:
+        converter = _frozen_converter(model)
     if quantization == "int8":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = lambda: ([row[None]] for row in calibration)
@@ -171,6 +191,7 @@ def to_tflite(
     quantization: str = "int8",
     representative_data=None,
     num_calibration_samples: int = 200,
+    signatures: bool = True,
 ) -> bytes:
     """Convert a Keras 3 model to a TFLite flatbuffer.
 
@@ -192,6 +213,11 @@ def to_tflite(
         num_calibration_samples: At most this many rows of
             `representative_data` are used (a fixed-seed subset when there
             are more, so conversion is deterministic).
+        signatures: Keep the `serving_default` signature (what apps call
+            through LiteRT's signature runner). `False` converts the frozen
+            inference function instead: about 3x faster, same kernels, arena
+            and outputs, a few hundred bytes larger; the search measures
+            candidates this way (an upper bound of the shipped size).
 
     Returns:
         The `.tflite` flatbuffer as bytes.
@@ -229,7 +255,7 @@ def to_tflite(
         try:
             with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                converter = _converter(model, quantization, calibration)
+                converter = _converter(model, quantization, calibration, signatures)
                 model_content = converter.convert()
             error = None
         except Exception as e:  # the converter raises many types

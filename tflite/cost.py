@@ -101,7 +101,11 @@ def measure(
 
 
 def measure_model(
-    model, representative_data, latency_runs: int = 30, cache: Optional[LatencyCache] = None
+    model,
+    representative_data,
+    latency_runs: int = 30,
+    cache: Optional[LatencyCache] = None,
+    signatures: bool = True,
 ) -> Tuple[bytes, HardwareCost]:
     """Convert a Keras model to full-integer int8 TFLite and measure it.
 
@@ -110,6 +114,8 @@ def measure_model(
         representative_data: Float array `(n, *input_shape)` for calibration.
         latency_runs: Timed LiteRT runs for the latency median.
         cache: The latency cache; `None` uses the process-wide one.
+        signatures: See `to_tflite`; `False` is ~3x faster and measures a
+            file a few hundred bytes larger than the one exported.
 
     Returns:
         `(model_bytes, cost)`: the int8 `.tflite` bytes and its `HardwareCost`.
@@ -122,5 +128,7 @@ def measure_model(
 
     >>> model_bytes, cost = measure_model(model, x_train[:200])  # doctest: +SKIP
     """
-    model_content = to_tflite(model, "int8", representative_data=representative_data)
+    model_content = to_tflite(
+        model, "int8", representative_data=representative_data, signatures=signatures
+    )
     return model_content, measure(model_content, latency_runs=latency_runs, cache=cache)
