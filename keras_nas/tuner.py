@@ -31,7 +31,7 @@ COST_FILE = "cost.json"
 TIMING_FILE = "timing.json"
 LATENCY_CACHE_FILE = "latency_cache.json"
 # Candidates measured this close to the flash limit are converted again exactly as exported.
-NEAR_FLASH_LIMIT_KB = 1.0
+NEAR_FLASH_LIMIT_KB = 2.0
 INT8_METRIC = "int8_val_accuracy"
 # Per-trial values a multi-fidelity strategy (Hyperband) may set; see `_fidelity`.
 EPOCHS_KEY, INITIAL_EPOCH_KEY, PARENT_KEY = "tuner/epochs", "tuner/initial_epoch", "tuner/trial_id"
