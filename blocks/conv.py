@@ -26,7 +26,7 @@ FloatArg = float | _Seq[float] | None
 StrArg = str | _Seq[str] | None
 
 
-def _conv_choices(block, hp, inputs, default_filters):
+def conv_choices(block, hp, inputs, default_filters):
     """Declares (or takes fixed) filters, kernel size, strides and activation of a conv block."""
     rank = ops.spatial_rank(inputs)
     return (
@@ -86,7 +86,7 @@ class ConvBNAct(Block):
         Returns:
             The output tensor.
         """
-        filters, kernel_size, strides, activation = _conv_choices(
+        filters, kernel_size, strides, activation = conv_choices(
             self, hp, inputs, STEM_FILTERS
         )
         if hp_utils.any_none(filters, kernel_size, strides, activation):
@@ -152,7 +152,7 @@ class DepthwiseSeparable(Block):
         Returns:
             The output tensor.
         """
-        filters, kernel_size, strides, activation = _conv_choices(
+        filters, kernel_size, strides, activation = conv_choices(
             self, hp, inputs, FILTERS
         )
         if hp_utils.any_none(filters, kernel_size, strides, activation):

@@ -7,7 +7,7 @@ import keras_tuner
 
 from . import hp_utils, ops
 from .base import Block
-from .conv import FILTERS, STRIDES, IntArg, StrArg
+from .conv import FILTERS, IntArg, StrArg, conv_choices
 
 
 class ResidualBlock(Block):
@@ -62,13 +62,7 @@ class ResidualBlock(Block):
         Returns:
             The output tensor.
         """
-        rank = ops.spatial_rank(inputs)
-        filters = hp_utils.choice(hp, "filters", self.filters, FILTERS)
-        kernel_size = hp_utils.choice(
-            hp, "kernel_size", self.kernel_size, ops.kernel_sizes(rank)
-        )
-        strides = hp_utils.choice(hp, "strides", self.strides, STRIDES)
-        activation = hp_utils.choice(hp, "activation", self.activation, ops.ACTIVATIONS)
+        filters, kernel_size, strides, activation = conv_choices(self, hp, inputs, FILTERS)
         if hp_utils.any_none(filters, kernel_size, strides, activation):
             return inputs
         return residual(inputs, filters, kernel_size, strides, activation, name=self.name)

@@ -622,13 +622,9 @@ def _with_target_limits(constraints: Constraints, target) -> Constraints:
     return Constraints.from_dict({k: v for k, v in limits.items() if v is not None})
 
 
-def _jsonable(value):
-    """`value` with anything JSON cannot hold replaced by its repr."""
-    try:
-        json.dumps(value)
-        return value
-    except TypeError:
-        return {k: v if _is_plain(v) else repr(v) for k, v in value.items()}
+def _jsonable(values: dict) -> dict:
+    """`values` with anything JSON cannot hold replaced by its repr."""
+    return {k: v if _is_plain(v) else repr(v) for k, v in values.items()}
 
 
 def _is_plain(value) -> bool:
