@@ -15,6 +15,7 @@ setup(
     packages=[
         "keras_nas",
         "keras_nas.strategies",
+        "keras_nas.weight_sharing",
         "keras_nas.blocks",
         "keras_nas.tflite",
     ],
@@ -23,6 +24,7 @@ setup(
     package_dir={
         "keras_nas": "keras_nas",
         "keras_nas.strategies": "keras_nas/strategies",
+        "keras_nas.weight_sharing": "keras_nas/weight_sharing",
         "keras_nas.blocks": "blocks",
         "keras_nas.tflite": "tflite",
     },

@@ -11,8 +11,12 @@ same epochs. Recorded per run:
   of the completed trials, with the reference (0, latency limit, flash limit),
 - trials trained / rejected and the search time.
 
-Results go to a JSON file; a table of mean +- std over seeds is printed with the
-command line that produced it.
+Results go to a JSON file. Two tables are printed with the command line that
+produced them: the headline figures (median over seeds, then mean +- std), and
+the best-so-far validation accuracy at equal trials (after `--at-trials` trained
+trials and after all of them) and at equal wall time (half and all of the
+shortest run's trial time on that data set, so every run had that much time),
+with the median seconds the runs took to reach their final best.
 
 Usage:
     python benchmarks/bench_strategies.py                                 # full run (slow)
@@ -40,6 +44,7 @@ from keras_nas.datasets import DATASETS  # noqa: E402
 from keras_nas.strategies import STRATEGIES  # noqa: E402
 
 LIMITS = {"flash_kb": 64, "peak_ram_kb": 32, "latency_ms": 5.0}
+HEADLINE = ("best_val_accuracy", "int8_test_accuracy", "hypervolume", "search_seconds", "rejected")
 OBJECTIVES = [("val_accuracy", "max"), ("latency_ms", "min"), ("flash_kb", "min")]
 
 
@@ -71,7 +76,8 @@ def run_one(data, strategy: str, seed: int, args, workdir: str) -> dict:
     model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=args.epochs,
               batch_size=32, verbose=args.verbose)
     seconds = time.perf_counter() - start
-    rows = model.trials()
+    # Trial ids are zero-padded only to the width of max_trials ("9" < "10" must hold).
+    rows = sorted(model.trials(), key=lambda row: (len(row["trial_id"]), row["trial_id"]))
     # Best val accuracy vs trained trial and vs wall time (trials in id = start order).
     curve, best, elapsed = [], None, 0.0
     for row in rows:
@@ -91,6 +97,7 @@ def run_one(data, strategy: str, seed: int, args, workdir: str) -> dict:
         "seed": seed,
         "curve": curve,
         "best_val_accuracy": best,
+        "seconds_to_best": next((p["wall_seconds"] for p in curve if p["best_val_accuracy"] == best), None),
         "int8_test_accuracy": float(tflite.accuracy(content, x_test, y_test)),
         "winner_cost": model.cost_,
         "hypervolume": volume,
@@ -101,31 +108,71 @@ def run_one(data, strategy: str, seed: int, args, workdir: str) -> dict:
     }
 
 
-def summarize(results: list[dict]) -> dict:
-    """Mean and std over seeds of the headline figures, per dataset and strategy."""
+def best_at(curve: list[dict], key: str, limit: float) -> float:
+    """Best val accuracy of the last curve point with `key` <= `limit` (0 if none: no model yet)."""
+    values = [p["best_val_accuracy"] for p in curve if p[key] <= limit]
+    return values[-1] if values else 0.0
+
+
+def stats(values) -> dict:
+    values = np.array([np.nan if v is None else v for v in values], dtype=float)
+    return {"median": float(np.nanmedian(values)), "mean": float(np.nanmean(values)),
+            "std": float(np.nanstd(values)), "n": int(np.isfinite(values).sum())}
+
+
+def summarize(results: list[dict], at_trials: int, max_trials: int) -> dict:
+    """Median, mean and std over seeds per dataset and strategy, at equal trials and equal time.
+
+    The equal-time budgets of a data set are half and all of the shortest run's
+    total trial time on it (a time every run reached).
+    """
     table = {}
     for r in results:
         table.setdefault((r["dataset"], r["strategy"]), []).append(r)
+    budgets = {}
+    for r in results:
+        total = r["curve"][-1]["wall_seconds"] if r["curve"] else 0.0
+        budgets[r["dataset"]] = min(budgets.get(r["dataset"], total), total)
     summary = {}
     for (dataset, strategy), runs in table.items():
-        entry = {}
-        for key in ("best_val_accuracy", "int8_test_accuracy", "hypervolume", "search_seconds", "rejected"):
-            values = np.array([run[key] for run in runs], dtype=float)
-            entry[key] = (float(values.mean()), float(values.std()))
+        entry = {key: stats([run[key] for run in runs]) for key in HEADLINE}
+        entry["seconds_to_best"] = stats([run["seconds_to_best"] for run in runs])
+        for n in sorted({at_trials, max_trials}):
+            entry[f"val_at_trial_{n}"] = stats([best_at(run["curve"], "trial", n) for run in runs])
+        budget = budgets[dataset]
+        entry["time_budgets"] = [budget / 2, budget]
+        entry["val_at_half_time"] = stats([best_at(run["curve"], "wall_seconds", budget / 2) for run in runs])
+        entry["val_at_full_time"] = stats([best_at(run["curve"], "wall_seconds", budget) for run in runs])
         summary[f"{dataset}/{strategy}"] = entry
     return summary
 
 
-def print_table(summary: dict) -> None:
-    head = f"{'dataset/strategy':<22}{'best val':>16}{'int8 test':>16}{'hypervolume':>18}{'search s':>14}{'rejected':>12}"
+def print_table(summary: dict, at_trials: int, max_trials: int) -> None:
+    def cell(e, digits):
+        return f"{e['median']:.{digits}f} ({e['mean']:.{digits}f}+-{e['std']:.{digits}f})"
+
+    print("Median over seeds (mean+-std):")
+    head = (f"{'dataset/strategy':<20}{'best val':>24}{'int8 test':>24}{'hypervolume':>26}"
+            f"{'search s':>16}{'rejected':>10}")
     print(head)
     print("-" * len(head))
     for name, e in summary.items():
-        cells = [f"{e[k][0]:.4f}+-{e[k][1]:.4f}" for k in ("best_val_accuracy", "int8_test_accuracy")]
-        cells.append(f"{e['hypervolume'][0]:.3f}+-{e['hypervolume'][1]:.3f}")
-        cells.append(f"{e['search_seconds'][0]:.0f}+-{e['search_seconds'][1]:.0f}")
-        cells.append(f"{e['rejected'][0]:.1f}")
-        print(f"{name:<22}{cells[0]:>16}{cells[1]:>16}{cells[2]:>18}{cells[3]:>14}{cells[4]:>12}")
+        print(f"{name:<20}{cell(e['best_val_accuracy'], 4):>24}{cell(e['int8_test_accuracy'], 4):>24}"
+              f"{cell(e['hypervolume'], 3):>26}{e['search_seconds']['median']:>16.0f}"
+              f"{e['rejected']['median']:>10.1f}")
+    print()
+    budgets = {name.split("/")[0]: e["time_budgets"] for name, e in summary.items()}
+    print("Best-so-far val accuracy, median over seeds, at equal trials and equal wall time "
+          "(time budgets: " + ", ".join(f"{d} {b[0]:.0f} s / {b[1]:.0f} s" for d, b in budgets.items()) + "):")
+    trial_keys = [f"val_at_trial_{n}" for n in sorted({at_trials, max_trials})]
+    head = (f"{'dataset/strategy':<20}" + "".join(f"{'after ' + k.rsplit('_', 1)[1] + ' trials':>17}" for k in trial_keys)
+            + f"{'at half time':>14}{'at full time':>14}{'s to best':>11}")
+    print(head)
+    print("-" * len(head))
+    for name, e in summary.items():
+        print(f"{name:<20}" + "".join(f"{e[k]['median']:>17.4f}" for k in trial_keys)
+              + f"{e['val_at_half_time']['median']:>14.4f}{e['val_at_full_time']['median']:>14.4f}"
+              f"{e['seconds_to_best']['median']:>11.0f}")
 
 
 def main(argv=None) -> dict:
@@ -137,6 +184,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--seeds", type=int, default=3, help="Seeds 1..N per strategy.")
     parser.add_argument("--max-trials", type=int, default=12)
     parser.add_argument("--epochs", type=int, default=10, help="Epochs per candidate and for the winner.")
+    parser.add_argument("--at-trials", type=int, default=4,
+                        help="Also report the best val accuracy after this many trained trials (at most --max-trials).")
     parser.add_argument("--output", default="benchmarks/results_strategies.json")
     parser.add_argument("--verbose", type=int, default=0)
     args = parser.parse_args(argv)
@@ -144,7 +193,11 @@ def main(argv=None) -> dict:
     unknown = [s for s in strategies if s not in STRATEGIES]
     if unknown:
         parser.error(f"unknown strategies {unknown}; choose from {list(STRATEGIES)}")
+    if args.at_trials < 1:
+        parser.error(f"--at-trials must be a positive number of trials, got {args.at_trials}")
+    args.at_trials = min(args.at_trials, args.max_trials)
     command = "python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *(argv if argv is not None else sys.argv[1:])])
+    print(f"Command: {command}", flush=True)
     results = []
     for dataset in args.dataset or ["digits", "mnist1d"]:
         data = DATASETS[dataset]()
@@ -156,8 +209,9 @@ def main(argv=None) -> dict:
                 results.append(result)
                 print(f"{dataset} {strategy} seed {seed}: best val {result['best_val_accuracy']:.4f}, "
                       f"int8 test {result['int8_test_accuracy']:.4f}, hypervolume "
-                      f"{result['hypervolume']:.3f}, {result['search_seconds']:.0f} s", flush=True)
-    summary = summarize(results)
+                      f"{result['hypervolume']:.3f}, {result['trained']} trained, {result['rejected']} rejected, "
+                      f"{result['search_seconds']:.0f} s", flush=True)
+    summary = summarize(results, args.at_trials, args.max_trials)
     report = {
         "command": command,
         "limits": LIMITS,
@@ -170,7 +224,7 @@ def main(argv=None) -> dict:
     with open(args.output, "w") as f:
         json.dump(report, f, indent=1)
     print()
-    print_table(summary)
+    print_table(summary, args.at_trials, args.max_trials)
     print(f"\nResults in {args.output}. Command: {command}")
     return report
 

@@ -35,6 +35,7 @@ from .nb201 import (
     to_nb201_string,
 )
 from .nb201_cell import NB201Cell, NB201Space
+from .oneshot_space import ChoicePoint, OneShotSpace
 from .ops import ACTIVATIONS
 from .pooling import Pooling
 from .presets import KWSSpace, MicroSpace, MobileSpace
@@ -45,6 +46,7 @@ from .sequence import Sequence
 from .space_size import space_size
 from .spaces import ConvSpace, MLPSpace, default_space
 from .stage import Stage
+from .supernet import SuperNet
 
 __all__ = [
     "ACTIVATIONS",
@@ -52,6 +54,7 @@ __all__ = [
     "NB201_OPS",
     "PRESETS",
     "Block",
+    "ChoicePoint",
     "ClassifierHead",
     "ConvBNAct",
     "ConvSpace",
@@ -66,10 +69,12 @@ __all__ = [
     "MobileSpace",
     "NB201Cell",
     "NB201Space",
+    "OneShotSpace",
     "Pooling",
     "ResidualBlock",
     "Sequence",
     "Stage",
+    "SuperNet",
     "compound_scale",
     "declare_nb201",
     "default_space",

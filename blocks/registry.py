@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .base import Block
 from .nb201_cell import NB201Space
+from .oneshot_space import OneShotSpace
 from .presets import KWSSpace, MicroSpace, MobileSpace
 from .spaces import ConvSpace, MLPSpace
 
@@ -14,6 +15,7 @@ PRESETS = {
     "mlp": MLPSpace,
     "mobile": MobileSpace,
     "nb201": NB201Space,
+    "oneshot": OneShotSpace,
 }
 """Preset names and their classes (built with default arguments)."""
 
@@ -23,7 +25,7 @@ def get_space(space: str | Block) -> Block:
 
     Args:
         space: A `Block`, or one of `"conv"`, `"kws"`, `"micro"`, `"mlp"`,
-            `"mobile"`, `"nb201"` (case-insensitive).
+            `"mobile"`, `"nb201"`, `"oneshot"` (case-insensitive).
 
     Returns:
         The block (a new preset instance with default arguments for a name).

@@ -17,7 +17,7 @@ A search config (YAML or JSON) has these keys (only `data` is required):
 data: {builtin: digits}          # or {npz: data.npz, x: x_train, y: y_train, x_val: ..., y_val: ...}
                                  # or {npy_x: x.npy, npy_y: y.npy, npy_x_val: ..., npy_y_val: ...}
 constraints: {flash_kb: 64, peak_ram_kb: 32, latency_ms: 5}
-strategy: evolution              # random, evolution, pareto, bayesian, hyperband, reinforce
+strategy: evolution              # random, evolution, pareto, bayesian, hyperband, reinforce, oneshot, darts
 max_trials: 20
 epochs: 20                       # final training (and each candidate unless search_epochs)
 search_epochs: 5
@@ -163,7 +163,7 @@ def check_config(config: dict, source: str = "the config", need_data: bool = Tru
             raise ConfigError(f"`constraints` in {source}: {e}") from None
     strategy = config.get("strategy")
     if strategy is not None:
-        from keras_nas.strategies import STRATEGIES
+        from keras_nas.model import ALL_STRATEGIES as STRATEGIES
 
         if strategy not in STRATEGIES:
             raise ConfigError(f"`strategy` in {source} is {strategy!r}; allowed: {sorted(STRATEGIES)}.")

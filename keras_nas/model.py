@@ -29,6 +29,9 @@ TASKS = ("classification",)
 # candidate's int8 conversion on the validation data (LiteRT), which picks what
 # survives quantization at the price of one conversion per trained candidate.
 OBJECTIVES = ("val_accuracy", INT8_METRIC)
+# Weight-sharing strategies build their own oracle and tuner (keras_nas/weight_sharing/plan.py).
+WEIGHT_SHARING_STRATEGIES = ("oneshot", "darts")
+ALL_STRATEGIES = (*STRATEGIES, *WEIGHT_SHARING_STRATEGIES)
 # Written into the project directory after `fit`: the trained winner and what it is.
 WINNER_MODEL, WINNER_INFO = "winner.keras", "winner.json"
 
@@ -54,8 +57,14 @@ class NASModel:
             evolution), "random", "reinforce" (policy gradient, MnasNet
             reward), "bayesian" (Gaussian process), "hyperband"
             (multi-fidelity: epochs and data share), "pareto" (NSGA-II over
-            accuracy, latency, RAM, flash); or a `keras_nas.strategies.NASOracle`.
-        max_trials: Number of candidates trained during the search.
+            accuracy, latency, RAM, flash); the weight-sharing strategies
+            "oneshot" (a single-path supernet trained once, subnets scored
+            with inherited weights) and "darts" (differentiable search, then
+            candidates drawn from what it learned), both over a
+            `OneShotSpace` (see `keras_nas.weight_sharing`); or a
+            `keras_nas.strategies.NASOracle`.
+        max_trials: Number of candidates trained during the search (for
+            "oneshot": subnets scored with inherited weights, which is cheap).
         space: A `keras_nas.blocks.Block` mapping inputs to features, or a
             preset name: "conv", "kws" (DS-CNN keyword spotting), "micro"
             (MCU-sized), "mobile" (MobileNetV2-like), "mlp", "nb201". `None`
@@ -69,7 +78,9 @@ class NASModel:
         max_rejected_trials: How many candidates may be rejected for their cost
             before the search stops (default `10 * max_trials`).
         strategy_kwargs: Extra arguments for the strategy (e.g.
-            `{"population_size": 12}`).
+            `{"population_size": 12}`; for "oneshot"/"darts" also the
+            supernet's, e.g. `{"supernet_epochs": 30}`, see
+            `keras_nas.weight_sharing.plan`).
         latency_runs: Timed inferences per latency measurement.
         objective: "val_accuracy" (float, the default) or "int8_val_accuracy"
             (every trained candidate is converted to int8 and evaluated on the
@@ -136,9 +147,14 @@ class NASModel:
     ):
         if task not in TASKS:
             raise ValueError(f"Unknown task {task!r}. Supported tasks: {list(TASKS)}.")
-        if not isinstance(strategy, NASOracle) and strategy not in STRATEGIES:
+        if not isinstance(strategy, NASOracle) and strategy not in ALL_STRATEGIES:
             raise ValueError(
-                f"Unknown strategy {strategy!r}. Available strategies: {sorted(STRATEGIES)}."
+                f"Unknown strategy {strategy!r}. Available strategies: {sorted(ALL_STRATEGIES)}."
+            )
+        if strategy == "oneshot" and objective == INT8_METRIC:
+            raise ValueError(
+                "strategy='oneshot' scores subnets with inherited float weights; use "
+                "objective='val_accuracy' (the winner's int8 accuracy is measured at export)."
             )
         if not isinstance(max_trials, int) or max_trials < 1:
             raise ValueError(f"`max_trials` must be a positive integer, got {max_trials!r}.")
@@ -361,16 +377,25 @@ class NASModel:
         return self.strategy if isinstance(self.strategy, str) else type(self.strategy).__name__
 
     def _make_tuner(self, data: PreparedData, epochs: int) -> NASTuner:
+        strategy_kwargs = dict(self.strategy_kwargs)
+        plan, strategy, tuner_class, tuner_kwargs = None, self.strategy, NASTuner, {}
+        if self.strategy in WEIGHT_SHARING_STRATEGIES:
+            from keras_nas.weight_sharing.plan import plan as weight_sharing_plan
+
+            plan = weight_sharing_plan(self.strategy, self.space, strategy_kwargs)
+            strategy, tuner_class = plan.oracle_class, plan.tuner_class
+            strategy_kwargs, tuner_kwargs = plan.oracle_kwargs, plan.tuner_kwargs
         hypermodel = NASHyperModel(
             input_shape=data.input_shape,
             num_classes=data.num_classes,
-            space=self.space,
+            space=plan.space if plan else self.space,
+            head=plan.head(data.num_classes) if plan else None,
             mean=data.mean,
             variance=data.variance,
             one_hot=data.one_hot,
+            learning_rates=list(plan.learning_rates) if plan else None,
         )
-        strategy_kwargs = dict(self.strategy_kwargs)
-        if isinstance(self.strategy, str):
+        if plan is None and isinstance(self.strategy, str):
             strategy_class = STRATEGIES[self.strategy]
             if strategy_class.proposes_initial_architectures:
                 initial = self.initial_architectures
@@ -379,14 +404,16 @@ class NASModel:
                 strategy_kwargs.setdefault("initial_architectures", list(initial or []))
             if self.strategy == "hyperband":
                 strategy_kwargs.setdefault("max_epochs", epochs)
-        oracle = get_strategy(
-            self.strategy,
+        common = dict(
             objective=keras_tuner.Objective(self.objective, direction="max"),
             max_trials=self.max_trials,
             max_rejected_trials=self.max_rejected_trials,
             seed=self.seed,
-            **strategy_kwargs,
         )
+        if isinstance(strategy, type):  # the oracle class of a weight-sharing plan
+            oracle = strategy(**common, **strategy_kwargs)
+        else:
+            oracle = get_strategy(strategy, **common, **strategy_kwargs)
         if self.proxy is not None:
             from keras_nas.proxies import ProxyScreen
 
@@ -400,7 +427,7 @@ class NASModel:
         info = search_dir.search_info(hypermodel, oracle)
         if not self.overwrite:
             search_dir.check_search_marker(os.path.join(str(self.directory), self.project_name), info)
-        tuner = NASTuner(
+        tuner = tuner_class(
             hypermodel=hypermodel,
             oracle=oracle,
             constraints=self.constraints,
@@ -411,6 +438,7 @@ class NASModel:
             directory=self.directory,
             project_name=self.project_name,
             overwrite=self.overwrite,
+            **tuner_kwargs,
         )
         search_dir.write_search_marker(tuner.project_dir, info)
         return tuner

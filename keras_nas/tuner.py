@@ -157,6 +157,24 @@ class NASTuner(keras_tuner.Tuner):
             raise CandidateRejected(broken)
 
         keras.utils.set_random_seed(seed)
+        metrics = self.evaluate_candidate(trial, *args, **kwargs)
+        metrics.update({key: cost[key] for key in ("flash_kb", "peak_ram_kb", "latency_ms")})
+        return metrics
+
+    def evaluate_candidate(self, trial, *args, **kwargs) -> dict:
+        """Trains a candidate that met the constraints; returns its metrics.
+
+        Weight-sharing tuners override this to score the candidate with weights
+        inherited from a supernet instead (`keras_nas.weight_sharing`).
+
+        Args:
+            trial: The trial.
+            *args: Positional arguments of `fit`.
+            **kwargs: Keyword arguments of `fit`.
+
+        Returns:
+            `{metric name: value}`, the objective included.
+        """
         kwargs["callbacks"] = list(kwargs.get("callbacks") or []) + [
             keras.callbacks.TerminateOnNaN()
         ]
@@ -175,7 +193,6 @@ class NASTuner(keras_tuner.Tuner):
             metrics = {name: float(series[-1]) for name, series in history.history.items()}
             metrics[INT8_METRIC] = self.int8_accuracy(self._trained_model)
         self._trained_model = None
-        metrics.update({key: cost[key] for key in ("flash_kb", "peak_ram_kb", "latency_ms")})
         return metrics
 
     def _build_and_fit_model(self, trial, *args, **kwargs):

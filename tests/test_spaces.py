@@ -23,6 +23,7 @@ from keras_nas.blocks import (  # noqa: E402
     GhostBlock,
     KWSSpace,
     MicroSpace,
+    OneShotSpace,
     MLPSpace,
     MobileSpace,
     NB201Cell,
@@ -390,7 +391,7 @@ def test_get_space_by_preset_name():
     from keras_nas.blocks import PRESETS, get_space
 
     assert isinstance(get_space("KWS"), KWSSpace) and isinstance(get_space("nb201"), NB201Space)
-    assert sorted(PRESETS) == ["conv", "kws", "micro", "mlp", "mobile", "nb201"]
+    assert sorted(PRESETS) == ["conv", "kws", "micro", "mlp", "mobile", "nb201", "oneshot"]
     block = MicroSpace()
     assert get_space(block) is block
     with pytest.raises(ValueError, match=r"Unknown search space 'resnet'.*'kws'"):
@@ -614,6 +615,7 @@ CONVERSIONS = [
     ("nb201_sig", NB201Space, SIG, from_nb201_string(PAPER_ARCH)),
     # Ghost ratio 3: a depthwise conv with depth multiplier 2 on TFLite Micro.
     ("blocks_sig", _blocks_space, SIG, {"blocks/ghost/ratio": 3, "blocks/pool/pool_type": "avg"}),
+    ("oneshot_img", OneShotSpace, IMG, {f"oneshot_space/stage_{i}/depth": 1 for i in (1, 2, 3)}),
 ]
 
 

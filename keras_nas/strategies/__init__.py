@@ -6,6 +6,7 @@ from keras_nas.strategies.base import NASOracle, values_key
 from keras_nas.strategies.bayesian import BayesianOptimization
 from keras_nas.strategies.evolution import RegularizedEvolution
 from keras_nas.strategies.hyperband import Hyperband
+from keras_nas.strategies.learned import LearnedDistribution
 from keras_nas.strategies.pareto import ParetoEvolution
 from keras_nas.strategies.random_search import RandomSearch
 from keras_nas.strategies.reinforce import Reinforce, ReinforceOracle
@@ -58,6 +59,7 @@ __all__ = [
     "ReinforceOracle",
     "BayesianOptimization",
     "Hyperband",
+    "LearnedDistribution",
     "ParetoEvolution",
     "STRATEGIES",
     "get_strategy",

@@ -58,6 +58,9 @@ class NASOracle(keras_tuner.Oracle, abc.ABC):
         worker_timeout: Distributed search only: seconds without a sign of life
             (workers send one every 2 s while running a trial) after which a
             worker counts as dead and its trial goes to the next worker that asks.
+        max_search_seconds: Stop proposing trials once this many seconds have
+            passed since the first proposal of this process (a wall-time
+            budget; a resumed search starts a new count). `None`: no limit.
     """
 
     def __init__(
@@ -70,6 +73,7 @@ class NASOracle(keras_tuner.Oracle, abc.ABC):
         hyperparameters=None,
         worker_timeout: float = 60.0,
         initial_architectures: list[dict] | None = None,
+        max_search_seconds: float | None = None,
         **kwargs,
     ):
         if isinstance(objective, str) and objective.endswith("accuracy"):
@@ -103,6 +107,10 @@ class NASOracle(keras_tuner.Oracle, abc.ABC):
         self.initial_architectures = [dict(values) for values in initial_architectures or []]
         # Optional zero-cost proxy screen of random proposals (see `new_random_values`).
         self.screen = None
+        if max_search_seconds is not None and not max_search_seconds > 0:
+            raise ValueError(f"`max_search_seconds` must be a positive number, got {max_search_seconds!r}.")
+        self.max_search_seconds = max_search_seconds
+        self._started = None  # time.monotonic() of the first proposal in this process
 
     # Strategies that schedule their own trials (Hyperband) set this to False.
     proposes_initial_architectures = True
@@ -140,6 +148,11 @@ class NASOracle(keras_tuner.Oracle, abc.ABC):
                 f"hardware cost (max_rejected_trials={self.max_rejected_trials})."
             )
             return {"status": TrialStatus.STOPPED, "values": None}
+        if self.max_search_seconds is not None:
+            self._started = self._started or time.monotonic()
+            if time.monotonic() - self._started > self.max_search_seconds:
+                print(f"Stopping: the search time limit ({self.max_search_seconds:.0f} s) is reached.")
+                return {"status": TrialStatus.STOPPED, "values": None}
         rng = np.random.default_rng([self.seed, len(self.trials)])
         if len(self.trials) < len(self.initial_architectures):
             values = self.initial_values(len(self.trials), rng)
