@@ -42,7 +42,7 @@ def test_bad_constraints(constraints, message):
 
 
 def test_bad_constructor_arguments():
-    with pytest.raises(ValueError, match="Unknown strategy 'grid'.*'bayesian', 'evolution', 'hyperband', 'pareto', 'random', 'reinforce'"):
+    with pytest.raises(ValueError, match="Unknown strategy 'grid'.*'bayesian', 'darts', 'evolution', 'hyperband', 'oneshot', 'pareto', 'random', 'reinforce'"):
         NASModel(strategy="grid")
     with pytest.raises(ValueError, match="Unknown task 'regression'"):
         NASModel(task="regression")
