@@ -55,6 +55,11 @@ def _batch_norm(name=None):
     return keras.layers.BatchNormalization(momentum=ops.BATCH_NORM_MOMENTUM, name=name)
 
 
+def _softmax(logits):
+    """Softmax of a choice's logits (a fixed choice, one option, has probability 1)."""
+    return K.ones((1,)) if logits.shape[0] == 1 else K.softmax(logits)
+
+
 class _ElasticDepthwise(keras.layers.Layer):
     """A depthwise convolution at the largest kernel size; smaller kernels are its centre.
 
@@ -234,7 +239,7 @@ class SuperNet(keras.Model):
         if self.mode == "fixed":
             vectors = list(self._fixed)
         elif self.mode == "softmax":
-            vectors = [K.softmax(alpha) for alpha in self.alphas]
+            vectors = [_softmax(alpha) for alpha in self.alphas]
         else:
             vectors = [
                 K.one_hot(keras.random.randint((), 0, len(p), seed=self._seed), len(p))
@@ -244,7 +249,7 @@ class SuperNet(keras.Model):
 
     def architecture_distribution(self) -> dict[str, np.ndarray]:
         """The softmax of the architecture logits, as numpy arrays per choice point."""
-        return {p.name: np.asarray(K.convert_to_numpy(K.softmax(a))) for p, a in zip(self.points, self.alphas)}
+        return {p.name: np.asarray(K.convert_to_numpy(_softmax(a))) for p, a in zip(self.points, self.alphas)}
 
     def network_weights(self) -> list:
         """The trainable weights other than the architecture logits."""

@@ -74,6 +74,8 @@ class DartsTrainer:
             raise ValueError("A latency weight needs a positive reference_latency_ms.")
         self.supernet = supernet
         supernet.mode = "softmax"
+        # A choice with one option has nothing to learn (and no gradient).
+        self.arch_variables = [alpha for alpha in supernet.alphas if alpha.shape[0] > 1]
         self.cost_model = cost_model
         self.limits = limits
         self.latency_weight = float(latency_weight)
@@ -113,7 +115,7 @@ class DartsTrainer:
             `(weight loss, architecture cross-entropy, cost penalty)`.
         """
         net = self.supernet
-        alphas = list(net.alphas)
+        alphas = self.arch_variables
         weights = net.network_weights()
         x_arch, y_arch = arch_batch
         with tf.GradientTape() as tape:
@@ -151,7 +153,7 @@ class DartsTrainer:
             alpha.trainable = True
         net(np.asarray(x[:2], "float32"), training=False)  # builds the layers
         self.optimizer.build(net.network_weights())
-        self.arch_optimizer.build(list(net.alphas))
+        self.arch_optimizer.build(self.arch_variables)
         if self._step is None:
             self._step = tf.function(self.train_step)
         rng = np.random.default_rng(self.seed)

@@ -67,7 +67,8 @@ def train_single_path(
     warmup = int(np.ceil(warmup_fraction * epochs)) if epochs > 1 else 0
     # SGD, not Adam: a weight off the sampled path gets a zero gradient, and Adam's
     # per-weight scaling turns the rare updates of such weights into huge steps
-    # (measured on MNIST-1D, 600 steps: loss 1.48 with SGD, 2.2 with Adam).
+    # (MNIST-1D, 600 steps of uniform sampling: loss 1.48 with SGD on the full space,
+    # 2.18 with Adam on a reduced one; a single fixed subnet reaches 0.42 with Adam).
     steps = epochs * int(np.ceil(len(x) / batch_size))
     optimizer = keras.optimizers.SGD(
         keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps),
