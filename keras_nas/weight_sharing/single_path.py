@@ -104,6 +104,8 @@ class InheritedScorer:
     `CALIBRATION_SAMPLES` training samples (one forward pass in training mode
     with momentum 0), then the subnet is evaluated on the validation data.
     Both passes are compiled once: the subnet is chosen through variables.
+    The scorer sets the supernet's batch-norm momentum to 0 for good: create
+    it once the supernet is trained.
 
     Args:
         supernet: A trained `SuperNet`.
