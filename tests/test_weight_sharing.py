@@ -146,6 +146,21 @@ def test_search_time_limit_stops_a_strategy(tmp_path):
         RandomSearch(max_trials=1, max_search_seconds=0)
 
 
+def test_weight_sharing_reads_arrays_and_batched_datasets_alike():
+    import tensorflow as tf
+
+    from keras_nas.weight_sharing.tuners import _arrays
+
+    x = np.arange(40, dtype="float32").reshape(10, 4, 1)
+    y = np.arange(10) % 3
+    dataset = tf.data.Dataset.from_tensor_slices((x, keras.utils.to_categorical(y, 3))).batch(4)
+    for args in [(x, y), (dataset,)]:
+        xs, ys = _arrays(args)
+        np.testing.assert_array_equal(xs, x)
+        np.testing.assert_array_equal(ys, y)
+        assert ys.dtype == np.int64
+
+
 def test_weight_sharing_strategies_refuse_what_they_cannot_do():
     with pytest.raises(ValueError, match="inherited float weights"):
         NASModel(strategy="oneshot", objective="int8_val_accuracy")

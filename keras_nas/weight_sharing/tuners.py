@@ -28,6 +28,7 @@ import keras_tuner
 import numpy as np
 
 from keras_nas import distributed, tflite
+from keras_nas.data import _as_class_indices, _take_from_dataset
 from keras_nas.blocks.oneshot_space import OneShotSpace
 from keras_nas.blocks.supernet import SuperNet
 from keras_nas.search_dir import atomic_write_json
@@ -274,13 +275,5 @@ def _arrays(args) -> tuple[np.ndarray, np.ndarray]:
         (dataset,) = args
         if dataset is None:
             raise ValueError("Weight-sharing search needs validation data.")
-        xs, ys = [], []
-        for batch in dataset:
-            xs.append(np.asarray(batch[0]))
-            ys.append(np.asarray(batch[1]))
-        x, y = np.concatenate(xs), np.concatenate(ys)
-    x = np.asarray(x, "float32")
-    y = np.asarray(y)
-    if y.ndim == 2:  # one-hot
-        y = np.argmax(y, axis=1)
-    return x, y.astype("int64")
+        x, y = _take_from_dataset(dataset, "the data", limit=None)
+    return np.asarray(x, "float32"), _as_class_indices(np.asarray(y))
