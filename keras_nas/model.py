@@ -23,14 +23,13 @@ from keras_nas.export import export_model
 from keras_nas.hypermodel import NASHyperModel
 from keras_nas.strategies import STRATEGIES, NASOracle, get_strategy
 from keras_nas.tuner import INT8_METRIC, NASTuner
+from keras_nas.weight_sharing.plan import WEIGHT_SHARING_STRATEGIES, plan as weight_sharing_plan
 
 TASKS = ("classification",)
 # What the search maximises: float validation accuracy, or the accuracy of the
 # candidate's int8 conversion on the validation data (LiteRT), which picks what
 # survives quantization at the price of one conversion per trained candidate.
 OBJECTIVES = ("val_accuracy", INT8_METRIC)
-# Weight-sharing strategies build their own oracle and tuner (keras_nas/weight_sharing/plan.py).
-WEIGHT_SHARING_STRATEGIES = ("oneshot", "darts")
 ALL_STRATEGIES = (*STRATEGIES, *WEIGHT_SHARING_STRATEGIES)
 # Written into the project directory after `fit`: the trained winner and what it is.
 WINNER_MODEL, WINNER_INFO = "winner.keras", "winner.json"
@@ -380,8 +379,6 @@ class NASModel:
         strategy_kwargs = dict(self.strategy_kwargs)
         plan, strategy, tuner_class, tuner_kwargs = None, self.strategy, NASTuner, {}
         if self.strategy in WEIGHT_SHARING_STRATEGIES:
-            from keras_nas.weight_sharing.plan import plan as weight_sharing_plan
-
             plan = weight_sharing_plan(self.strategy, self.space, strategy_kwargs)
             strategy, tuner_class = plan.oracle_class, plan.tuner_class
             strategy_kwargs, tuner_kwargs = plan.oracle_kwargs, plan.tuner_kwargs
