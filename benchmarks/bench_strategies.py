@@ -2,21 +2,24 @@
 
 For each data set, strategy and seed, a `NASModel` searches with `max_trials`
 trained candidates of `--epochs` epochs each, then trains the winner for the
-same epochs. Recorded per run:
+same epochs. The objective (`--objective`) is by default the int8 validation
+accuracy: every trained candidate is converted to full-integer int8 and run on
+LiteRT, so the curves show what survives quantization. Recorded per run:
 
-- best validation accuracy after each trained trial, and against the wall time
-  of the trials (from each trial's timing file),
+- the best objective value after each trained trial, and against the wall time
+  of the trials (from each trial's timing file, which includes the int8
+  conversion and its evaluation),
 - the winner's int8 test accuracy (LiteRT) and its flash / RAM / latency,
-- the hypervolume of the (val_accuracy max, latency_ms min, flash_kb min) front
+- the hypervolume of the (objective max, latency_ms min, flash_kb min) front
   of the completed trials, with the reference (0, latency limit, flash limit),
 - trials trained / rejected and the search time.
 
 Results go to a JSON file. Two tables are printed with the command line that
 produced them: the headline figures (median over seeds, then mean +- std), and
-the best-so-far validation accuracy at equal trials (after `--at-trials` trained
-trials and after all of them) and at equal wall time (half and all of the
-shortest run's trial time on that data set, so every run had that much time),
-with the median seconds the runs took to reach their final best.
+the best-so-far objective at equal trials (after `--at-trials` trained trials
+and after all of them) and at equal wall time (half and all of the shortest
+run's trial time on that data set, so every run had that much time), with the
+median seconds the runs took to reach their final best.
 
 Usage:
     python benchmarks/bench_strategies.py                                 # full run (slow)
@@ -44,8 +47,8 @@ from keras_nas.datasets import DATASETS  # noqa: E402
 from keras_nas.strategies import STRATEGIES  # noqa: E402
 
 LIMITS = {"flash_kb": 64, "peak_ram_kb": 32, "latency_ms": 5.0}
-HEADLINE = ("best_val_accuracy", "int8_test_accuracy", "hypervolume", "search_seconds", "rejected")
-OBJECTIVES = [("val_accuracy", "max"), ("latency_ms", "min"), ("flash_kb", "min")]
+HEADLINE = ("best_objective", "int8_test_accuracy", "hypervolume", "search_seconds", "rejected")
+COSTS = [("latency_ms", "min"), ("flash_kb", "min")]
 
 
 def trial_seconds(model: NASModel, trial_id: str) -> float:
@@ -71,33 +74,35 @@ def run_one(data, strategy: str, seed: int, args, workdir: str) -> dict:
     model = NASModel(
         constraints=LIMITS, strategy=strategy, max_trials=args.max_trials, seed=seed,
         search_epochs=args.epochs, directory=workdir, project_name=f"{strategy}_{seed}",
-        overwrite=True, strategy_kwargs=strategy_kwargs,
+        overwrite=True, strategy_kwargs=strategy_kwargs, objective=args.objective,
     )
     model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=args.epochs,
               batch_size=32, verbose=args.verbose)
     seconds = time.perf_counter() - start
     # Trial ids are zero-padded only to the width of max_trials ("9" < "10" must hold).
     rows = sorted(model.trials(), key=lambda row: (len(row["trial_id"]), row["trial_id"]))
-    # Best val accuracy vs trained trial and vs wall time (trials in id = start order).
+    # Best objective vs trained trial and vs wall time (trials in id = start order).
     curve, best, elapsed = [], None, 0.0
     for row in rows:
         elapsed += trial_seconds(model, row["trial_id"])
         if row["status"] == "COMPLETED":
-            value = row["metrics"]["val_accuracy"]
+            value = row["metrics"][args.objective]
             best = value if best is None else max(best, value)
-            curve.append({"trial": len(curve) + 1, "best_val_accuracy": best, "wall_seconds": elapsed})
+            curve.append({"trial": len(curve) + 1, "best_objective": best, "wall_seconds": elapsed})
     completed = [r for r in rows if r["status"] == "COMPLETED"]
-    front = pareto.pareto_front(completed, OBJECTIVES)
-    points = [[pareto.metric_value(r, name) for name, _ in OBJECTIVES] for r in front]
+    objectives = [(args.objective, "max"), *COSTS]
+    front = pareto.pareto_front(completed, objectives)
+    points = [[pareto.metric_value(r, name) for name, _ in objectives] for r in front]
     reference = [0.0, LIMITS["latency_ms"], LIMITS["flash_kb"]]
-    volume = pareto.hypervolume(points, [d for _, d in OBJECTIVES], reference) if points else 0.0
+    volume = pareto.hypervolume(points, [d for _, d in objectives], reference) if points else 0.0
     content = tflite.to_tflite(model.model, "int8", representative_data=x_train[:256])
     return {
         "strategy": strategy,
         "seed": seed,
         "curve": curve,
-        "best_val_accuracy": best,
-        "seconds_to_best": next((p["wall_seconds"] for p in curve if p["best_val_accuracy"] == best), None),
+        "objective": args.objective,
+        "best_objective": best,
+        "seconds_to_best": next((p["wall_seconds"] for p in curve if p["best_objective"] == best), None),
         "int8_test_accuracy": float(tflite.accuracy(content, x_test, y_test)),
         "winner_cost": model.cost_,
         "hypervolume": volume,
@@ -109,8 +114,8 @@ def run_one(data, strategy: str, seed: int, args, workdir: str) -> dict:
 
 
 def best_at(curve: list[dict], key: str, limit: float) -> float:
-    """Best val accuracy of the last curve point with `key` <= `limit` (0 if none: no model yet)."""
-    values = [p["best_val_accuracy"] for p in curve if p[key] <= limit]
+    """Best objective of the last curve point with `key` <= `limit` (0 if none: no model yet)."""
+    values = [p["best_objective"] for p in curve if p[key] <= limit]
     return values[-1] if values else 0.0
 
 
@@ -138,40 +143,40 @@ def summarize(results: list[dict], at_trials: int, max_trials: int) -> dict:
         entry = {key: stats([run[key] for run in runs]) for key in HEADLINE}
         entry["seconds_to_best"] = stats([run["seconds_to_best"] for run in runs])
         for n in sorted({at_trials, max_trials}):
-            entry[f"val_at_trial_{n}"] = stats([best_at(run["curve"], "trial", n) for run in runs])
+            entry[f"best_at_trial_{n}"] = stats([best_at(run["curve"], "trial", n) for run in runs])
         budget = budgets[dataset]
         entry["time_budgets"] = [budget / 2, budget]
-        entry["val_at_half_time"] = stats([best_at(run["curve"], "wall_seconds", budget / 2) for run in runs])
-        entry["val_at_full_time"] = stats([best_at(run["curve"], "wall_seconds", budget) for run in runs])
+        entry["best_at_half_time"] = stats([best_at(run["curve"], "wall_seconds", budget / 2) for run in runs])
+        entry["best_at_full_time"] = stats([best_at(run["curve"], "wall_seconds", budget) for run in runs])
         summary[f"{dataset}/{strategy}"] = entry
     return summary
 
 
-def print_table(summary: dict, at_trials: int, max_trials: int) -> None:
+def print_table(summary: dict, at_trials: int, max_trials: int, objective: str) -> None:
     def cell(e, digits):
         return f"{e['median']:.{digits}f} ({e['mean']:.{digits}f}+-{e['std']:.{digits}f})"
 
     print("Median over seeds (mean+-std):")
-    head = (f"{'dataset/strategy':<20}{'best val':>24}{'int8 test':>24}{'hypervolume':>26}"
+    head = (f"{'dataset/strategy':<20}{'best ' + objective:>24}{'int8 test':>24}{'hypervolume':>26}"
             f"{'search s':>16}{'rejected':>10}")
     print(head)
     print("-" * len(head))
     for name, e in summary.items():
-        print(f"{name:<20}{cell(e['best_val_accuracy'], 4):>24}{cell(e['int8_test_accuracy'], 4):>24}"
+        print(f"{name:<20}{cell(e['best_objective'], 4):>24}{cell(e['int8_test_accuracy'], 4):>24}"
               f"{cell(e['hypervolume'], 3):>26}{e['search_seconds']['median']:>16.0f}"
               f"{e['rejected']['median']:>10.1f}")
     print()
     budgets = {name.split("/")[0]: e["time_budgets"] for name, e in summary.items()}
-    print("Best-so-far val accuracy, median over seeds, at equal trials and equal wall time "
+    print(f"Best-so-far {objective}, median over seeds, at equal trials and equal wall time "
           "(time budgets: " + ", ".join(f"{d} {b[0]:.0f} s / {b[1]:.0f} s" for d, b in budgets.items()) + "):")
-    trial_keys = [f"val_at_trial_{n}" for n in sorted({at_trials, max_trials})]
+    trial_keys = [f"best_at_trial_{n}" for n in sorted({at_trials, max_trials})]
     head = (f"{'dataset/strategy':<20}" + "".join(f"{'after ' + k.rsplit('_', 1)[1] + ' trials':>17}" for k in trial_keys)
             + f"{'at half time':>14}{'at full time':>14}{'s to best':>11}")
     print(head)
     print("-" * len(head))
     for name, e in summary.items():
         print(f"{name:<20}" + "".join(f"{e[k]['median']:>17.4f}" for k in trial_keys)
-              + f"{e['val_at_half_time']['median']:>14.4f}{e['val_at_full_time']['median']:>14.4f}"
+              + f"{e['best_at_half_time']['median']:>14.4f}{e['best_at_full_time']['median']:>14.4f}"
               f"{e['seconds_to_best']['median']:>11.0f}")
 
 
@@ -184,8 +189,10 @@ def main(argv=None) -> dict:
     parser.add_argument("--seeds", type=int, default=3, help="Seeds 1..N per strategy.")
     parser.add_argument("--max-trials", type=int, default=12)
     parser.add_argument("--epochs", type=int, default=10, help="Epochs per candidate and for the winner.")
+    parser.add_argument("--objective", choices=["int8_val_accuracy", "val_accuracy"], default="int8_val_accuracy",
+                        help="What the searches maximise and the curves show (int8 on LiteRT, or float).")
     parser.add_argument("--at-trials", type=int, default=4,
-                        help="Also report the best val accuracy after this many trained trials (at most --max-trials).")
+                        help="Also report the best objective after this many trained trials (at most --max-trials).")
     parser.add_argument("--output", default="benchmarks/results_strategies.json")
     parser.add_argument("--verbose", type=int, default=0)
     args = parser.parse_args(argv)
@@ -207,7 +214,7 @@ def main(argv=None) -> dict:
                     result = run_one(data, strategy, seed, args, workdir)
                 result["dataset"] = dataset
                 results.append(result)
-                print(f"{dataset} {strategy} seed {seed}: best val {result['best_val_accuracy']:.4f}, "
+                print(f"{dataset} {strategy} seed {seed}: best {args.objective} {result['best_objective']:.4f}, "
                       f"int8 test {result['int8_test_accuracy']:.4f}, hypervolume "
                       f"{result['hypervolume']:.3f}, {result['trained']} trained, {result['rejected']} rejected, "
                       f"{result['search_seconds']:.0f} s", flush=True)
@@ -215,7 +222,7 @@ def main(argv=None) -> dict:
     report = {
         "command": command,
         "limits": LIMITS,
-        "objectives": OBJECTIVES,
+        "objectives": [(args.objective, "max"), *COSTS],
         "args": vars(args),
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
         "summary": summary,
@@ -224,7 +231,7 @@ def main(argv=None) -> dict:
     with open(args.output, "w") as f:
         json.dump(report, f, indent=1)
     print()
-    print_table(summary, args.at_trials, args.max_trials)
+    print_table(summary, args.at_trials, args.max_trials, args.objective)
     print(f"\nResults in {args.output}. Command: {command}")
     return report
 
