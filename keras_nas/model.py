@@ -407,10 +407,7 @@ class NASModel:
             max_rejected_trials=self.max_rejected_trials,
             seed=self.seed,
         )
-        if isinstance(strategy, type):  # the oracle class of a weight-sharing plan
-            oracle = strategy(**common, **strategy_kwargs)
-        else:
-            oracle = get_strategy(strategy, **common, **strategy_kwargs)
+        oracle = get_strategy(strategy, **common, **strategy_kwargs)
         if self.proxy is not None:
             from keras_nas.proxies import ProxyScreen
 

@@ -210,6 +210,8 @@ def test_every_strategy_is_registered_and_documented():
     for name, cls in STRATEGIES.items():
         oracle = get_strategy(name, max_trials=4, seed=1)
         assert isinstance(oracle, cls)
+        assert isinstance(get_strategy(cls, max_trials=4, seed=1), cls)  # a class is made too
+        assert get_strategy(oracle) is oracle
         for section in ("Args:", "Example:"):
             assert section in cls.__doc__, (name, section)
 

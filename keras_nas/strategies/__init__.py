@@ -21,13 +21,13 @@ STRATEGIES: dict[str, type[NASOracle]] = {
 }
 
 
-def get_strategy(name: str | NASOracle, **kwargs) -> NASOracle:
+def get_strategy(name: str | type[NASOracle] | NASOracle, **kwargs) -> NASOracle:
     """Creates the oracle of a strategy by name.
 
     Args:
         name: One of `STRATEGIES` ("random", "evolution", "reinforce",
-            "bayesian", "hyperband", "pareto"), or an oracle instance (returned
-            unchanged).
+            "bayesian", "hyperband", "pareto"), a `NASOracle` subclass (made
+            with `kwargs`), or an oracle instance (returned unchanged).
         **kwargs: Arguments of the strategy's oracle (`max_trials`, `seed`, ...).
 
     Returns:
@@ -44,6 +44,8 @@ def get_strategy(name: str | NASOracle, **kwargs) -> NASOracle:
     """
     if isinstance(name, NASOracle):
         return name
+    if isinstance(name, type) and issubclass(name, NASOracle):
+        return name(**kwargs)
     if name not in STRATEGIES:
         raise ValueError(
             f"Unknown strategy {name!r}. Available strategies: {sorted(STRATEGIES)}."
