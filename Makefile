@@ -16,8 +16,11 @@ $(VENV)/.installed: setup.py
 demo: setup
 	$(PY) -m keras_nas.demo --dataset digits --flash-kb 64 --ram-kb 32 --out out
 
+# One process per core, a test file per process at a time (module fixtures stay shared).
+TEST_WORKERS ?= 2
+
 test: setup
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15 tests
 
 bench: setup
 	$(PY) benchmarks/bench_search.py

@@ -48,8 +48,9 @@ setup(
     ],
     entry_points={"console_scripts": ["keras-nas = keras_nas.cli:main"]},
     extras_require={
-        # nbclient/nbformat/ipykernel execute the notebooks in the tests.
-        "test": ["pytest", "hypothesis", "nbclient", "nbformat", "ipykernel"],
+        # nbclient/nbformat/ipykernel execute the notebooks in the tests; pytest-xdist
+        # runs test files on both cores of a CI machine (TensorFlow's tracing is single-threaded).
+        "test": ["pytest", "pytest-xdist", "hypothesis", "nbclient", "nbformat", "ipykernel"],
         "distributed": ["grpcio", "protobuf"],
     },
     classifiers=[

@@ -113,10 +113,10 @@ def run_one(data, strategy: str, seed: int, args, workdir: str) -> dict:
     }
 
 
-def best_at(curve: list[dict], key: str, limit: float) -> float:
-    """Best objective of the last curve point with `key` <= `limit` (0 if none: no model yet)."""
+def best_at(curve: list[dict], key: str, limit: float, default: float = 0.0) -> float:
+    """Best objective of the last curve point with `key` <= `limit` (`default` if none: no model yet)."""
     values = [p["best_objective"] for p in curve if p[key] <= limit]
-    return values[-1] if values else 0.0
+    return values[-1] if values else default
 
 
 def stats(values) -> dict:

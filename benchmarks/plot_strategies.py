@@ -22,13 +22,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+from bench_strategies import best_at  # noqa: E402  (benchmarks/ is the script's folder)
 import numpy as np  # noqa: E402
-
-
-def best_at(curve: list[dict], key: str, limit: float) -> float:
-    """Best objective of the last curve point with `key` <= `limit` (nan before the first)."""
-    values = [p["best_objective"] for p in curve if p[key] <= limit]
-    return values[-1] if values else np.nan
 
 
 def median_curves(runs: list[dict]) -> dict:
@@ -49,8 +45,9 @@ def median_curves(runs: list[dict]) -> dict:
     curves = {}
     for strategy, group in by_strategy.items():
         trials = np.arange(1, max(len(run["curve"]) for run in group) + 1)
-        at_trial = [[best_at(run["curve"], "trial", n) for n in trials] for run in group]
-        at_time = [[best_at(run["curve"], "wall_seconds", t) for t in seconds] for run in group]
+        # Before a run's first trained trial it has no model: nan, left out of the median.
+        at_trial = [[best_at(run["curve"], "trial", n, np.nan) for n in trials] for run in group]
+        at_time = [[best_at(run["curve"], "wall_seconds", t, np.nan) for t in seconds] for run in group]
         with warnings.catch_warnings():  # an all-nan column (no model yet) has a nan median
             warnings.simplefilter("ignore", RuntimeWarning)
             curves[strategy] = {

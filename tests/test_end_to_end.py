@@ -31,6 +31,7 @@ def searched(digits, tmp_path_factory):
         max_trials=4,
         strategy_kwargs={"population_size": 2, "sample_size": 2},
         seed=3,
+        search_epochs=2,
         directory=str(directory),
         project_name="digits",
     )
@@ -114,7 +115,7 @@ def test_search_resumes_without_losing_trials(searched, digits):
     before = {t["trial_id"]: t["score"] for t in model.trials()}
     resumed = NASModel(
         num_classes=10, constraints=CONSTRAINTS, strategy="evolution", max_trials=5,
-        strategy_kwargs={"population_size": 2, "sample_size": 2}, seed=3,
+        strategy_kwargs={"population_size": 2, "sample_size": 2}, seed=3, search_epochs=2,
         directory=str(directory), project_name="digits",
     )
     resumed.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=1, batch_size=32, verbose=0)
@@ -135,7 +136,7 @@ def test_impossible_constraints_name_the_smallest_candidate(digits, tmp_path):
 
 def test_fit_on_a_dataset_with_validation_split_semantics(digits, tmp_path):
     (x_train, y_train), (x_val, y_val), _ = digits
-    train = tf.data.Dataset.from_tensor_slices((x_train, y_train)).batch(64)
+    train = tf.data.Dataset.from_tensor_slices((x_train[:300], y_train[:300])).batch(64)
     val = tf.data.Dataset.from_tensor_slices((x_val, y_val)).batch(64)
     model = NASModel(max_trials=1, strategy="random", seed=5, directory=str(tmp_path), project_name="ds")
     history = model.fit(train, validation_data=val, epochs=1, verbose=0)
@@ -143,7 +144,7 @@ def test_fit_on_a_dataset_with_validation_split_semantics(digits, tmp_path):
     assert len(history.history["loss"]) == 1
     # And arrays with validation_split, one-hot labels.
     model = NASModel(max_trials=1, strategy="random", seed=5, directory=str(tmp_path), project_name="split")
-    model.fit(x_train, np.eye(10)[y_train], validation_split=0.2, epochs=1, verbose=0)
+    model.fit(x_train[:400], np.eye(10)[y_train[:400]], validation_split=0.2, epochs=1, verbose=0)
     assert model.predict(x_val[:3], verbose=0).shape == (3, 10)
 
 
@@ -159,12 +160,12 @@ def test_search_measurement_bounds_the_shipped_model(searched):
 def test_near_the_flash_limit_the_shipped_size_decides(digits, tmp_path):
     (x_train, y_train), (x_val, y_val), _ = digits
     probe = NASModel(strategy="random", max_trials=1, seed=6, directory=str(tmp_path), project_name="probe")
-    probe.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=1, verbose=0)
+    probe.fit(x_train[:300], y_train[:300], validation_data=(x_val, y_val), epochs=1, verbose=0)
     exact = probe.cost_["flash_bytes"]  # the exported size of this architecture
     # Same seed, same first candidate, a limit 100 bytes above its exported size.
     tight = NASModel(constraints={"flash_kb": (exact + 100) / 1024}, strategy="random", max_trials=1,
                      seed=6, directory=str(tmp_path), project_name="tight")
-    tight.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=1, verbose=0)
+    tight.fit(x_train[:300], y_train[:300], validation_data=(x_val, y_val), epochs=1, verbose=0)
     first = tight.trials()[0]
     assert first["status"] == "COMPLETED"
     assert first["cost"]["flash_bytes"] == exact
@@ -188,10 +189,10 @@ def test_pareto_front_and_choosing_a_member(searched, digits):
     # The smallest-flash member, chosen by a rule, becomes the model (trained again).
     smallest = min(front, key=lambda r: r["metrics"]["flash_kb"])
     previous = model.best_trial_.trial_id
-    model.choose({"minimize": "flash_kb"}, epochs=2)
+    model.choose({"minimize": "flash_kb"}, epochs=1)
     assert model.best_trial_.trial_id == smallest["trial_id"]
     assert abs(model.cost_["flash_kb"] - smallest["cost"]["flash_kb"]) < 1.0
-    model.choose(previous, epochs=4)
+    model.choose(previous, epochs=1)
     assert model.best_trial_.trial_id == previous
     with pytest.raises(ValueError, match="Unknown trial"):
         model.choose("9999")
