@@ -105,6 +105,10 @@ def run_one(data, strategy: str, seed: int, args, workdir: str) -> dict:
         "seconds_to_best": next((p["wall_seconds"] for p in curve if p["best_objective"] == best), None),
         "int8_test_accuracy": float(tflite.accuracy(content, x_test, y_test)),
         "winner_cost": model.cost_,
+        # Every trained trial's float and int8 accuracy and cost, for the quantization gap per candidate.
+        "trials": [{"trial_id": r["trial_id"], **{k: r["metrics"].get(k) for k in
+                    ("val_accuracy", "int8_val_accuracy", "flash_kb", "peak_ram_kb", "latency_ms")}}
+                   for r in completed],
         "hypervolume": volume,
         "front_size": len(front),
         "trained": len(completed),
