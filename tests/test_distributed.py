@@ -1,5 +1,6 @@
-"""A search on Keras Tuner's chief/worker mode: a chief and two workers on 127.0.0.1,
-one worker killed mid-trial; the search still finishes with every trial accounted for."""
+"""Searches on Keras Tuner's chief/worker mode: a chief and two workers on 127.0.0.1.
+With one worker killed mid-trial the search still finishes with every trial accounted
+for; regularized evolution (state on the chief) runs the same way as random search."""
 
 import json
 import os
@@ -98,3 +99,35 @@ def test_chief_and_two_workers_finish_a_search_when_a_worker_is_killed(tmp_path)
     assert all(re.search(rf"flash [\d.]+ KB > {FLASH_KB:g} KB", t["message"]) for t in rejected), rejected
     # The chief trained the winner: the best completed trial.
     assert results["best_score"] == max(t["score"] for t in trials.values() if t["status"] == "COMPLETED")
+
+
+def test_evolution_runs_on_the_chief_and_both_workers_train_its_proposals(tmp_path):
+    """A strategy with its own state over gRPC: the chief's oracle holds the population
+    (saved in its state), the workers train what it proposes, no trial is lost."""
+    port = _free_port()
+    max_trials = 5
+    config = {
+        "directory": str(tmp_path), "project_name": "evo", "seed": 3, "strategy": "evolution",
+        "max_trials": max_trials, "n_train": 200, "space": "tiny",
+        "constraints": {"flash_kb": 64, "peak_ram_kb": 32},
+        "strategy_kwargs": {"population_size": 2, "sample_size": 2},
+        "out": str(tmp_path / "chief.json"),
+    }
+    config_path = tmp_path / "config.json"
+    config_path.write_text(json.dumps(config))
+    processes = {name: _start(tmp_path, name, port, config_path) for name in ("chief", "tuner0", "tuner1")}
+    try:
+        for name, process in processes.items():
+            assert process.wait(240) == 0, _log(tmp_path, name)[-3000:]
+    finally:
+        for process in processes.values():
+            if process.poll() is None:
+                process.kill()
+
+    trials = json.loads(Path(config["out"]).read_text())["trials"]
+    completed = [t for t in trials if t["status"] == "COMPLETED"]
+    assert len(completed) == max_trials, [t["status"] for t in trials]
+    # Each worker trained at least one candidate (its per-trial line).
+    assert all(re.search(r"^trial \d+\s+flash", _log(tmp_path, name), re.M) for name in ("tuner0", "tuner1"))
+    state = json.loads((tmp_path / "evo" / "oracle.json").read_text())
+    assert state["population_size"] == 2 and state["ongoing_trials"] == {}
