@@ -36,6 +36,19 @@ def _start(tmp_path: Path, tuner_id: str, port: int, config_path: Path) -> subpr
                             stderr=subprocess.STDOUT, env=env)
 
 
+def _start_chief_and_workers(tmp_path: Path, port: int, config: dict) -> dict:
+    """Writes the search config and starts "chief", "tuner0" and "tuner1" on it."""
+    config_path = tmp_path / "config.json"
+    config_path.write_text(json.dumps(config))
+    return {name: _start(tmp_path, name, port, config_path) for name in ("chief", "tuner0", "tuner1")}
+
+
+def _kill_the_living(processes: dict) -> None:
+    for process in processes.values():
+        if process.poll() is None:
+            process.kill()
+
+
 def _log(tmp_path: Path, tuner_id: str) -> str:
     return (tmp_path / f"{tuner_id}.log").read_text()
 
@@ -67,18 +80,14 @@ def test_chief_and_two_workers_finish_a_search_when_a_worker_is_killed(tmp_path)
         "strategy_kwargs": {"worker_timeout": 6},
         "out": str(tmp_path / "chief.json"),
     }
-    config_path = tmp_path / "config.json"
-    config_path.write_text(json.dumps(config))
-    processes = {name: _start(tmp_path, name, port, config_path) for name in ("chief", "tuner0", "tuner1")}
+    processes = _start_chief_and_workers(tmp_path, port, config)
     try:
         killed_trial = _wait_until_training(tmp_path / "dist", "tuner1", processes)
         processes["tuner1"].send_signal(signal.SIGKILL)
         assert processes["chief"].wait(150) == 0, _log(tmp_path, "chief")[-3000:]
         assert processes["tuner0"].wait(30) == 0, _log(tmp_path, "tuner0")[-3000:]
     finally:
-        for process in processes.values():
-            if process.poll() is None:
-                process.kill()
+        _kill_the_living(processes)
 
     results = json.loads(Path(config["out"]).read_text())
     trials = {t["trial_id"]: t for t in results["trials"]}
@@ -113,16 +122,12 @@ def test_evolution_runs_on_the_chief_and_both_workers_train_its_proposals(tmp_pa
         "strategy_kwargs": {"population_size": 2, "sample_size": 2},
         "out": str(tmp_path / "chief.json"),
     }
-    config_path = tmp_path / "config.json"
-    config_path.write_text(json.dumps(config))
-    processes = {name: _start(tmp_path, name, port, config_path) for name in ("chief", "tuner0", "tuner1")}
+    processes = _start_chief_and_workers(tmp_path, port, config)
     try:
         for name, process in processes.items():
             assert process.wait(240) == 0, _log(tmp_path, name)[-3000:]
     finally:
-        for process in processes.values():
-            if process.poll() is None:
-                process.kill()
+        _kill_the_living(processes)
 
     trials = json.loads(Path(config["out"]).read_text())["trials"]
     completed = [t for t in trials if t["status"] == "COMPLETED"]
