@@ -64,14 +64,31 @@ class Pooling(Block):
         Returns:
             The output tensor.
         """
-        rank = ops.spatial_rank(inputs)
+        ops.spatial_rank(inputs)
         pool_type = hp_utils.choice(hp, "pool_type", self.pool_type, POOL_TYPES)
         pool_size = hp_utils.choice(hp, "pool_size", self.pool_size, POOL_SIZES)
         if hp_utils.any_none(pool_type, pool_size):
             return inputs
-        strides = ops.effective_strides(inputs, self.strides or pool_size)
-        if rank == 1:
-            layer = keras.layers.MaxPooling1D if pool_type == "max" else keras.layers.AveragePooling1D
-        else:
-            layer = keras.layers.MaxPooling2D if pool_type == "max" else keras.layers.AveragePooling2D
-        return layer(pool_size, strides=strides, padding="same", name=f"{self.name}_pool")(inputs)
+        return local_pool(inputs, pool_type, pool_size, self.strides, name=f"{self.name}_pool")
+
+
+def local_pool(inputs, pool_type: str, pool_size: int, strides: int | None = None, *, name: str):
+    """Applies a max or average pooling layer with fixed values (see `Pooling`).
+
+    Args:
+        inputs: Rank-3 or rank-4 Keras tensor.
+        pool_type: `"max"` or `"avg"`.
+        pool_size: Pool window.
+        strides: Stride; `None` uses the pool size. Guarded like conv strides.
+        name: Layer name.
+
+    Returns:
+        The output tensor.
+    """
+    rank = ops.spatial_rank(inputs)
+    strides = ops.effective_strides(inputs, strides or pool_size)
+    if rank == 1:
+        layer = keras.layers.MaxPooling1D if pool_type == "max" else keras.layers.AveragePooling1D
+    else:
+        layer = keras.layers.MaxPooling2D if pool_type == "max" else keras.layers.AveragePooling2D
+    return layer(pool_size, strides=strides, padding="same", name=name)(inputs)

@@ -13,14 +13,29 @@ from .conv import ConvBNAct, StrArg
 from .head import DenseBlock
 from .stage import Stage, check_block_types
 
+# Widths from 4 channels up in steps of about 1.5x: the narrow end is where the
+# designs for boards with a few KB of RAM live (a conv8-pool-conv16 CNN fits
+# 8.5 KB of flash and 3 KB of arena on 8x8 digits).
+CONV_SPACE_FILTERS = [4, 6, 8, 12, 16, 24, 32, 48, 64]
+CONV_SPACE_STEM_FILTERS = [4, 6, 8, 12, 16, 24, 32]
+
+
+def conv_space_kernels(rank: int) -> list[int]:
+    """Kernel sizes of `ConvSpace`: 3-9 for 1D signals, 3 and 5 for images."""
+    return [3, 5, 7, 9] if rank == 1 else [3, 5]
+
 
 class ConvSpace(Block):
     """Stem plus 1..`max_stages` MnasNet-style stages, for 1D signals and images.
 
-    The space covers what is hand-designed for small MCU tasks: a stride-1 (or
-    stride-2) conv stem, DS-CNN style depthwise-separable stacks, MobileNetV2/V3
-    MBConv stacks with optional squeeze-excitation and residuals, with global
-    pooling left to the head (`ClassifierHead`).
+    The space holds what engineers hand-design for small MCU tasks as points:
+    a stride-1 (or stride-2) conv stem, then stages of plain conv-BN-act layers
+    (the conv-pool-conv CNN), DS-CNN style depthwise-separable stacks,
+    MobileNetV2/V3 MBConv stacks with optional squeeze-excitation, or ResNet
+    basic blocks (ResNet-8), each stage optionally preceded by a 2-wide max or
+    average pool; the head (`ClassifierHead`) pools globally (average or max)
+    or flattens. Widths go from 4 channels up (`CONV_SPACE_FILTERS`), kernels
+    are 3-9 in 1D and 3/5 in 2D.
 
     Declared hyperparameters (block name `"conv_space"` by default):
 
@@ -38,8 +53,10 @@ class ConvSpace(Block):
         min_stages: Minimum number of stages (default 1).
         activation: Shared activation; `None` searches `ACTIVATIONS`, a list
             searches these values, a string fixes it.
-        block_type: Restricts the stages' block types (`"ds"`, `"mbconv"` or
-            a list); `None` searches both.
+        block_type: Restricts the stages' block types (`"conv"`, `"ds"`,
+            `"mbconv"`, `"residual"` or a list); `None` searches all.
+        filters: Widths searched for every stage.
+        stem_filters: Widths searched for the stem.
         name: Block name.
 
     Example:
@@ -60,6 +77,8 @@ class ConvSpace(Block):
         min_stages: int = 1,
         activation: StrArg = None,
         block_type: StrArg | _Seq[str] = None,
+        filters: _Seq[int] = tuple(CONV_SPACE_FILTERS),
+        stem_filters: _Seq[int] = tuple(CONV_SPACE_STEM_FILTERS),
         name: str | None = None,
     ):
         super().__init__(name=name)
@@ -79,6 +98,8 @@ class ConvSpace(Block):
         self.stem = stem
         self.activation = activation
         self.block_type = block_type
+        self.filters = [int(f) for f in filters]
+        self.stem_filters = [int(f) for f in stem_filters]
 
     def build(self, hp: keras_tuner.HyperParameters, inputs):
         """Builds stem and stages on `inputs`.
@@ -91,13 +112,15 @@ class ConvSpace(Block):
         Returns:
             The feature map of the last active stage.
         """
-        ops.spatial_rank(inputs)
+        kernels = conv_space_kernels(ops.spatial_rank(inputs))
         activation = hp_utils.choice(
             hp, "activation", self.activation, ops.ACTIVATIONS
         )
         if activation is None:
             return inputs  # The whole space is under an inactive scope.
-        stem = self.stem or ConvBNAct(activation=activation, name="stem")
+        stem = self.stem or ConvBNAct(
+            self.stem_filters, kernels, activation=activation, name="stem"
+        )
         x = stem.build(hp, inputs)
 
         num_stages = hp_utils.integer(
@@ -107,6 +130,8 @@ class ConvSpace(Block):
         for i in range(self.max_stages):
             stage = Stage(
                 block_type=self.block_type,
+                filters=self.filters,
+                kernel_size=kernels,
                 activation=activation,
                 name=f"stage_{i + 1}",
             )

@@ -17,8 +17,15 @@ from .conv import (
     MBConv,
     StrArg,
 )
+from .pooling import local_pool
+from .residual import residual
 
-BLOCK_TYPES = ["ds", "mbconv"]
+# "conv": plain conv-BN-act (the hand-written CNN, VGG); "ds": depthwise-separable
+# (DS-CNN, MobileNetV1); "mbconv": inverted bottleneck (MobileNetV2/V3);
+# "residual": ResNet basic block (the MLPerf Tiny ResNet-8).
+BLOCK_TYPES = ["conv", "ds", "mbconv", "residual"]
+# Downsampling before a stage's blocks: none, or a 2-wide max/average pool.
+POOLS = ["none", "max", "avg"]
 
 
 def check_block_types(block_type) -> list:
@@ -35,6 +42,8 @@ def check_block_types(block_type) -> list:
         if t is not None and t not in BLOCK_TYPES:
             raise ValueError(f"Unsupported block_type {t!r}; expected one of {BLOCK_TYPES}.")
     return types
+
+
 MIN_DEPTH = 1
 MAX_DEPTH = 3
 
@@ -50,11 +59,18 @@ class Stage(Block):
     first block uses the stage stride, the others stride 1. Concrete blocks
     are named `f"{stage_name}_{i}"` (`i` from 0) and declare nothing.
 
-    Block types: `"ds"` is `DepthwiseSeparable` (the DS-CNN / MobileNetV1
-    block, no residual), `"mbconv"` is `MBConv` (residual where shapes allow
-    when `skip` is on, optional squeeze-excitation).
+    Block types: `"conv"` is a plain conv-BN-act layer (the CNN an engineer
+    writes by hand; batch norm folds into the conv when converted), `"ds"` is
+    `DepthwiseSeparable` (the DS-CNN / MobileNetV1 block, no residual),
+    `"mbconv"` is `MBConv` (residual where shapes allow when `skip` is on,
+    optional squeeze-excitation), `"residual"` is the ResNet basic block
+    (`ResidualBlock`, as in the MLPerf Tiny ResNet-8).
 
-    Default space: block_type `["ds", "mbconv"]`, depth `Int(1, 3)`, filters
+    Before its blocks, a stage may downsample with a 2-wide pool (`pool`:
+    `"none"`, `"max"` or `"avg"`), as in conv-pool-conv designs.
+
+    Default space: block_type `["conv", "ds", "mbconv", "residual"]`, pool
+    `["none", "max", "avg"]`, depth `Int(1, 3)`, filters
     `[8, 16, 24, 32, 48, 64]`, kernel size `[3, 5]` (1D: `[3, 5, 7]`), strides
     `[1, 2]`, activation `ACTIVATIONS`; for mbconv: expansion `[1, 2, 4, 6]`,
     se_ratio `[0.0, 0.25]`, skip `Boolean` (default `True`).
@@ -62,7 +78,8 @@ class Stage(Block):
     Args:
         depth: Number of blocks. `None` searches the default space, a list
             searches these values, an int fixes it.
-        block_type: `"ds"` or `"mbconv"` (same rules).
+        block_type: `"conv"`, `"ds"`, `"mbconv"` or `"residual"` (same rules).
+        pool: `"none"`, `"max"` or `"avg"` pooling before the blocks (same rules).
         filters: Output channels of every block (same rules).
         kernel_size: Depthwise kernel size (same rules).
         expansion: MBConv expansion factor (same rules; mbconv only).
@@ -79,7 +96,7 @@ class Stage(Block):
     x = keras.Input((40, 8))
     y = Stage(name="stage_1").build(hp, x)
     [p.name for p in hp.space]
-    # ['stage_1/block_type', 'stage_1/depth', 'stage_1/filters',
+    # ['stage_1/block_type', 'stage_1/pool', 'stage_1/depth', 'stage_1/filters',
     #  'stage_1/kernel_size', 'stage_1/strides', 'stage_1/activation',
     #  'stage_1/expansion', 'stage_1/se_ratio', 'stage_1/skip']
     ```
@@ -96,12 +113,16 @@ class Stage(Block):
         se_ratio: FloatArg = None,
         skip: bool | None = None,
         activation: StrArg = None,
+        pool: StrArg = None,
         name: str | None = None,
     ):
         super().__init__(name=name)
         ops.check_activation(activation)
         types = check_block_types(block_type)
-        if block_type == "ds" or list(types) == ["ds"]:
+        for p in pool if isinstance(pool, (list, tuple)) else [pool]:
+            if p is not None and p not in POOLS:
+                raise ValueError(f"Unsupported pool {p!r}; expected one of {POOLS}.")
+        if types and all(t is not None and t != "mbconv" for t in types):
             given = {
                 k: v
                 for k, v in dict(
@@ -112,7 +133,7 @@ class Stage(Block):
             if given:
                 raise ValueError(
                     f"{sorted(given)} only apply to block_type='mbconv', but "
-                    f"block_type='ds' was given."
+                    f"block_type={block_type!r} was given."
                 )
         self.depth = depth
         self.block_type = block_type
@@ -123,6 +144,7 @@ class Stage(Block):
         self.se_ratio = se_ratio
         self.skip = skip
         self.activation = activation
+        self.pool = pool
 
     def _mbconv_values(self, hp: keras_tuner.HyperParameters):
         expansion = hp_utils.choice(hp, "expansion", self.expansion, EXPANSIONS)
@@ -143,6 +165,7 @@ class Stage(Block):
         """
         rank = ops.spatial_rank(inputs)
         block_type = hp_utils.choice(hp, "block_type", self.block_type, BLOCK_TYPES)
+        pool = hp_utils.choice(hp, "pool", self.pool, POOLS)
         depth = hp_utils.integer(hp, "depth", self.depth, MIN_DEPTH, MAX_DEPTH)
         filters = hp_utils.choice(hp, "filters", self.filters, FILTERS)
         kernel_size = hp_utils.choice(
@@ -168,17 +191,28 @@ class Stage(Block):
             else:
                 expansion, se_ratio, skip = self._mbconv_values(hp)
 
-        if hp_utils.any_none(block_type, depth, filters, kernel_size, strides):
+        if hp_utils.any_none(block_type, pool, depth, filters, kernel_size, strides):
             return inputs  # Inactive conditional scope: declare only.
         if activation is None:
             return inputs
         if block_type == "mbconv" and hp_utils.any_none(expansion, se_ratio, skip):
             return inputs
 
-        x = inputs
+        x = inputs if pool == "none" else local_pool(inputs, pool, 2, name=f"{self.name}_pool")
         for i in range(depth):
             block_strides = strides if i == 0 else 1
             block_name = f"{self.name}_{i}"
+            if block_type == "conv":
+                x = ops.conv(
+                    x, filters, kernel_size, ops.effective_strides(x, block_strides),
+                    name=f"{block_name}_conv",
+                )
+                x = ops.batch_norm(x, name=f"{block_name}_bn")
+                x = ops.activation(x, activation, name=f"{block_name}_act")
+                continue
+            if block_type == "residual":
+                x = residual(x, filters, kernel_size, block_strides, activation, name=block_name)
+                continue
             if block_type == "ds":
                 block = DepthwiseSeparable(
                     filters=filters,

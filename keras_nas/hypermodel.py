@@ -9,6 +9,61 @@ import numpy as np
 from keras_nas import blocks as blocks_module
 
 LEARNING_RATES = [1e-3, 3e-3]
+# What a trial and the final training are scored and restored on.
+SELECTION_METRIC = "val_accuracy"
+
+
+class KeepBestEpoch(keras.callbacks.Callback):
+    """Restores, at the end of training, the weights of the epoch with the best `monitor`.
+
+    A trial is scored at its best validation epoch; the model that goes on
+    (to the int8 measurement, the finalists, the final model) is that epoch's
+    too, not the last one's.
+
+    Args:
+        monitor: A metric that is better when larger (`"val_accuracy"`).
+    """
+
+    def __init__(self, monitor: str = SELECTION_METRIC):
+        super().__init__()
+        self.monitor = monitor
+        self.best = -np.inf
+        self.best_weights = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is not None and value > self.best:
+            self.best = float(value)
+            self.best_weights = self.model.get_weights()
+
+    def on_train_end(self, logs=None):
+        if self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+
+
+def cosine_schedule(epochs: int, initial_epoch: int = 0) -> keras.callbacks.Callback:
+    """Cosine decay of the learning rate over the epochs of a training, per epoch.
+
+    Starts at the compiled learning rate and ends near a hundredth of it: with
+    a fixed rate the last epochs of a small model jump between minima, and
+    which one a trial stops in decides its score more than its architecture.
+    """
+    base: dict = {}
+
+    def rate(epoch: int, current: float) -> float:
+        base.setdefault("lr", float(current))
+        progress = (epoch - initial_epoch) / max(1, epochs - initial_epoch)
+        return base["lr"] * (0.01 + 0.99 * 0.5 * (1 + np.cos(np.pi * min(1.0, progress))))
+
+    return keras.callbacks.LearningRateScheduler(rate)
+
+
+def training_callbacks(epochs: int, initial_epoch: int = 0, has_validation: bool = True) -> list:
+    """The callbacks every candidate and the final model train with: cosine schedule, best epoch kept."""
+    callbacks = [cosine_schedule(epochs, initial_epoch)]
+    if has_validation:
+        callbacks.append(KeepBestEpoch())
+    return callbacks
 
 
 class NASHyperModel(keras_tuner.HyperModel):
@@ -87,16 +142,32 @@ class NASHyperModel(keras_tuner.HyperModel):
         )
         return model
 
+    def fit(self, hp, model, *args, **kwargs):
+        """`model.fit` with a cosine learning-rate schedule and the best validation epoch kept."""
+        kwargs["callbacks"] = list(kwargs.get("callbacks") or []) + training_callbacks(
+            int(kwargs.get("epochs", 1)),
+            int(kwargs.get("initial_epoch", 0)),
+            kwargs.get("validation_data") is not None,
+        )
+        return model.fit(*args, **kwargs)
+
     def initial_architectures(self) -> list[dict]:
         """Expert designs of the default space, tried before the strategy's own proposals.
 
-        A search should start where an engineer would: a DS-CNN (Zhang et al.,
-        "Hello Edge", 2017: stride-1 stem, depthwise-separable stages, global
-        average pooling) and a small MobileNetV2-style inverted-residual net
-        (expansion 4, stages of 16 and 24 filters). Both fit 64 KB of flash as
-        int8 on digits (8x8x1) and MNIST-1D (40x1). Evolution then improves on
-        whichever fits and scores best. Designs that break the constraints are
-        rejected like any candidate, before training.
+        A search should start where an engineer would. Four classic tiny
+        designs, each a point of the default `ConvSpace`:
+
+        - a plain CNN: conv 8 -> max-pool -> conv 16 -> flatten (what an
+          engineer writes in five minutes for a board with a few KB);
+        - a DS-CNN (Zhang et al., "Hello Edge", 2017: stride-1 stem,
+          depthwise-separable stages, global average pooling), which is also
+          MobileNetV1's block;
+        - a ResNet-8 as in the MLPerf Tiny image-classification reference
+          (conv 16, three residual stages of 16, 32, 64, average pooling);
+        - a small MobileNetV2-style inverted-residual net (expansion 4).
+
+        `NASModel` scales their widths to the user's flash and RAM limits with
+        `keras_nas.cost_predictor.scale_to_fit` before the search measures them.
 
         Returns:
             Hyperparameter values (architecture choices) for the default
@@ -114,17 +185,20 @@ class NASHyperModel(keras_tuner.HyperModel):
             "learning_rate": 1e-3,
         }
 
-        def stage(i, block_type, depth, filters, strides, **mbconv):
-            values = {"block_type": block_type, "depth": depth, "filters": filters,
-                      "kernel_size": 3, "strides": strides, **mbconv}
+        def stage(i, block_type, depth, filters, strides, pool="none", kernel_size=3, **mbconv):
+            values = {"block_type": block_type, "pool": pool, "depth": depth, "filters": filters,
+                      "kernel_size": kernel_size, "strides": strides, **mbconv}
             return {f"conv_space/stage_{i}/{k}": v for k, v in values.items()}
 
+        plain_cnn = {**common, "conv_space/stem/filters": 8, "conv_space/stem/kernel_size": 3,
+                     "conv_space/num_stages": 1, "classifier_head/pooling": "flatten",
+                     "classifier_head/dropout": 0.0, **stage(1, "conv", 1, 16, 1, pool="max")}
         ds_cnn = {**common, "conv_space/stem/filters": 32, "conv_space/num_stages": 3,
                   **stage(1, "ds", 1, 32, 1), **stage(2, "ds", 2, 64, 2), **stage(3, "ds", 1, 64, 2)}
-        # Int8 flash with trained weights: 16/24 filters 46 KB (digits) / 58 KB (MNIST-1D);
-        # 16/32 filters 52 / 64.3 KB and 24/48 filters 79 / 90 KB (over a 64 KB limit).
-        # Expansion 4 is one of the space's choices (`blocks.conv.EXPANSIONS`); 3 is not.
+        resnet8 = {**common, "conv_space/stem/filters": 16, "conv_space/stem/kernel_size": 3,
+                   "conv_space/num_stages": 3, **stage(1, "residual", 1, 16, 1),
+                   **stage(2, "residual", 1, 32, 2), **stage(3, "residual", 1, 64, 2)}
         inverted = dict(expansion=4, se_ratio=0.0, skip=True)
         mobilenet = {**common, "conv_space/stem/filters": 16, "conv_space/num_stages": 2,
                      **stage(1, "mbconv", 2, 16, 2, **inverted), **stage(2, "mbconv", 2, 24, 2, **inverted)}
-        return [ds_cnn, mobilenet]
+        return [plain_cnn, ds_cnn, resnet8, mobilenet]

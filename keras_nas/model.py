@@ -17,10 +17,12 @@ from keras_tuner.engine import trial as trial_module
 
 from keras_nas import blocks, distributed, pareto, tflite
 from keras_nas.constraints import Constraints
+from keras_nas.cost_predictor import scale_to_fit
 from keras_nas.data import PreparedData, prepare_data
 from keras_nas.errors import NotFittedError, failure_reason, is_rejection
 from keras_nas.export import export_model
 from keras_nas.hypermodel import NASHyperModel
+from keras_nas.memory import released_after_use
 from keras_nas.strategies import STRATEGIES, NASOracle, get_strategy
 from keras_nas.tuner import INT8_METRIC, NASTuner
 from keras_nas.weight_sharing.plan import WEIGHT_SHARING_STRATEGIES, plan as weight_sharing_plan
@@ -31,6 +33,10 @@ TASKS = ("classification",)
 # survives quantization at the price of one conversion per trained candidate.
 OBJECTIVES = ("val_accuracy", INT8_METRIC)
 ALL_STRATEGIES = (*STRATEGIES, *WEIGHT_SHARING_STRATEGIES)
+# With a time budget (`max_search_seconds`): the share of it the search may take
+# (finalists and the final training take the rest), and the epochs per candidate.
+SEARCH_SHARE_OF_BUDGET = 0.7
+MAX_BUDGETED_SEARCH_EPOCHS = 20
 # Written into the project directory after `fit`: the trained winner and what it is.
 WINNER_MODEL, WINNER_INFO = "winner.keras", "winner.json"
 
@@ -102,10 +108,19 @@ class NASModel:
             and `latency_ms` is its latency: measured on this host's LiteRT
             ("host"), over adb on a phone, or estimated from MAC counts (MCU).
         select: How the winner is chosen among the trained candidates (all of
-            which meet the constraints). `None`: the most accurate, ties to the
-            smaller flash. A rule as in `keras_nas.pareto.select`, e.g.
+            which meet the constraints). `None`: the `finalists` best are
+            trained once more with another seed and the best mean of the two
+            scores wins, ties to the smaller flash. A rule as in `keras_nas.pareto.select`, e.g.
             `{"maximize": "val_accuracy", "latency_ms": ("<=", 0.05)}`, or a
             callable `rule(row) -> float` over `trials()` rows.
+        finalists: How many of the best trained candidates are trained a
+            second time, with another seed, before the winner is chosen on the
+            mean (1: no second training; the winner is the best single run).
+        max_search_seconds: A time budget for `fit`, in seconds. The search
+            proposes no new candidate after 70 % of it (the finalists and the
+            final training take the rest), and unless `search_epochs` is given
+            each candidate trains for at most 20 epochs, whatever `epochs` the
+            final training gets.
 
     Example:
 
@@ -143,6 +158,8 @@ class NASModel:
         initial_architectures: str | list[dict] | None = "auto",
         proxy: str | None = None,
         proxy_pool_size: int = 8,
+        finalists: int = 2,
+        max_search_seconds: float | None = None,
     ):
         if task not in TASKS:
             raise ValueError(f"Unknown task {task!r}. Supported tasks: {list(TASKS)}.")
@@ -199,6 +216,17 @@ class NASModel:
             proxies.check_proxy(proxy)
         self.proxy = proxy
         self.proxy_pool_size = proxy_pool_size
+        if not isinstance(finalists, int) or finalists < 1:
+            raise ValueError(f"`finalists` must be a positive integer, got {finalists!r}.")
+        self.finalists = finalists
+        if max_search_seconds is not None and not (
+            isinstance(max_search_seconds, (int, float)) and max_search_seconds > 0
+        ):
+            raise ValueError(
+                f"`max_search_seconds` must be a positive number of seconds, got {max_search_seconds!r}."
+            )
+        self.max_search_seconds = max_search_seconds
+        self.finalist_scores_: dict = {}
         self._final_fit: dict = {}
 
         self.tuner: NASTuner | None = None
@@ -256,7 +284,10 @@ class NASModel:
         self.input_shape = data.input_shape
         verbose = 1 if verbose == "auto" else int(verbose)
 
-        self.tuner = self._make_tuner(data, self.search_epochs or epochs)
+        search_epochs = self.search_epochs or (
+            min(epochs, MAX_BUDGETED_SEARCH_EPOCHS) if self.max_search_seconds else epochs
+        )
+        self.tuner = self._make_tuner(data, search_epochs)
         self.tuner.trial_verbose = verbose
         if verbose:
             print(
@@ -267,7 +298,7 @@ class NASModel:
         self.tuner.search(
             *data.train_args,
             validation_data=data.validation_data,
-            epochs=self.search_epochs or epochs,
+            epochs=search_epochs,
             callbacks=list(callbacks or []),
             verbose=max(0, verbose - 1),
             **train_kwargs,
@@ -278,7 +309,8 @@ class NASModel:
                 print("This process was a worker: the chief selects and trains the winner.")
             return None
         self._final_fit = dict(
-            epochs=epochs, callbacks=list(callbacks or []), verbose=verbose, train_kwargs=train_kwargs
+            epochs=epochs, callbacks=list(callbacks or []), verbose=verbose,
+            train_kwargs=train_kwargs, search_epochs=search_epochs,
         )
         if verbose:
             summary = self.tuner.search_summary()
@@ -343,7 +375,10 @@ class NASModel:
         keras.backend.clear_session()
         keras.utils.set_random_seed(self.tuner.trial_seed(trial))
         model = self.tuner.hypermodel.build(trial.hyperparameters)
-        history = model.fit(
+        # With the search's cosine schedule, keeping the best validation epoch.
+        history = self.tuner.hypermodel.fit(
+            trial.hyperparameters,
+            model,
             *data.train_args,
             validation_data=data.validation_data,
             epochs=fit["epochs"],
@@ -407,6 +442,8 @@ class NASModel:
             max_rejected_trials=self.max_rejected_trials,
             seed=self.seed,
         )
+        if self.max_search_seconds:
+            strategy_kwargs["max_search_seconds"] = SEARCH_SHARE_OF_BUDGET * self.max_search_seconds
         oracle = get_strategy(strategy, **common, **strategy_kwargs)
         if self.proxy is not None:
             from keras_nas.proxies import ProxyScreen
@@ -435,6 +472,11 @@ class NASModel:
             **tuner_kwargs,
         )
         search_dir.write_search_marker(tuner.project_dir, info)
+        if self.initial_architectures == "auto" and tuner.feasibility is not None:
+            # The expert designs, sized for this board before any is measured.
+            oracle.initial_architectures = scale_to_fit(
+                oracle.initial_architectures, tuner.feasibility, oracle.search_space()
+            )
         return tuner
 
     def _select_winner(self):
@@ -459,10 +501,44 @@ class NASModel:
             row = pareto.select(self.trials(), self.select)
             return self.tuner.oracle.get_trial(row["trial_id"])
         sign = 1 if self.tuner.oracle.objective.direction == "max" else -1
-        return max(
+        ranked = sorted(
             completed,
             key=lambda t: (sign * t.score, -t.metrics.get_last_value("flash_kb")),
+            reverse=True,
         )
+        finalists = ranked[: self.finalists]
+        if len(finalists) < 2:
+            return finalists[0]
+        # One training run is noisy: the finalists are trained once more with another
+        # seed and the best mean of the two scores wins.
+        means = {t.trial_id: (t.score + self._second_score(t)) / 2 for t in finalists}
+        self.finalist_scores_ = means
+        if self._final_fit["verbose"]:
+            print(
+                "Finalists, mean of two trainings: "
+                + ", ".join(f"trial {tid} {score:.4f}" for tid, score in means.items())
+            )
+        return max(finalists, key=lambda t: (sign * means[t.trial_id], -t.metrics.get_last_value("flash_kb")))
+
+    def _second_score(self, trial) -> float:
+        """The objective of `trial`'s architecture trained again as in the search, with another seed."""
+        data, fit = self.data_, self._final_fit
+        with released_after_use():
+            keras.backend.clear_session()
+            keras.utils.set_random_seed(self.tuner.trial_seed(trial) + 7919)
+            model = self.tuner.hypermodel.build(trial.hyperparameters)
+            history = self.tuner.hypermodel.fit(
+                trial.hyperparameters,
+                model,
+                *data.train_args,
+                validation_data=data.validation_data,
+                epochs=fit["search_epochs"],
+                verbose=0,
+                **fit["train_kwargs"],
+            )
+            if self.objective == INT8_METRIC:
+                return self.tuner.int8_accuracy(model)
+            return float(max(history.history[self.objective]))
 
     def _save_winner(self, trial, epochs: int) -> None:
         """Writes `winner.keras` and `winner.json` into the project directory (for the CLI and reports)."""
@@ -476,6 +552,7 @@ class NASModel:
                     "score": trial.score,
                     "epochs": epochs,
                     "cost": self.cost_,
+                    "finalist_scores": self.finalist_scores_,
                     "hyperparameters": dict(trial.hyperparameters.values),
                     "search": {
                         "strategy": self._strategy_name(),

@@ -18,6 +18,8 @@ from keras_tuner.src import config as keras_tuner_config
 
 from keras_nas import distributed, tflite
 from keras_nas.constraints import Constraints
+from keras_nas.cost_predictor import FeasibilityFilter, graph_features
+from keras_nas.hypermodel import SELECTION_METRIC
 from keras_nas.errors import (
     CandidateRejected,
     InfeasibleConstraintsError,
@@ -95,9 +97,22 @@ class NASTuner(keras_tuner.Tuner):
         self.latency_runs = latency_runs
         self.trial_verbose = 1
         self._trial_started = {}
+        # Feasible-first: proposals predicted over the flash/RAM limits are drawn
+        # again before any conversion (keras_nas/cost_predictor.py).
+        self.feasibility = None
+        if self.constraints.flash_kb is not None or self.constraints.peak_ram_kb is not None:
+            self.feasibility = FeasibilityFilter(
+                self.build_values, self.constraints.flash_kb, self.constraints.peak_ram_kb
+            )
+            for trial_id in sorted(self.oracle.trials):  # a resumed search calibrates again
+                cost = self.recorded_cost(trial_id)
+                if cost is not None and "graph_features" in cost:
+                    self.feasibility.observe(cost["graph_features"], cost)
         # Distributed mode (docs/distributed.md): a worker's oracle is a gRPC client.
         if distributed.is_worker():
             self.oracle = distributed.worker_oracle(self.oracle)
+        else:
+            self.oracle.feasibility = self.feasibility
         self._heartbeat = None
         self._asked_without_trial = False
 
@@ -114,6 +129,16 @@ class NASTuner(keras_tuner.Tuner):
                 super().search(*fit_args, **fit_kwargs)
         finally:
             keras_tuner_config.DEBUG = previous
+
+    def build_values(self, values: dict) -> keras.Model:
+        """Builds the candidate with these hyperparameter values (for cost prediction).
+
+        Without `_try_build`'s `clear_session` and garbage collection, which take
+        five times as long as the build itself.
+        """
+        hp = keras_tuner.HyperParameters()
+        hp.values.update(values)
+        return self.hypermodel.build(hp)
 
     def pre_create_trial(self):
         # The oracle answers IDLE while other workers' trials may still need a hand.
@@ -186,11 +211,15 @@ class NASTuner(keras_tuner.Tuner):
                 "Training diverged (NaN or infinite loss). Lower the learning rate, check "
                 "the inputs for extreme values, or remove this candidate's choices from the space."
             )
-        if self.int8_validation is None:
-            metrics = best_epoch_metrics(history.history, self.oracle.objective)
-        else:
-            # The int8 figure is of the final weights, so the float ones are too.
-            metrics = {name: float(series[-1]) for name, series in history.history.items()}
+        # The model keeps its best validation epoch (hypermodel.KeepBestEpoch): the
+        # trial reports that epoch's metrics, and its int8 accuracy is of those weights.
+        monitor = (
+            keras_tuner.Objective(SELECTION_METRIC, direction="max")
+            if SELECTION_METRIC in history.history
+            else self.oracle.objective
+        )
+        metrics = best_epoch_metrics(history.history, monitor)
+        if self.int8_validation is not None:
             metrics[INT8_METRIC] = self.int8_accuracy(self._trained_model)
         self._trained_model = None
         return metrics
@@ -246,6 +275,10 @@ class NASTuner(keras_tuner.Tuner):
         if recorded is not None:
             return recorded
         model = self._try_build(trial.hyperparameters)
+        features = graph_features(model)
+        predicted = (
+            self.feasibility.predictor.predict(features).to_dict() if self.feasibility else None
+        )
         randomize_weights(model, self.trial_seed(trial))
         start = time.perf_counter()
         try:
@@ -270,6 +303,10 @@ class NASTuner(keras_tuner.Tuner):
         result = self.on_target(model_bytes, cost)
         result["measure_seconds"] = time.perf_counter() - start
         result["params"] = int(model.count_params())
+        result["graph_features"] = features
+        if predicted is not None:
+            result["predicted"] = predicted  # before this measurement calibrated the predictor
+            self.feasibility.observe(features, result)
         atomic_write_json(self._cost_path(trial.trial_id), result)
         return result
 
@@ -370,8 +407,13 @@ class NASTuner(keras_tuner.Tuner):
         """Counts of trials by outcome, search time and the share spent measuring hardware cost.
 
         Returns:
-            A dict with `trained`, `rejected`, `failed` (in training), `search_seconds`,
-            `measure_seconds` and `measure_share` (measurement time / trial time).
+            A dict with `trained`, `rejected`, `failed` (in training), `skipped`
+            (proposals predicted over the flash/RAM limits, never converted),
+            `search_seconds`, `measure_seconds`, `measure_share` (measurement time /
+            search time), `rejection_share` (time of rejected candidates and of
+            cost prediction / search time) and, when the cost was predicted, the
+            predictor's median and largest relative error on flash and arena
+            (`predicted_flash_kb_median_error`, ...).
         """
         trials = list(self.oracle.trials.values())
         completed = sum(t.status == trial_module.TrialStatus.COMPLETED for t in trials)
@@ -381,7 +423,8 @@ class NASTuner(keras_tuner.Tuner):
             and not is_rejection(t.message)
             for t in trials
         )
-        total = measured = 0.0
+        total = measured = rejected_seconds = 0.0
+        errors = {"flash_kb": [], "peak_ram_kb": []}
         for t in trials:
             path = os.path.join(self.get_trial_dir(t.trial_id), TIMING_FILE)
             if os.path.exists(path):
@@ -389,14 +432,31 @@ class NASTuner(keras_tuner.Tuner):
                     timing = json.load(f)
                 total += timing.get("trial_seconds", 0.0)
                 measured += timing.get("measure_seconds", 0.0)
-        return {
+                if is_rejection(t.message):
+                    rejected_seconds += timing.get("trial_seconds", 0.0)
+            cost = self.recorded_cost(t.trial_id)
+            if cost is not None and "predicted" in cost:
+                for key, values in errors.items():
+                    values.append(abs(cost["predicted"][key] - cost[key]) / max(cost[key], 1e-9))
+        # Every proposal is built once to predict its cost: counted as time spent on
+        # rejections, with the rejected candidates' conversions.
+        predicting = float(getattr(self.oracle, "prediction_seconds", 0.0))
+        total += predicting
+        summary = {
             "trained": completed,
             "rejected": rejected,
             "failed": failed,
+            "skipped": int(getattr(self.oracle, "skipped_proposals", 0)),
             "search_seconds": total,
             "measure_seconds": measured,
             "measure_share": measured / total if total else 0.0,
+            "rejection_share": (rejected_seconds + predicting) / total if total else 0.0,
         }
+        for key, values in errors.items():
+            if values:
+                summary[f"predicted_{key}_median_error"] = float(np.median(values))
+                summary[f"predicted_{key}_max_error"] = float(np.max(values))
+        return summary
 
 
 def randomize_weights(model: keras.Model, seed: int) -> None:

@@ -278,8 +278,8 @@ def test_fixed_args_declare_no_hyperparameters():
     x = ConvBNAct(8, 3, 1, "relu").build(hp, x)
     x = DepthwiseSeparable(16, 5, 2, "relu6").build(hp, x)
     x = MBConv(16, 3, 4, 1, 0.25, True, "hard_swish").build(hp, x)
-    x = Stage(2, "mbconv", 24, 3, 2, 2, 0.0, True, "relu").build(hp, x)
-    x = Stage(1, "ds", 24, 3, None, 1, None, None, "relu", name="s2").build(hp, x)
+    x = Stage(2, "mbconv", 24, 3, 2, 2, 0.0, True, "relu", "none").build(hp, x)
+    x = Stage(1, "ds", 24, 3, None, 1, None, None, "relu", "max", name="s2").build(hp, x)
     y = ClassifierHead(10, pooling="avg", dropout=0.1).build(hp, x)
     z = DenseBlock(32, 2, 0.0, "relu", use_batchnorm=True).build(
         hp, keras.Input(TAB)
@@ -325,6 +325,7 @@ def test_stage_declares_mbconv_hps_only_under_conditional_scope():
     Stage(name="stage_1").build(hp, keras.Input(IMG))
     assert hp_names(hp) == [
         "stage_1/block_type",
+        "stage_1/pool",
         "stage_1/depth",
         "stage_1/filters",
         "stage_1/kernel_size",
@@ -338,9 +339,9 @@ def test_stage_declares_mbconv_hps_only_under_conditional_scope():
         assert conditions(hp, f"stage_1/{name}") == [
             ("stage_1/block_type", ["mbconv"])
         ]
-    for name in ("block_type", "depth", "filters", "kernel_size", "strides"):
+    for name in ("block_type", "pool", "depth", "filters", "kernel_size", "strides"):
         assert conditions(hp, f"stage_1/{name}") == []
-    # Default block type is "ds": the mbconv-only values are inactive.
+    # Default block type is "conv": the mbconv-only values are inactive.
     assert "stage_1/expansion" not in hp.values
 
     hp = keras_tuner.HyperParameters()
@@ -355,7 +356,7 @@ def test_stage_blocks_are_fixed_and_strided_once():
     hp.values.update({"s/block_type": "mbconv", "s/depth": 3, "s/strides": 2})
     inputs = keras.Input(IMG)
     model = keras.Model(inputs, Stage(name="s").build(hp, inputs))
-    assert hp_names(hp)[:2] == ["s/block_type", "s/depth"]
+    assert hp_names(hp)[:3] == ["s/block_type", "s/pool", "s/depth"]
     assert all(n.startswith("s/") and n.count("/") == 1 for n in hp_names(hp))
     assert model.get_layer("s_0_dw_conv").strides == (2, 2)
     assert model.get_layer("s_1_dw_conv").strides == (1, 1)
@@ -393,7 +394,7 @@ def test_conv_space_hyperparameters_and_conditions():
         "conv_space/stem/strides",
         "conv_space/num_stages",
     ]
-    assert len(names) == 5 + 3 * 8 + 2  # + classifier_head pooling, dropout
+    assert len(names) == 5 + 3 * 9 + 2  # + classifier_head pooling, dropout
     assert conditions(hp, "conv_space/stage_1/filters") == []
     assert conditions(hp, "conv_space/stage_2/filters") == [
         ("conv_space/num_stages", [2, 3])

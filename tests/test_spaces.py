@@ -421,7 +421,7 @@ def brute_force_size(declared):
         (DenseBlock(units=[8, 16], num_layers=[1, 2, 3], dropout=0.0, activation="relu",
                     use_batchnorm=False), TAB, 2 + 4 + 8),
         (Stage(depth=[1, 2], filters=8, kernel_size=3, strides=1, activation="relu",
-               expansion=[1, 2], se_ratio=[0.0, 0.25]), SIG, 2 * (1 + 8)),
+               expansion=[1, 2], se_ratio=[0.0, 0.25]), SIG, 3 * 2 * (3 + 8)),
         (ConvSpace(max_stages=2, activation="relu",
                    stem=ResidualBlock(8, 3, 1, "relu", name="stem")), None, None),
     ],
@@ -430,11 +430,11 @@ def brute_force_size(declared):
 def test_space_size_matches_brute_force(space, shape, expected):
     if shape is None:  # Nested conditions: count only, the product is too large.
         declared = declared_hyperparameters(space, SIG)
-        # num_stages 1: stage_1 only; 2: stage_1 and stage_2; stage = 2 types.
-        per_stage_ds = 3 * 6 * 3 * 2  # depth, filters, kernel (1D), strides
-        per_stage = per_stage_ds * (1 + 4 * 2 * 2)  # ds | mbconv (expansion, se, skip)
+        # num_stages 1: stage_1 only; 2: stage_1 and stage_2; stage = 4 types.
+        per_stage_ds = 3 * 9 * 4 * 2 * 3  # depth, filters, kernel (1D), strides, pool
+        per_stage = per_stage_ds * (3 + 4 * 2 * 2)  # conv | ds | residual | mbconv (expansion, se, skip)
         assert space_size(space, SIG) == per_stage + per_stage**2
-        assert len(declared.space) == 1 + 2 * 8
+        assert len(declared.space) == 1 + 2 * 9
         return
     declared = declared_hyperparameters(space, shape)
     assert space_size(space, shape) == brute_force_size(declared) == expected

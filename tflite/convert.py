@@ -266,7 +266,33 @@ def to_tflite(
             f"{getattr(model, 'name', type(model).__name__)!r} failed: "
             f"{_reason(error, captured.text)}"
         ) from error
-    return bytes(model_content)
+    return strip_tensor_names(bytes(model_content))
+
+
+def strip_tensor_names(model_content: bytes) -> bytes:
+    """The flatbuffer without the names of its inner tensors (the model's inputs and outputs keep theirs).
+
+    The converter names every tensor after the graph nodes fused into it
+    (`"candidate_1/stage_1_0_act_1/Relu;candidate_1/stage_1_0_bn_1/..."`,
+    often over 150 bytes each): 15-20 % of a small int8 model's flash, read by
+    no runtime. Kernels, arena and outputs are unchanged; signatures refer to
+    tensors by index.
+
+    Args:
+        model_content: A `.tflite` flatbuffer.
+
+    Returns:
+        The same model, smaller.
+    """
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(model_content))
+    for subgraph in model.subgraphs:
+        keep = set(subgraph.inputs) | set(subgraph.outputs)
+        for index, tensor in enumerate(subgraph.tensors):
+            if index not in keep:
+                tensor.name = None
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
 def convert(

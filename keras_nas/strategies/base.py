@@ -38,6 +38,10 @@ CONTROL_PREFIXES = ("tuner/", "nas/")
 # What `propose` returns when it must wait for running trials (parallel search).
 WAIT = "WAIT"
 
+# A proposal predicted to break the flash or RAM limit is drawn again up to this
+# many times; then the one predicted closest to fitting is measured.
+MAX_FEASIBILITY_DRAWS = 200
+
 
 class NASOracle(keras_tuner.Oracle, abc.ABC):
     """An `Oracle` whose subclasses implement `propose` instead of `populate_space`.
@@ -107,6 +111,11 @@ class NASOracle(keras_tuner.Oracle, abc.ABC):
         self.initial_architectures = [dict(values) for values in initial_architectures or []]
         # Optional zero-cost proxy screen of random proposals (see `new_random_values`).
         self.screen = None
+        # Optional `keras_nas.cost_predictor.FeasibilityFilter`, set by the tuner:
+        # proposals predicted to break the flash/RAM limits are drawn again.
+        self.feasibility = None
+        self.skipped_proposals = 0
+        self.prediction_seconds = 0.0
         if max_search_seconds is not None and not max_search_seconds > 0:
             raise ValueError(f"`max_search_seconds` must be a positive number, got {max_search_seconds!r}.")
         self.max_search_seconds = max_search_seconds
@@ -114,6 +123,9 @@ class NASOracle(keras_tuner.Oracle, abc.ABC):
 
     # Strategies that schedule their own trials (Hyperband) set this to False.
     proposes_initial_architectures = True
+    # Whether `propose` may be called again for the same trial when its proposal is
+    # predicted not to fit (no side effects); Hyperband's schedule may not.
+    redraws_infeasible = True
 
     # -- what a subclass implements -------------------------------------------------
 
@@ -158,11 +170,52 @@ class NASOracle(keras_tuner.Oracle, abc.ABC):
             values = self.initial_values(len(self.trials), rng)
         else:
             values = self.propose(trial_id, rng)
+        values = self.predicted_to_fit(values, trial_id, rng)
         if values is None:
             return {"status": TrialStatus.STOPPED, "values": None}
         if isinstance(values, str) and values == WAIT:
             return {"status": TrialStatus.IDLE, "values": None}
         return {"status": TrialStatus.RUNNING, "values": values}
+
+    def predicted_to_fit(self, values, trial_id: str, rng: np.random.Generator):
+        """`values`, or a new proposal if `feasibility` predicts they break a limit.
+
+        Draws up to `MAX_FEASIBILITY_DRAWS` proposals; when none is predicted to
+        fit, returns the one predicted closest to the limits (its measurement
+        decides, and tells the predictor more).
+        """
+        if self.feasibility is None or not isinstance(values, dict):
+            return values
+        start = time.perf_counter()
+        best, best_ratio = values, float("inf")
+        try:
+            for _ in range(MAX_FEASIBILITY_DRAWS):
+                fits, ratio = self.feasibility.fits(values)
+                if fits:
+                    return values
+                self.skipped_proposals += 1
+                if ratio < best_ratio:
+                    best, best_ratio = values, ratio
+                if not self.redraws_infeasible:
+                    break
+                values = self.propose(trial_id, rng)
+                if not isinstance(values, dict):
+                    break
+            return best
+        finally:
+            self.prediction_seconds += time.perf_counter() - start
+
+    def get_state(self):
+        state = super().get_state()
+        state.update(
+            skipped_proposals=self.skipped_proposals, prediction_seconds=self.prediction_seconds
+        )
+        return state
+
+    def set_state(self, state):
+        super().set_state(state)
+        self.skipped_proposals = state.get("skipped_proposals", 0)
+        self.prediction_seconds = state.get("prediction_seconds", 0.0)
 
     @keras_tuner.synchronized
     def create_trial(self, tuner_id):

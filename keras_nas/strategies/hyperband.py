@@ -66,6 +66,7 @@ class Hyperband(NASOracle):
     """
 
     proposes_initial_architectures = False
+    redraws_infeasible = False
 
     def __init__(
         self,

@@ -1,0 +1,326 @@
+"""Predict a candidate's int8 flash and TFLite Micro arena from its Keras graph, before converting it.
+
+A conversion plus a TFLite Micro run costs about a second; under a tight budget
+most proposals of a space are over the limits, and measuring each of them is
+most of the search time. The Keras graph already fixes what the int8 model
+stores and allocates:
+
+- flash: one byte per weight of every conv/dense kernel, an int32 bias and
+  per-channel quantization parameters per output channel, and a per-operator
+  and per-tensor overhead of the flatbuffer;
+- arena: the int8 activations that are alive at the same time (TFLite Micro
+  plans the arena so that tensors whose lifetimes do not overlap share
+  memory), plus per-operator and per-channel bookkeeping.
+
+`graph_features` counts these exactly on the Keras graph (batch norm and ReLU
+fold into the layer before them, as the converter does), and `CostPredictor`
+maps them to KB with a linear model whose coefficients were fitted on measured
+candidates (`PRIOR_FLASH`, `PRIOR_ARENA`) and are re-fitted online on every
+candidate the search measures. The prediction only decides what is worth
+converting: the accept/reject decision stays on the measured int8 model.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+
+# Layers that leave no tensor of their own in the int8 model: the converter folds
+# batch norm into the conv before it and ReLU/ReLU6 into the op before it; dropout
+# and the input layer vanish.
+_FOLDED = ("BatchNormalization", "Dropout", "InputLayer", "ReLU")
+_FOLDED_ACTIVATIONS = ("relu", "relu6", "linear")
+_WEIGHTED = ("Conv1D", "Conv2D", "DepthwiseConv1D", "DepthwiseConv2D", "Dense")
+
+FEATURES = ("weight_bytes", "channels", "ops", "activation_bytes")
+
+# Coefficients of (1, weight_bytes, channels, ops) -> flash bytes and of
+# (1, activation_bytes, ops, channels) -> arena bytes, fitted by least squares on
+# 80 random candidates of the default space (digits 8x8x1 and MNIST-1D 40x1),
+# measured as int8 TFLite / TFLite Micro (see `benchmarks/bench_cost_predictor.py`).
+PRIOR_FLASH = (1357.2, 0.98, 34.1, 284.8)
+PRIOR_ARENA = (1092.4, 1.05, 205.0, 10.4)
+
+
+def _is_folded(layer) -> bool:
+    name = type(layer).__name__
+    if name in _FOLDED:
+        return True
+    if name == "Activation":
+        activation = getattr(layer.activation, "__name__", str(layer.activation))
+        return activation in _FOLDED_ACTIVATIONS
+    return False
+
+
+def _elements(shape) -> int:
+    return int(math.prod(int(d) for d in shape[1:] if d is not None))
+
+
+def graph_features(model: keras.Model) -> dict[str, int]:
+    """What the int8 conversion of `model` will store and allocate, counted on its Keras graph.
+
+    Args:
+        model: A built Keras functional model.
+
+    Returns:
+        `weight_bytes` (int8 kernel weights), `channels` (output channels of
+        weighted layers: one int32 bias and per-channel scales each), `ops`
+        (layers that become an int8 operator) and `activation_bytes` (the
+        largest total of int8 activations alive at once, walking the graph in
+        order).
+
+    Example:
+
+    ```python
+    features = graph_features(model)
+    features["activation_bytes"]  # e.g. 2048 for conv 8 -> pool -> conv 16 on 8x8
+    ```
+    """
+    weight_bytes = channels = ops = name_bytes = 0
+    alias: dict[int, int] = {}  # tensor id -> id of the int8 tensor that holds it
+    sizes: dict[int, int] = {}
+    last_use: dict[int, int] = {}
+    steps = []
+    for layer in model.layers:
+        # The converter names each tensor after the layers fused into its op.
+        name_bytes += len(model.name) + len(layer.name) + 2
+        for node in layer._inbound_nodes:
+            inputs = [alias.get(id(t), id(t)) for t in node.input_tensors]
+            outputs = node.output_tensors
+            if _is_folded(layer) and len(inputs) == 1:
+                for t in outputs:
+                    alias[id(t)] = inputs[0]
+                continue
+            if type(layer).__name__ in _WEIGHTED:
+                kernel = layer.kernel if hasattr(layer, "kernel") else layer.depthwise_kernel
+                weight_bytes += int(np.prod(kernel.shape))
+                channels += int(outputs[0].shape[-1])
+            ops += 1
+            for t in outputs:
+                sizes[id(t)] = _elements(t.shape)
+            for t in inputs:
+                last_use[t] = len(steps)
+            steps.append((inputs, [id(t) for t in outputs]))
+    for t in model.inputs:
+        sizes.setdefault(id(t), _elements(t.shape))
+    for t in model.outputs:
+        last_use[alias.get(id(t), id(t))] = len(steps)
+    live: set[int] = {id(t) for t in model.inputs}
+    peak = sum(sizes.get(t, 0) for t in live)
+    for step, (inputs, outputs) in enumerate(steps):
+        live.update(outputs)
+        peak = max(peak, sum(sizes.get(t, 0) for t in live))
+        live = {t for t in live if last_use.get(t, -1) > step}
+    return {
+        "weight_bytes": weight_bytes,
+        "channels": channels,
+        "ops": ops,
+        "activation_bytes": int(peak),
+        "name_bytes": name_bytes,
+    }
+
+
+def _flash_row(f: dict) -> list[float]:
+    return [1.0, f["weight_bytes"], f["channels"], f["ops"]]
+
+
+def _arena_row(f: dict) -> list[float]:
+    return [1.0, f["activation_bytes"], f["ops"], f["channels"]]
+
+
+@dataclass(frozen=True)
+class PredictedCost:
+    """Predicted int8 flash and TFLite Micro arena of a candidate, in KB."""
+
+    flash_kb: float
+    peak_ram_kb: float
+
+    def to_dict(self) -> dict[str, float]:
+        return {"flash_kb": self.flash_kb, "peak_ram_kb": self.peak_ram_kb}
+
+
+class CostPredictor:
+    """Predicts flash and arena from `graph_features`, calibrated on measured candidates.
+
+    Starts from coefficients fitted offline (`PRIOR_FLASH`, `PRIOR_ARENA`); once
+    `min_samples` candidates were measured, each prediction uses a least-squares
+    fit on them, regularized towards the prior, so the model follows the data
+    set's input shape and the converter version at hand.
+
+    Args:
+        min_samples: Measured candidates needed before the online fit is used.
+        ridge: Strength of the pull towards the prior coefficients.
+
+    Example:
+
+    ```python
+    predictor = CostPredictor()
+    features = graph_features(model)
+    predictor.predict(features).flash_kb
+    predictor.observe(features, {"flash_kb": 9.1, "peak_ram_kb": 3.2})
+    ```
+    """
+
+    def __init__(self, min_samples: int = 4, ridge: float = 1.0):
+        self.min_samples = int(min_samples)
+        self.ridge = float(ridge)
+        self.samples: list[tuple[dict, dict]] = []
+        self._coefficients = (np.array(PRIOR_FLASH), np.array(PRIOR_ARENA))
+
+    def observe(self, features: dict, measured: dict) -> None:
+        """Adds a measured candidate (`measured` has `flash_kb` and `peak_ram_kb`) and re-fits."""
+        self.samples.append((dict(features), {k: float(measured[k]) for k in ("flash_kb", "peak_ram_kb")}))
+        if len(self.samples) >= self.min_samples:
+            self._coefficients = (
+                self._fit(_flash_row, "flash_kb", np.array(PRIOR_FLASH)),
+                self._fit(_arena_row, "peak_ram_kb", np.array(PRIOR_ARENA)),
+            )
+
+    def _fit(self, row, key: str, prior: np.ndarray) -> np.ndarray:
+        # Relative least squares (every candidate counts alike whatever its size),
+        # with a ridge pull towards the prior scaled to the rows' magnitude.
+        x = np.array([row(f) for f, _ in self.samples], dtype="float64")
+        y = np.array([m[key] * 1024 for _, m in self.samples], dtype="float64")
+        w = 1.0 / np.maximum(y, 1.0)
+        scale = np.maximum(np.abs(x * w[:, None]).max(axis=0), 1e-12)
+        a = np.vstack([x * w[:, None], self.ridge * np.diag(scale)])
+        b = np.concatenate([y * w, self.ridge * scale * prior])
+        return np.linalg.lstsq(a, b, rcond=None)[0]
+
+    def predict(self, features: dict) -> PredictedCost:
+        """The predicted cost of a candidate with these `graph_features`."""
+        flash, arena = self._coefficients
+        return PredictedCost(
+            flash_kb=max(0.0, float(np.dot(flash, _flash_row(features)))) / 1024,
+            peak_ram_kb=max(0.0, float(np.dot(arena, _arena_row(features)))) / 1024,
+        )
+
+    def errors(self) -> dict[str, float]:
+        """Median and largest relative error of the current fit on the measured candidates."""
+        if not self.samples:
+            return {}
+        result = {}
+        for key in ("flash_kb", "peak_ram_kb"):
+            errs = [
+                abs(getattr(self.predict(f), key) - m[key]) / max(m[key], 1e-9) for f, m in self.samples
+            ]
+            result[f"{key}_median_error"] = float(np.median(errs))
+            result[f"{key}_max_error"] = float(np.max(errs))
+        return result
+
+
+class FeasibilityFilter:
+    """Says, before any conversion, whether a proposal is predicted to fit the flash and RAM limits.
+
+    The search (`NASOracle`) asks it about every proposal and draws again when
+    the prediction is over a limit by more than the margin; the tuner then
+    measures the int8 model of what is proposed, which alone decides. Each
+    measured candidate calibrates the predictor, and the margin follows the
+    predictor's recent relative errors (between `min_margin` and `max_margin`),
+    so a candidate that may fit is not skipped for a prediction error.
+
+    Args:
+        build: `build(values) -> keras.Model`, the hypermodel's build on a set of
+            hyperparameter values.
+        flash_kb: The flash limit, or `None`.
+        peak_ram_kb: The arena limit, or `None`.
+        predictor: A `CostPredictor`; a new one by default.
+        min_margin: Smallest share over a limit that still gets measured.
+        max_margin: The share used until the predictor has been checked.
+    """
+
+    def __init__(
+        self,
+        build,
+        flash_kb: float | None,
+        peak_ram_kb: float | None,
+        predictor: CostPredictor | None = None,
+        min_margin: float = 0.08,
+        max_margin: float = 0.3,
+    ):
+        self.build = build
+        self.limits = {k: v for k, v in (("flash_kb", flash_kb), ("peak_ram_kb", peak_ram_kb)) if v}
+        self.predictor = predictor or CostPredictor()
+        self.min_margin, self.max_margin = float(min_margin), float(max_margin)
+        self.errors: list[float] = []  # relative errors of predictions made before measuring
+
+    @property
+    def margin(self) -> float:
+        """How far over a limit a prediction may be and the candidate still be measured."""
+        if len(self.errors) < self.predictor.min_samples:
+            return self.max_margin
+        recent = self.errors[-20:]
+        return float(np.clip(np.percentile(recent, 90) * 1.25, self.min_margin, self.max_margin))
+
+    def features(self, values: dict) -> dict:
+        """`graph_features` of the candidate with these hyperparameter values."""
+        return graph_features(self.build(values))
+
+    def ratio(self, features: dict) -> float:
+        """The predicted cost over the limit, the worst of flash and arena (1.0: exactly at it)."""
+        predicted = self.predictor.predict(features).to_dict()
+        return max((predicted[k] / v for k, v in self.limits.items()), default=0.0)
+
+    def fits(self, values: dict) -> tuple[bool, float]:
+        """Whether the candidate is worth measuring, and its predicted ratio to the limits."""
+        ratio = self.ratio(self.features(values))
+        return ratio <= 1.0 + self.margin, ratio
+
+    def observe(self, features: dict, measured: dict) -> None:
+        """Records a measured candidate: its prediction error, then a re-fit."""
+        predicted = self.predictor.predict(features).to_dict()
+        for key in self.limits:
+            self.errors.append(abs(predicted[key] - measured[key]) / max(measured[key], 1e-9))
+        self.predictor.observe(features, measured)
+
+
+# A design is scaled to this share of the limits (predicted), leaving room for the
+# prediction's error (median 6-13 %, benchmarks/RESULTS.md) before it is measured.
+SCALE_TARGET = 0.9
+# Width multipliers tried when scaling a design to the limits, largest first.
+WIDTH_MULTIPLIERS = (4.0, 3.0, 2.0, 1.5, 1.0, 0.75, 0.5, 0.375, 0.25)
+
+
+def scale_to_fit(designs: list[dict], feasibility: FeasibilityFilter, space) -> list[dict]:
+    """Each design at the largest width multiplier predicted to fit the limits.
+
+    Every `.../filters` choice of a design is multiplied and snapped down to
+    the nearest width the space allows; the widest version whose predicted
+    flash and arena are within `SCALE_TARGET` of the limits is kept, so the search starts from
+    the expert designs sized for this board: a plain CNN grows on a roomy
+    board and shrinks on a tight one. A design predicted over the limits even
+    at its narrowest is left out (its depth does not fit the board), and
+    designs that scale to the same values are kept once.
+
+    Args:
+        designs: Hyperparameter values of the designs.
+        feasibility: The search's `FeasibilityFilter`.
+        space: The search space's hyperparameters (`keras_tuner.HyperParameters.space`).
+
+    Returns:
+        The scaled designs.
+    """
+    choices = {hp.name: sorted(hp.values) for hp in space if hp.name.endswith("filters") and hasattr(hp, "values")}
+
+    def scaled(design: dict, multiplier: float) -> dict:
+        values = dict(design)
+        for name, allowed in choices.items():
+            if name in values:
+                target = values[name] * multiplier
+                values[name] = max([w for w in allowed if w <= target + 1e-9] or allowed[:1])
+        return values
+
+    result, seen = [], set()
+    for design in designs:
+        versions = [scaled(design, m) for m in WIDTH_MULTIPLIERS]
+        chosen = next(
+            (v for v in versions if feasibility.ratio(feasibility.features(v)) <= SCALE_TARGET), None
+        )
+        key = repr(sorted((chosen or {}).items()))
+        if chosen is not None and key not in seen:
+            seen.add(key)
+            result.append(chosen)
+    return result
