@@ -52,7 +52,7 @@ def build_values(hypermodel):
 
 
 @pytest.mark.parametrize(
-    "shape, flash_kb, ram_kb", [((8, 8, 1), 64, 32), ((8, 8, 1), 8.5, 3.2), ((40, 1), 26, 8)]
+    "shape, flash_kb, ram_kb", [((8, 8, 1), 64, 32), ((8, 8, 1), 10, 4), ((40, 1), 26, 8)]
 )
 def test_initial_architectures_scaled_to_the_limits_fit_them_as_int8(shape, flash_kb, ram_kb):
     # As the search measures: input normalization, and distinct weights (an
@@ -81,7 +81,7 @@ def test_plain_cnn_grows_on_a_roomy_board_and_shrinks_on_a_tight_one():
     hypermodel.build(space)
     plain_cnn = hypermodel.initial_architectures()[:1]
     widths = {}
-    for flash_kb, ram_kb in [(6, 2.9), (64, 32)]:
+    for flash_kb, ram_kb in [(6, 3.5), (64, 32)]:
         feasibility = FeasibilityFilter(build_values(hypermodel), flash_kb, ram_kb)
         (scaled,) = scale_to_fit(plain_cnn, feasibility, space.space)
         widths[flash_kb] = scaled["conv_space/stage_1/filters"]

@@ -1,0 +1,98 @@
+"""Feasible-first search (predicted cost before any conversion) and selection that survives noise."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from keras_nas import NASModel  # noqa: E402
+from keras_nas.cost_predictor import CostPredictor, graph_features  # noqa: E402
+from keras_nas.datasets import load_digits  # noqa: E402
+from keras_nas.hypermodel import KeepBestEpoch, cosine_schedule  # noqa: E402
+
+FLASH_KB, RAM_KB = 10.0, 4.0
+
+
+@pytest.fixture(scope="module")
+def tight_search(tmp_path_factory):
+    (x_train, y_train), (x_val, y_val), _ = load_digits()
+    model = NASModel(
+        constraints={"flash_kb": FLASH_KB, "peak_ram_kb": RAM_KB},
+        max_trials=3, search_epochs=2, seed=3, finalists=2,
+        directory=str(tmp_path_factory.mktemp("runs")), project_name="tight",
+    )
+    model.fit(x_train[:600], y_train[:600], validation_data=(x_val, y_val), epochs=2, verbose=0)
+    return model
+
+
+def test_feasible_first_never_trains_a_candidate_over_a_limit(tight_search):
+    summary = tight_search.search_summary()
+    assert summary["trained"] == 3
+    # Most of the default space is over 10 KB / 4 KB: proposals predicted over the
+    # limits were drawn again without a conversion.
+    assert summary["skipped"] > 0
+    for row in tight_search.trials():
+        if row["status"] == "COMPLETED":
+            assert row["cost"]["flash_kb"] <= FLASH_KB and row["cost"]["peak_ram_kb"] <= RAM_KB
+            assert "predicted" in row["cost"] and "graph_features" in row["cost"]
+
+
+def test_search_reports_the_predictor_error_and_the_rejection_share(tight_search):
+    summary = tight_search.search_summary()
+    for key in ("flash_kb", "peak_ram_kb"):
+        assert 0.0 <= summary[f"predicted_{key}_median_error"] <= summary[f"predicted_{key}_max_error"]
+        # The predictor is calibrated on the measured candidates: within 40 % here.
+        assert summary[f"predicted_{key}_median_error"] < 0.4
+    assert 0.0 <= summary["rejection_share"] < 1.0
+
+
+def test_finalists_are_trained_again_and_chosen_on_the_mean(tight_search):
+    scores = tight_search.finalist_scores_
+    assert len(scores) == 2
+    assert tight_search.best_trial_.trial_id in scores
+    assert scores[tight_search.best_trial_.trial_id] == max(scores.values())
+
+
+def test_predictor_calibrates_online_on_measured_candidates():
+    (x, _), _, _ = load_digits()
+    rows = []
+    for filters in (4, 8, 16, 32, 64):
+        inputs = keras.Input(x.shape[1:])
+        h = keras.layers.Conv2D(filters, 3, padding="same", activation="relu")(inputs)
+        outputs = keras.layers.Dense(10, activation="softmax")(keras.layers.GlobalAveragePooling2D()(h))
+        rows.append(graph_features(keras.Model(inputs, outputs)))
+    assert [r["weight_bytes"] for r in rows] == [9 * f + f * 10 for f in (4, 8, 16, 32, 64)]
+    # 8x8 input + 8x8xF conv output alive at once (int8 bytes).
+    assert [r["activation_bytes"] for r in rows] == [64 + 64 * f for f in (4, 8, 16, 32, 64)]
+    predictor = CostPredictor(min_samples=2)
+    truth = [{"flash_kb": 2.0 + r["weight_bytes"] / 1024, "peak_ram_kb": 1.0 + r["activation_bytes"] / 1024} for r in rows]
+    before = abs(predictor.predict(rows[-1]).flash_kb - truth[-1]["flash_kb"])
+    for r, t in zip(rows[:-1], truth[:-1]):
+        predictor.observe(r, t)
+    after = abs(predictor.predict(rows[-1]).flash_kb - truth[-1]["flash_kb"])
+    assert after < before
+
+
+def test_keep_best_epoch_restores_the_best_validation_weights():
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, keras.layers.Dense(2)(inputs))
+    callback = KeepBestEpoch()
+    callback.set_model(model)
+    best = [w.copy() for w in model.get_weights()]
+    callback.on_epoch_end(0, {"val_accuracy": 0.9})
+    model.set_weights([w + 1.0 for w in best])
+    callback.on_epoch_end(1, {"val_accuracy": 0.7})
+    callback.on_train_end()
+    for got, want in zip(model.get_weights(), best):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_cosine_schedule_decays_from_the_compiled_rate():
+    schedule = cosine_schedule(epochs=10)
+    rates = [schedule.schedule(epoch, 1e-3) for epoch in range(10)]
+    assert rates[0] == pytest.approx(1e-3)
+    assert all(a > b for a, b in zip(rates, rates[1:]))
+    assert rates[-1] < 1e-4
