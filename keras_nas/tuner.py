@@ -99,20 +99,20 @@ class NASTuner(keras_tuner.Tuner):
         self._trial_started = {}
         # Feasible-first: proposals predicted over the flash/RAM limits are drawn
         # again before any conversion (keras_nas/cost_predictor.py).
-        self.feasibility = None
+        self.cost_filter = None
         if self.constraints.flash_kb is not None or self.constraints.peak_ram_kb is not None:
-            self.feasibility = FeasibilityFilter(
+            self.cost_filter = FeasibilityFilter(
                 self.build_values, self.constraints.flash_kb, self.constraints.peak_ram_kb
             )
             for trial_id in sorted(self.oracle.trials):  # a resumed search calibrates again
                 cost = self.recorded_cost(trial_id)
                 if cost is not None and "graph_features" in cost:
-                    self.feasibility.observe(cost["graph_features"], cost)
+                    self.cost_filter.observe(cost["graph_features"], cost)
         # Distributed mode (docs/distributed.md): a worker's oracle is a gRPC client.
         if distributed.is_worker():
             self.oracle = distributed.worker_oracle(self.oracle)
         else:
-            self.oracle.feasibility = self.feasibility
+            self.oracle.cost_filter = self.cost_filter
         self._heartbeat = None
         self._asked_without_trial = False
 
@@ -277,7 +277,7 @@ class NASTuner(keras_tuner.Tuner):
         model = self._try_build(trial.hyperparameters)
         features = graph_features(model)
         predicted = (
-            self.feasibility.predictor.predict(features).to_dict() if self.feasibility else None
+            self.cost_filter.predictor.predict(features).to_dict() if self.cost_filter else None
         )
         randomize_weights(model, self.trial_seed(trial))
         start = time.perf_counter()
@@ -306,7 +306,7 @@ class NASTuner(keras_tuner.Tuner):
         result["graph_features"] = features
         if predicted is not None:
             result["predicted"] = predicted  # before this measurement calibrated the predictor
-            self.feasibility.observe(features, result)
+            self.cost_filter.observe(features, result)
         atomic_write_json(self._cost_path(trial.trial_id), result)
         return result
 
@@ -409,9 +409,10 @@ class NASTuner(keras_tuner.Tuner):
         Returns:
             A dict with `trained`, `rejected`, `failed` (in training), `skipped`
             (proposals predicted over the flash/RAM limits, never converted),
-            `search_seconds`, `measure_seconds`, `measure_share` (measurement time /
-            search time), `rejection_share` (time of rejected candidates and of
-            cost prediction / search time) and, when the cost was predicted, the
+            `search_seconds` (time in trials), `measure_seconds`, `measure_share`
+            (measurement time / trial time), `prediction_seconds` (building
+            proposals to predict their cost), `rejection_share` (time of rejected
+            candidates and of prediction / trial and prediction time) and, when the cost was predicted, the
             predictor's median and largest relative error on flash and arena
             (`predicted_flash_kb_median_error`, ...).
         """
@@ -441,7 +442,6 @@ class NASTuner(keras_tuner.Tuner):
         # Every proposal is built once to predict its cost: counted as time spent on
         # rejections, with the rejected candidates' conversions.
         predicting = float(getattr(self.oracle, "prediction_seconds", 0.0))
-        total += predicting
         summary = {
             "trained": completed,
             "rejected": rejected,
@@ -450,7 +450,10 @@ class NASTuner(keras_tuner.Tuner):
             "search_seconds": total,
             "measure_seconds": measured,
             "measure_share": measured / total if total else 0.0,
-            "rejection_share": (rejected_seconds + predicting) / total if total else 0.0,
+            "prediction_seconds": predicting,
+            "rejection_share": (
+                (rejected_seconds + predicting) / (total + predicting) if total else 0.0
+            ),
         }
         for key, values in errors.items():
             if values:

@@ -206,6 +206,8 @@ def _builders(tf_keras) -> dict:
         "MaxPooling1D": plain(L.MaxPooling1D, _POOL),
         "MaxPooling2D": plain(L.MaxPooling2D, _POOL),
         "Flatten": plain(L.Flatten, ("data_format",)),
+        # keras_nas.blocks.ops.FlattenToVector (one RESHAPE in int8; Flatten in tf_keras).
+        "FlattenToVector": plain(L.Flatten),
         "Dropout": plain(L.Dropout, ("rate", "noise_shape", "seed")),
         "Reshape": reshape,
         "ZeroPadding1D": zero_padding(L.ZeroPadding1D),
@@ -219,7 +221,7 @@ SUPPORTED_LAYERS = (
     "Activation", "Softmax", "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum",
     "Concatenate", "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling1D",
     "GlobalMaxPooling2D", "AveragePooling1D", "AveragePooling2D", "MaxPooling1D", "MaxPooling2D",
-    "Flatten", "Dropout", "Reshape", "ZeroPadding1D", "ZeroPadding2D",
+    "Flatten", "FlattenToVector", "Dropout", "Reshape", "ZeroPadding1D", "ZeroPadding2D",
 )
 """Keras 3 layer classes `to_tf_keras` can rebuild."""
 

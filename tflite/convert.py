@@ -251,6 +251,10 @@ def to_tflite(
         calibration = calibration_samples(representative_data, num_calibration_samples)
         _check_int8_data(model, calibration)
 
+    return strip_tensor_names(_convert(model, quantization, calibration, signatures))
+
+
+def _convert(model, quantization: str, calibration, signatures: bool) -> bytes:
     with capture_stderr() as captured:
         try:
             with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
@@ -266,7 +270,7 @@ def to_tflite(
             f"{getattr(model, 'name', type(model).__name__)!r} failed: "
             f"{_reason(error, captured.text)}"
         ) from error
-    return strip_tensor_names(bytes(model_content))
+    return bytes(model_content)
 
 
 def strip_tensor_names(model_content: bytes) -> bytes:

@@ -40,7 +40,7 @@ WAIT = "WAIT"
 
 # A proposal predicted to break the flash or RAM limit is drawn again up to this
 # many times; then the one predicted closest to fitting is measured.
-MAX_FEASIBILITY_DRAWS = 200
+MAX_FEASIBILITY_DRAWS = 100
 
 
 class NASOracle(keras_tuner.Oracle, abc.ABC):
@@ -113,7 +113,7 @@ class NASOracle(keras_tuner.Oracle, abc.ABC):
         self.screen = None
         # Optional `keras_nas.cost_predictor.FeasibilityFilter`, set by the tuner:
         # proposals predicted to break the flash/RAM limits are drawn again.
-        self.feasibility = None
+        self.cost_filter = None
         self.skipped_proposals = 0
         self.prediction_seconds = 0.0
         if max_search_seconds is not None and not max_search_seconds > 0:
@@ -178,19 +178,19 @@ class NASOracle(keras_tuner.Oracle, abc.ABC):
         return {"status": TrialStatus.RUNNING, "values": values}
 
     def predicted_to_fit(self, values, trial_id: str, rng: np.random.Generator):
-        """`values`, or a new proposal if `feasibility` predicts they break a limit.
+        """`values`, or a new proposal if `cost_filter` predicts they break a limit.
 
         Draws up to `MAX_FEASIBILITY_DRAWS` proposals; when none is predicted to
         fit, returns the one predicted closest to the limits (its measurement
         decides, and tells the predictor more).
         """
-        if self.feasibility is None or not isinstance(values, dict):
+        if self.cost_filter is None or not isinstance(values, dict):
             return values
         start = time.perf_counter()
         best, best_ratio = values, float("inf")
         try:
             for _ in range(MAX_FEASIBILITY_DRAWS):
-                fits, ratio = self.feasibility.fits(values)
+                fits, ratio = self.cost_filter.fits(values)
                 if fits:
                     return values
                 self.skipped_proposals += 1

@@ -1,0 +1,226 @@
+"""Benchmark: does the searched int8 winner beat what an engineer designs by hand, at the same size?
+
+For each task, a hand design is trained with the same recipe (epochs, seeds,
+cosine schedule, best validation epoch kept) and measured as int8 (flash,
+TFLite Micro arena). Its measured flash and arena are the budget keras-nas
+searches under, so the winner has to be at least as accurate *within the hand
+design's own size*. Keras Tuner's RandomSearch over the same space, trial
+budget and epochs (it does not know the limits) is the baseline; its best
+trial that fits is retrained and reported.
+
+Tasks:
+- `digits`: scikit-learn 8x8 digits; the hand design is the CNN written in
+  five minutes (conv 8 3x3 -> max-pool -> conv 16 3x3 -> flatten -> dense).
+- `mnist1d`: MNIST-1D (40 steps); a stride-1 CNN (conv 16 k5 -> conv 32 k5 ->
+  pool -> conv 32 k3 -> pool -> conv 32 k3 -> global average -> dense).
+- `mnist1d-paper`: MNIST-1D with the paper's published CNN (Greydanus 2020,
+  three stride-2 convs of 25 channels, flatten, linear) as the hand design.
+
+Usage:
+    python benchmarks/bench_expert.py --task digits --seeds 1 2 3 --json benchmarks/results_expert_digits.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import keras_tuner  # noqa: E402
+import numpy as np  # noqa: E402
+
+from keras_nas import NASModel, tflite  # noqa: E402
+from keras_nas.blocks.ops import FlattenToVector  # noqa: E402
+from keras_nas.constraints import Constraints  # noqa: E402
+from keras_nas.data import prepare_data  # noqa: E402
+from keras_nas.datasets import DATASETS  # noqa: E402
+from keras_nas.hypermodel import NASHyperModel, training_callbacks  # noqa: E402
+
+
+def plain_cnn(input_shape, num_classes, mean, variance):
+    """conv 8 3x3 -> max-pool -> conv 16 3x3 -> flatten -> dense (no batch norm)."""
+    inputs = keras.Input(input_shape)
+    x = keras.layers.Normalization(mean=mean, variance=variance)(inputs)
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(x)
+    x = keras.layers.MaxPooling2D()(x)
+    x = keras.layers.Conv2D(16, 3, padding="same", activation="relu")(x)
+    x = FlattenToVector()(x)
+    return keras.Model(inputs, keras.layers.Dense(num_classes, activation="softmax")(x))
+
+
+def stride1_cnn(input_shape, num_classes, mean, variance):
+    """A stride-1 1D CNN: conv 16 k5, conv 32 k5, pool, conv 32 k3, pool, conv 32 k3, global average."""
+    inputs = keras.Input(input_shape)
+    x = keras.layers.Normalization(mean=mean, variance=variance)(inputs)
+    x = keras.layers.Conv1D(16, 5, padding="same", activation="relu")(x)
+    x = keras.layers.Conv1D(32, 5, padding="same", activation="relu")(x)
+    x = keras.layers.MaxPooling1D()(x)
+    x = keras.layers.Conv1D(32, 3, padding="same", activation="relu")(x)
+    x = keras.layers.MaxPooling1D()(x)
+    x = keras.layers.Conv1D(32, 3, padding="same", activation="relu")(x)
+    x = keras.layers.GlobalAveragePooling1D()(x)
+    return keras.Model(inputs, keras.layers.Dense(num_classes, activation="softmax")(x))
+
+
+def mnist1d_paper_cnn(input_shape, num_classes, mean, variance):
+    """The MNIST-1D paper's CNN (Greydanus 2020): three stride-2 convs of 25 channels, flatten, linear."""
+    inputs = keras.Input(input_shape)
+    x = keras.layers.Normalization(mean=mean, variance=variance)(inputs)
+    x = keras.layers.Conv1D(25, 5, strides=2, padding="same", activation="relu")(x)
+    x = keras.layers.Conv1D(25, 3, strides=2, padding="same", activation="relu")(x)
+    x = keras.layers.Conv1D(25, 3, strides=2, padding="same", activation="relu")(x)
+    x = FlattenToVector()(x)
+    return keras.Model(inputs, keras.layers.Dense(num_classes, activation="softmax")(x))
+
+
+TASKS = {
+    # data set, hand design, trained candidates, epochs
+    "digits": ("digits", plain_cnn, 20, 30),
+    "mnist1d": ("mnist1d", stride1_cnn, 20, 40),
+    "mnist1d-paper": ("mnist1d", mnist1d_paper_cnn, 20, 40),
+}
+
+
+def int8_figures(model, x_rep, x_test, y_test) -> dict:
+    content, cost = tflite.measure_model(model, x_rep, latency_runs=10)
+    return {
+        "int8_test_accuracy": float(tflite.accuracy(content, x_test, y_test)),
+        "flash_kb": cost.flash_kb,
+        "peak_ram_kb": cost.peak_ram_kb,
+        "latency_ms": cost.latency_ms,
+    }
+
+
+def train(model, data, epochs, seed, learning_rate=1e-3):
+    (x_train, y_train), (x_val, y_val), _ = data
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"], jit_compile=False)
+    model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=epochs, batch_size=32, verbose=0,
+              callbacks=training_callbacks(epochs))
+    return model
+
+
+def run_hand(task, data, prepared, seed) -> dict:
+    _, build, _, epochs = TASKS[task]
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(seed)
+    start = time.perf_counter()
+    model = train(build(prepared.input_shape, prepared.num_classes, prepared.mean, prepared.variance),
+                  data, epochs, seed)
+    result = int8_figures(model, prepared.representative_x, *data[2])
+    result["seconds"] = time.perf_counter() - start
+    return result
+
+
+def run_keras_nas(task, data, limits, seed, workdir, budget) -> dict:
+    _, _, max_trials, epochs = TASKS[task]
+    (x_train, y_train), (x_val, y_val), (x_test, y_test) = data
+    start = time.perf_counter()
+    model = NASModel(constraints=limits, max_trials=max_trials, seed=seed, max_search_seconds=budget,
+                     directory=workdir, project_name=f"nas_{task}_{seed}", overwrite=True)
+    model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=epochs, batch_size=32, verbose=1)
+    seconds = time.perf_counter() - start
+    result = int8_figures(model.model, model.data_.representative_x, x_test, y_test)
+    summary = model.search_summary()
+    result.update(
+        seconds=seconds, summary=summary, winner_trial=model.best_trial_.trial_id,
+        finalist_scores=model.finalist_scores_, architecture=dict(model.best_trial_.hyperparameters.values),
+    )
+    return result
+
+
+def run_keras_tuner(task, data, prepared, limits, seed, workdir) -> dict:
+    _, _, max_trials, epochs = TASKS[task]
+    (x_train, y_train), (x_val, y_val), (x_test, y_test) = data
+    hypermodel = NASHyperModel(prepared.input_shape, prepared.num_classes, mean=prepared.mean,
+                               variance=prepared.variance)
+    search_epochs = min(epochs, 20)  # as keras-nas with a time budget
+    start = time.perf_counter()
+    tuner = keras_tuner.RandomSearch(hypermodel, objective="val_accuracy", max_trials=max_trials, seed=seed,
+                                     directory=workdir, project_name=f"kt_{task}_{seed}", overwrite=True)
+    tuner.search(x_train, y_train, validation_data=(x_val, y_val), epochs=search_epochs, batch_size=32, verbose=0)
+    constraints = Constraints.from_dict(limits)
+    fits = None
+    for trial in tuner.oracle.get_best_trials(max_trials):
+        keras.backend.clear_session()
+        _, cost = tflite.measure_model(hypermodel.build(trial.hyperparameters), prepared.representative_x,
+                                       latency_runs=3)
+        if not constraints.violations(cost.to_dict()):
+            fits = trial
+            break
+    result = {"search_seconds": time.perf_counter() - start, "best_that_fits": None}
+    if fits is not None:
+        keras.backend.clear_session()
+        keras.utils.set_random_seed(seed)
+        model = hypermodel.build(fits.hyperparameters)
+        model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=epochs, batch_size=32, verbose=0,
+                  callbacks=training_callbacks(epochs))
+        result["best_that_fits"] = int8_figures(model, prepared.representative_x, x_test, y_test)
+    result["seconds"] = time.perf_counter() - start
+    return result
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--task", choices=sorted(TASKS), required=True)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--keras-tuner-seeds", type=int, nargs="*", default=None,
+                        help="seeds for Keras Tuner's RandomSearch baseline (default: all; none: skip)")
+    parser.add_argument("--budget-seconds", type=float, default=1200.0,
+                        help="keras-nas max_search_seconds (the whole fit)")
+    parser.add_argument("--workdir", default="/tmp/keras_nas_expert")
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args(argv)
+    dataset = TASKS[args.task][0]
+    data = DATASETS[dataset]()
+    prepared = prepare_data(*data[0], validation_data=data[1])
+    results = {
+        "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+                   f"TF {__import__('tensorflow').__version__}, Keras {keras.__version__}",
+        "task": args.task, "runs": [],
+    }
+    kt_seeds = args.seeds if args.keras_tuner_seeds is None else args.keras_tuner_seeds
+    for seed in args.seeds:
+        hand = run_hand(args.task, data, prepared, seed)
+        # The budget is the hand design's own measured size (+ 1 %, the run-to-run spread
+        # of a calibrated int8 model's flash and arena).
+        limits = {"flash_kb": hand["flash_kb"] * 1.01, "peak_ram_kb": hand["peak_ram_kb"] * 1.01}
+        print(f"\n=== {args.task}, seed {seed}: hand design {hand}; keras-nas limits {limits}", flush=True)
+        nas = run_keras_nas(args.task, data, limits, seed, args.workdir, args.budget_seconds)
+        kt = run_keras_tuner(args.task, data, prepared, limits, seed, args.workdir) if seed in kt_seeds else None
+        run = {"seed": seed, "limits": limits, "hand": hand, "keras_nas": nas, "keras_tuner_random": kt}
+        results["runs"].append(run)
+        print(json.dumps({k: v for k, v in run.items()}, indent=1, default=str), flush=True)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(results, f, indent=1, default=str)
+    nas = [r["keras_nas"]["int8_test_accuracy"] for r in results["runs"]]
+    hand = [r["hand"]["int8_test_accuracy"] for r in results["runs"]]
+    kt = [r["keras_tuner_random"]["best_that_fits"]["int8_test_accuracy"] for r in results["runs"]
+          if r["keras_tuner_random"] and r["keras_tuner_random"]["best_that_fits"]]
+    results["median"] = {
+        "keras_nas_int8_test_accuracy": float(np.median(nas)),
+        "hand_int8_test_accuracy": float(np.median(hand)),
+        "keras_tuner_int8_test_accuracy": float(np.median(kt)) if kt else None,
+        "keras_nas_seconds": float(np.median([r["keras_nas"]["seconds"] for r in results["runs"]])),
+        "keras_nas_rejection_share": float(np.median(
+            [r["keras_nas"]["summary"]["rejection_share"] for r in results["runs"]])),
+    }
+    print(f"\n{args.task}: medians over seeds {args.seeds}: {json.dumps(results['median'], indent=1)}")
+    print("Reproduce with:", results["command"])
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1, default=str)
+    return results
+
+
+if __name__ == "__main__":
+    main()
