@@ -37,47 +37,12 @@ import keras_tuner  # noqa: E402
 import numpy as np  # noqa: E402
 
 from keras_nas import NASModel, tflite  # noqa: E402
-from keras_nas.blocks.ops import FlattenToVector  # noqa: E402
+from keras_nas.baselines import mnist1d_paper_cnn, plain_cnn, stride1_cnn, train_hand_design  # noqa: E402
 from keras_nas.constraints import Constraints  # noqa: E402
 from keras_nas.data import prepare_data  # noqa: E402
 from keras_nas.datasets import DATASETS  # noqa: E402
 from keras_nas.hypermodel import NASHyperModel, training_callbacks  # noqa: E402
 
-
-def plain_cnn(input_shape, num_classes, mean, variance):
-    """conv 8 3x3 -> max-pool -> conv 16 3x3 -> flatten -> dense (no batch norm)."""
-    inputs = keras.Input(input_shape)
-    x = keras.layers.Normalization(mean=mean, variance=variance)(inputs)
-    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(x)
-    x = keras.layers.MaxPooling2D()(x)
-    x = keras.layers.Conv2D(16, 3, padding="same", activation="relu")(x)
-    x = FlattenToVector()(x)
-    return keras.Model(inputs, keras.layers.Dense(num_classes, activation="softmax")(x))
-
-
-def stride1_cnn(input_shape, num_classes, mean, variance):
-    """A stride-1 1D CNN: conv 16 k5, conv 32 k5, pool, conv 32 k3, pool, conv 32 k3, global average."""
-    inputs = keras.Input(input_shape)
-    x = keras.layers.Normalization(mean=mean, variance=variance)(inputs)
-    x = keras.layers.Conv1D(16, 5, padding="same", activation="relu")(x)
-    x = keras.layers.Conv1D(32, 5, padding="same", activation="relu")(x)
-    x = keras.layers.MaxPooling1D()(x)
-    x = keras.layers.Conv1D(32, 3, padding="same", activation="relu")(x)
-    x = keras.layers.MaxPooling1D()(x)
-    x = keras.layers.Conv1D(32, 3, padding="same", activation="relu")(x)
-    x = keras.layers.GlobalAveragePooling1D()(x)
-    return keras.Model(inputs, keras.layers.Dense(num_classes, activation="softmax")(x))
-
-
-def mnist1d_paper_cnn(input_shape, num_classes, mean, variance):
-    """The MNIST-1D paper's CNN (Greydanus 2020): three stride-2 convs of 25 channels, flatten, linear."""
-    inputs = keras.Input(input_shape)
-    x = keras.layers.Normalization(mean=mean, variance=variance)(inputs)
-    x = keras.layers.Conv1D(25, 5, strides=2, padding="same", activation="relu")(x)
-    x = keras.layers.Conv1D(25, 3, strides=2, padding="same", activation="relu")(x)
-    x = keras.layers.Conv1D(25, 3, strides=2, padding="same", activation="relu")(x)
-    x = FlattenToVector()(x)
-    return keras.Model(inputs, keras.layers.Dense(num_classes, activation="softmax")(x))
 
 
 TASKS = {
@@ -98,22 +63,13 @@ def int8_figures(model, x_rep, x_test, y_test) -> dict:
     }
 
 
-def train(model, data, epochs, seed, learning_rate=1e-3):
-    (x_train, y_train), (x_val, y_val), _ = data
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"], jit_compile=False)
-    model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=epochs, batch_size=32, verbose=0,
-              callbacks=training_callbacks(epochs))
-    return model
-
-
 def run_hand(task, data, prepared, seed) -> dict:
     _, build, _, epochs = TASKS[task]
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
     start = time.perf_counter()
-    model = train(build(prepared.input_shape, prepared.num_classes, prepared.mean, prepared.variance),
-                  data, epochs, seed)
+    model = train_hand_design(build(prepared.input_shape, prepared.num_classes, prepared.mean, prepared.variance),
+                              data[0], data[1], epochs)
     result = int8_figures(model, prepared.representative_x, *data[2])
     result["seconds"] = time.perf_counter() - start
     return result

@@ -41,8 +41,8 @@ FEATURES = ("weight_bytes", "channels", "ops", "activation_bytes")
 # (1, activation_bytes, ops, channels) -> arena bytes, fitted by least squares on
 # 80 random candidates of the default space (digits 8x8x1 and MNIST-1D 40x1),
 # measured as int8 TFLite / TFLite Micro (see `benchmarks/bench_cost_predictor.py`).
-PRIOR_FLASH = (1357.2, 0.98, 34.1, 284.8)
-PRIOR_ARENA = (1092.4, 1.05, 205.0, 10.4)
+PRIOR_FLASH = (1124.1, 0.97, 33.9, 297.4)
+PRIOR_ARENA = (943.7, 1.05, 211.8, 9.75)
 
 
 def _is_folded(layer) -> bool:
@@ -324,3 +324,39 @@ def scale_to_fit(designs: list[dict], feasibility: FeasibilityFilter, space) -> 
             seen.add(key)
             result.append(chosen)
     return result
+
+
+def smallest_point(space, feasibility: FeasibilityFilter) -> dict:
+    """The point of the space predicted to be the smallest, by one greedy pass over its choices.
+
+    Starting from every choice's default, each active hyperparameter in turn
+    takes the value whose candidate is predicted smallest relative to the
+    limits (choices made active by a change take their defaults). Used to tell
+    an impossible budget from a search that has not found the feasible region.
+
+    Args:
+        space: The search space's hyperparameters, in declaration order.
+        feasibility: The search's `FeasibilityFilter`.
+
+    Returns:
+        Hyperparameter values of the smallest point found.
+    """
+    from keras_nas.blocks.introspect import allowed_values
+
+    def complete(values: dict) -> dict:
+        done = {}
+        for hp in space:
+            if all(c.is_active(done) for c in hp.conditions):
+                done[hp.name] = values.get(hp.name, hp.default)
+        return done
+
+    values = complete({})
+    for hp in space:
+        if hp.name not in values:
+            continue
+        options = allowed_values(hp) or []
+        if len(options) < 2:
+            continue
+        trials = [complete({**values, hp.name: option}) for option in options]
+        values = min(trials, key=lambda v: feasibility.ratio(feasibility.features(v)))
+    return values

@@ -18,7 +18,7 @@ from keras_tuner.src import config as keras_tuner_config
 
 from keras_nas import distributed, tflite
 from keras_nas.constraints import Constraints
-from keras_nas.cost_predictor import FeasibilityFilter, graph_features
+from keras_nas.cost_predictor import FeasibilityFilter, graph_features, smallest_point
 from keras_nas.hypermodel import SELECTION_METRIC
 from keras_nas.errors import (
     CandidateRejected,
@@ -100,6 +100,7 @@ class NASTuner(keras_tuner.Tuner):
         # Feasible-first: proposals predicted over the flash/RAM limits are drawn
         # again before any conversion (keras_nas/cost_predictor.py).
         self.cost_filter = None
+        self._smallest_point_tried = False
         if self.constraints.flash_kb is not None or self.constraints.peak_ram_kb is not None:
             self.cost_filter = FeasibilityFilter(
                 self.build_values, self.constraints.flash_kb, self.constraints.peak_ram_kb
@@ -346,6 +347,32 @@ class NASTuner(keras_tuner.Tuner):
         rejected = [t.trial_id for t in trials if is_rejection(t.message)] + [trial.trial_id]
         if len(rejected) < self.infeasible_after:
             return
+        if self.cost_filter is not None and not self._smallest_point_tried:
+            # Only an impossible budget stops the search: the smallest point of the
+            # space is measured, and run next if it fits.
+            self._smallest_point_tried = True
+            smallest = smallest_point(self.oracle.search_space(), self.cost_filter)
+            model = self.build_values(smallest)
+            randomize_weights(model, self.trial_seed(trial))
+            try:
+                model_bytes, measured = tflite.measure_model(
+                    model, self.representative_data, latency_runs=self.latency_runs, signatures=False
+                )
+                cost = self.on_target(model_bytes, measured)
+            except (tflite.ConversionError, tflite.InvalidModelError):
+                cost = None
+            if cost is not None and not self.constraints.violations(cost):
+                self.oracle.queued.append(smallest)
+                return
+            if cost is not None:
+                raise InfeasibleConstraintsError(
+                    f"No candidate of this space can meet the constraints ({self.constraints}): "
+                    f"after {len(rejected)} rejected candidates, its smallest point (predicted and "
+                    f"measured) needs flash {cost['flash_kb']:.1f} KB, peak RAM "
+                    f"{cost['peak_ram_kb']:.1f} KB, latency {cost['latency_ms']:.3f} ms and breaks: "
+                    f"{'; '.join(self.constraints.violations(cost))}. Its architecture: {smallest}. "
+                    "Loosen the constraints or search a smaller space."
+                )
         costs = {tid: self.recorded_cost(tid) for tid in rejected}
         costs = {tid: c for tid, c in costs.items() if c is not None}  # TFLite Micro failures have none
         best_id = min(costs, key=lambda tid: self.constraints.worst_ratio(costs[tid]))

@@ -115,6 +115,7 @@ class NASOracle(keras_tuner.Oracle, abc.ABC):
         # proposals predicted to break the flash/RAM limits are drawn again.
         self.cost_filter = None
         self.skipped_proposals = 0
+        self.queued: list[dict] = []  # proposals the tuner asks to run next
         self.prediction_seconds = 0.0
         if max_search_seconds is not None and not max_search_seconds > 0:
             raise ValueError(f"`max_search_seconds` must be a positive number, got {max_search_seconds!r}.")
@@ -166,6 +167,8 @@ class NASOracle(keras_tuner.Oracle, abc.ABC):
                 print(f"Stopping: the search time limit ({self.max_search_seconds:.0f} s) is reached.")
                 return {"status": TrialStatus.STOPPED, "values": None}
         rng = np.random.default_rng([self.seed, len(self.trials)])
+        if self.queued:
+            return {"status": TrialStatus.RUNNING, "values": self.random_values(rng, base=self.queued.pop(0))}
         if len(self.trials) < len(self.initial_architectures):
             values = self.initial_values(len(self.trials), rng)
         else:

@@ -1,0 +1,77 @@
+"""Hand designs: the small models an engineer writes for these tasks, to hold a search against.
+
+The expert bar of keras-nas: a searched int8 winner must be at least as
+accurate as these, within their flash and arena (`benchmarks/bench_expert.py`,
+`python -m keras_nas.demo`). Each is a plain Keras Functional builder with the
+same input normalization as the searched candidates; `train_hand_design`
+trains one with the search's recipe (Adam, cosine schedule, best validation
+epoch kept), so the comparison is of architectures, not of training.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from keras_nas.blocks.ops import FlattenToVector
+from keras_nas.hypermodel import training_callbacks
+
+
+def plain_cnn(input_shape, num_classes, mean, variance) -> keras.Model:
+    """conv 8 3x3 -> max-pool -> conv 16 3x3 -> flatten -> dense (no batch norm)."""
+    inputs = keras.Input(input_shape)
+    x = keras.layers.Normalization(mean=mean, variance=variance)(inputs)
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(x)
+    x = keras.layers.MaxPooling2D()(x)
+    x = keras.layers.Conv2D(16, 3, padding="same", activation="relu")(x)
+    x = FlattenToVector()(x)
+    return keras.Model(inputs, keras.layers.Dense(num_classes, activation="softmax")(x))
+
+
+def stride1_cnn(input_shape, num_classes, mean, variance) -> keras.Model:
+    """A stride-1 1D CNN: conv 16 k5, conv 32 k5, pool, conv 32 k3, pool, conv 32 k3, global average."""
+    inputs = keras.Input(input_shape)
+    x = keras.layers.Normalization(mean=mean, variance=variance)(inputs)
+    x = keras.layers.Conv1D(16, 5, padding="same", activation="relu")(x)
+    x = keras.layers.Conv1D(32, 5, padding="same", activation="relu")(x)
+    x = keras.layers.MaxPooling1D()(x)
+    x = keras.layers.Conv1D(32, 3, padding="same", activation="relu")(x)
+    x = keras.layers.MaxPooling1D()(x)
+    x = keras.layers.Conv1D(32, 3, padding="same", activation="relu")(x)
+    x = keras.layers.GlobalAveragePooling1D()(x)
+    return keras.Model(inputs, keras.layers.Dense(num_classes, activation="softmax")(x))
+
+
+def mnist1d_paper_cnn(input_shape, num_classes, mean, variance) -> keras.Model:
+    """The MNIST-1D paper's CNN (Greydanus 2020): three stride-2 convs of 25 channels, flatten, linear."""
+    inputs = keras.Input(input_shape)
+    x = keras.layers.Normalization(mean=mean, variance=variance)(inputs)
+    x = keras.layers.Conv1D(25, 5, strides=2, padding="same", activation="relu")(x)
+    x = keras.layers.Conv1D(25, 3, strides=2, padding="same", activation="relu")(x)
+    x = keras.layers.Conv1D(25, 3, strides=2, padding="same", activation="relu")(x)
+    x = FlattenToVector()(x)
+    return keras.Model(inputs, keras.layers.Dense(num_classes, activation="softmax")(x))
+
+
+HAND_DESIGNS = {"plain_cnn": plain_cnn, "stride1_cnn": stride1_cnn, "mnist1d_paper_cnn": mnist1d_paper_cnn}
+
+
+def train_hand_design(model: keras.Model, train, validation, epochs: int, batch_size: int = 32,
+                      learning_rate: float = 1e-3) -> keras.Model:
+    """Trains a hand design as the search trains its candidates.
+
+    Args:
+        model: A model from one of the builders.
+        train: `(x, y)` training arrays (integer labels).
+        validation: `(x, y)` validation arrays.
+        epochs: Epochs.
+        batch_size: Batch size.
+        learning_rate: Adam's initial learning rate.
+
+    Returns:
+        The model, with the weights of its best validation epoch.
+    """
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"], jit_compile=False)
+    model.fit(*train, validation_data=validation, epochs=epochs, batch_size=batch_size, verbose=0,
+              callbacks=training_callbacks(epochs))
+    return model
