@@ -14,7 +14,7 @@ $(VENV)/.installed: setup.py
 	touch $@
 
 demo: setup
-	$(PY) -m keras_nas.demo --dataset digits --flash-kb 64 --ram-kb 32 --out out
+	$(PY) -m keras_nas.demo --dataset digits --flash-kb 8.5 --ram-kb 3.2 --out out
 
 # One process per core, a test file per process at a time (module fixtures stay shared).
 TEST_WORKERS ?= 2

@@ -47,9 +47,9 @@ from keras_nas.hypermodel import NASHyperModel, training_callbacks  # noqa: E402
 
 TASKS = {
     # data set, hand design, trained candidates, epochs
-    "digits": ("digits", plain_cnn, 20, 30),
-    "mnist1d": ("mnist1d", stride1_cnn, 20, 40),
-    "mnist1d-paper": ("mnist1d", mnist1d_paper_cnn, 20, 40),
+    "digits": ("digits", plain_cnn, 40, 30),
+    "mnist1d": ("mnist1d", stride1_cnn, 30, 40),
+    "mnist1d-paper": ("mnist1d", mnist1d_paper_cnn, 30, 40),
 }
 
 

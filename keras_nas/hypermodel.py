@@ -119,7 +119,8 @@ class NASHyperModel(keras_tuner.HyperModel):
         self.one_hot = one_hot
         self.learning_rates = list(learning_rates or LEARNING_RATES)
 
-    def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
+    def build_graph(self, hp: keras_tuner.HyperParameters) -> keras.Model:
+        """The candidate's model, not compiled (what its cost depends on)."""
         inputs = keras.Input(self.input_shape, name="input")
         x = inputs
         if self.mean is not None:
@@ -128,7 +129,10 @@ class NASHyperModel(keras_tuner.HyperModel):
             )(x)
         x = self.space.build(hp, x)
         outputs = self.head.build(hp, x)
-        model = keras.Model(inputs, outputs, name="candidate")
+        return keras.Model(inputs, outputs, name="candidate")
+
+    def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
+        model = self.build_graph(hp)
         learning_rate = hp.Choice("learning_rate", self.learning_rates)
         model.compile(
             optimizer=keras.optimizers.Adam(learning_rate),

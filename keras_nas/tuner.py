@@ -139,7 +139,8 @@ class NASTuner(keras_tuner.Tuner):
         """
         hp = keras_tuner.HyperParameters()
         hp.values.update(values)
-        return self.hypermodel.build(hp)
+        build = getattr(self.hypermodel, "build_graph", self.hypermodel.build)
+        return build(hp)
 
     def pre_create_trial(self):
         # The oracle answers IDLE while other workers' trials may still need a hand.

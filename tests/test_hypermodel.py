@@ -64,15 +64,18 @@ def test_initial_architectures_scaled_to_the_limits_fit_them_as_int8(shape, flas
     scaled = scale_to_fit(hypermodel.initial_architectures(), feasibility, space.space)
     assert scaled and scaled[0]["conv_space/stage_1/block_type"] == "conv"  # the plain CNN always fits
     x = np.random.default_rng(0).normal(size=(16, *shape)).astype("float32")
+    fits = []
     for values in scaled:
         model, _ = built(hypermodel, values)
         randomize_weights(model, seed=0)
         content = tflite.to_tflite(model, "int8", representative_data=x, signatures=False)
-        arena_kb = tflite.arena_bytes(content) / 1024
-        # Widths are scaled on the predicted cost (the measurement decides in a
-        # search); within 10 % of the limits here.
-        assert len(content) / 1024 <= 1.1 * flash_kb and arena_kb <= 1.1 * ram_kb, (
-            values, len(content) / 1024, arena_kb, feasibility.predictor.predict(graph_features(model)))
+        flash, arena = len(content) / 1024, tflite.arena_bytes(content) / 1024
+        fits.append(flash <= flash_kb and arena <= ram_kb)
+        # Widths are scaled on the predicted cost, before any measurement calibrated
+        # the predictor (the measurement decides in a search): within 15 % here.
+        assert flash <= 1.15 * flash_kb and arena <= 1.15 * ram_kb, (
+            values, flash, arena, feasibility.predictor.predict(graph_features(model)))
+    assert fits[0] and sum(fits) >= len(fits) / 2, fits
 
 
 def test_plain_cnn_grows_on_a_roomy_board_and_shrinks_on_a_tight_one():
@@ -83,8 +86,8 @@ def test_plain_cnn_grows_on_a_roomy_board_and_shrinks_on_a_tight_one():
     widths = {}
     for flash_kb, ram_kb in [(6, 3.5), (64, 32)]:
         feasibility = FeasibilityFilter(build_values(hypermodel), flash_kb, ram_kb)
-        (scaled,) = scale_to_fit(plain_cnn, feasibility, space.space)
-        widths[flash_kb] = scaled["conv_space/stage_1/filters"]
+        widest = scale_to_fit(plain_cnn, feasibility, space.space)[0]
+        widths[flash_kb] = widest["conv_space/stage_1/filters"]
     assert widths[6] < plain_cnn[0]["conv_space/stage_1/filters"] < widths[64]
 
 
