@@ -11,8 +11,8 @@ trial that fits is retrained and reported.
 Tasks:
 - `digits`: scikit-learn 8x8 digits; the hand design is the CNN written in
   five minutes (conv 8 3x3 -> max-pool -> conv 16 3x3 -> flatten -> dense).
-- `mnist1d`: MNIST-1D (40 steps); a stride-1 CNN (conv 16 k5 -> conv 32 k5 ->
-  pool -> conv 32 k3 -> pool -> conv 32 k3 -> global average -> dense).
+- `mnist1d`: MNIST-1D (40 steps); a stride-1 CNN (four conv 32 k5 - batch
+  norm - ReLU layers, global average, dense).
 - `mnist1d-paper`: MNIST-1D with the paper's published CNN (Greydanus 2020,
   three stride-2 convs of 25 channels, flatten, linear) as the hand design.
 

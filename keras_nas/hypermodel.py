@@ -163,6 +163,8 @@ class NASHyperModel(keras_tuner.HyperModel):
 
         - a plain CNN: conv 8 -> max-pool -> conv 16 -> flatten (what an
           engineer writes in five minutes for a board with a few KB);
+        - a stride-1 conv stack: four conv 32 - batch norm - ReLU layers and
+          global average pooling (the classic 1D CNN for sensor signals);
         - a DS-CNN (Zhang et al., "Hello Edge", 2017: stride-1 stem,
           depthwise-separable stages, global average pooling), which is also
           MobileNetV1's block;
@@ -197,6 +199,9 @@ class NASHyperModel(keras_tuner.HyperModel):
         plain_cnn = {**common, "conv_space/stem/filters": 8, "conv_space/stem/kernel_size": 3,
                      "conv_space/num_stages": 1, "classifier_head/pooling": "flatten",
                      "classifier_head/dropout": 0.0, **stage(1, "conv", 1, 16, 1, pool="max")}
+        conv_stack = {**common, "conv_space/stem/filters": 32, "conv_space/num_stages": 1,
+                      "classifier_head/dropout": 0.0,
+                      **stage(1, "conv", 3, 32, 1, kernel_size=stem_kernel)}
         ds_cnn = {**common, "conv_space/stem/filters": 32, "conv_space/num_stages": 3,
                   **stage(1, "ds", 1, 32, 1), **stage(2, "ds", 2, 64, 2), **stage(3, "ds", 1, 64, 2)}
         resnet8 = {**common, "conv_space/stem/filters": 16, "conv_space/stem/kernel_size": 3,
@@ -205,4 +210,4 @@ class NASHyperModel(keras_tuner.HyperModel):
         inverted = dict(expansion=4, se_ratio=0.0, skip=True)
         mobilenet = {**common, "conv_space/stem/filters": 16, "conv_space/num_stages": 2,
                      **stage(1, "mbconv", 2, 16, 2, **inverted), **stage(2, "mbconv", 2, 24, 2, **inverted)}
-        return [plain_cnn, ds_cnn, resnet8, mobilenet]
+        return [plain_cnn, conv_stack, ds_cnn, resnet8, mobilenet]

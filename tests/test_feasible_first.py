@@ -96,3 +96,50 @@ def test_cosine_schedule_decays_from_the_compiled_rate():
     assert rates[0] == pytest.approx(1e-3)
     assert all(a > b for a, b in zip(rates, rates[1:]))
     assert rates[-1] < 1e-4
+
+
+def _digits_cnn(flatten):
+    from keras_nas.blocks.ops import FlattenToVector
+
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(inputs)
+    x = keras.layers.MaxPooling2D()(x)
+    x = keras.layers.Conv2D(16, 3, padding="same", activation="relu")(x)
+    x = (FlattenToVector() if flatten == "vector" else keras.layers.Flatten())(x)
+    return keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x))
+
+
+def test_flatten_to_vector_is_one_reshape_and_smaller_than_flatten():
+    from keras_nas import tflite
+
+    (x, _), _, _ = load_digits()
+    sizes = {}
+    for flatten in ("keras", "vector"):
+        keras.utils.set_random_seed(0)
+        model = _digits_cnn(flatten)
+        content = tflite.to_tflite(model, "int8", representative_data=x[:100])
+        ops = tflite.model_ops(content)
+        sizes[flatten] = (len(content), tflite.arena_bytes(content), ops)
+        # Same function, any batch size.
+        np.testing.assert_allclose(model.predict(x[:5], verbose=0).sum(-1), 1.0, rtol=1e-5)
+    assert "SHAPE" in sizes["keras"][2] and "PACK" in sizes["keras"][2]
+    assert "SHAPE" not in sizes["vector"][2] and "PACK" not in sizes["vector"][2]
+    assert sizes["vector"][0] < sizes["keras"][0] and sizes["vector"][1] < sizes["keras"][1]
+
+
+def test_tflite_files_carry_no_inner_tensor_names_and_the_same_outputs():
+    from ai_edge_litert.interpreter import Interpreter
+
+    from keras_nas import tflite
+    from keras_nas.tflite.convert import strip_tensor_names
+
+    (x, _), _, _ = load_digits()
+    keras.utils.set_random_seed(0)
+    content = tflite.to_tflite(_digits_cnn("vector"), "int8", representative_data=x[:100])
+    interpreter = Interpreter(model_content=content)
+    io = {d["index"] for d in interpreter.get_input_details() + interpreter.get_output_details()}
+    names = {t["index"]: t["name"] for t in interpreter.get_tensor_details()}
+    assert all(names[i] for i in io) and not any(name for i, name in names.items() if i not in io)
+    assert len(strip_tensor_names(content)) == len(content)  # nothing left to strip
+    litert = tflite.predict(content, x[:50]).argmax(-1)
+    assert np.mean(litert == tflite.predict(content, x[:50], runtime="micro").argmax(-1)) >= 0.95

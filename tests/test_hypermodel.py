@@ -31,7 +31,7 @@ def built(hypermodel, values):
 def test_initial_architectures_use_only_legal_active_values(shape):
     hypermodel = NASHyperModel(shape, 10)
     architectures = hypermodel.initial_architectures()
-    assert len(architectures) == 4  # plain CNN, DS-CNN, ResNet-8, MobileNetV2-style
+    assert len(architectures) == 5  # plain CNN, conv stack, DS-CNN, ResNet-8, MobileNetV2-style
     for values in architectures:
         _, hp = built(hypermodel, values)
         declared = {h.name: h for h in hp.space}
