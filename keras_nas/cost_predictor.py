@@ -309,9 +309,10 @@ def scale_to_fit(designs: list[dict], feasibility: FeasibilityFilter, space) -> 
     """Each design at the largest width multiplier predicted to fit the limits.
 
     Every `.../filters` choice of a design is multiplied and snapped down to
-    the nearest width the space allows; the widest version predicted within
-    the limits is kept (and, when it is predicted within 10 % of a limit, the
-    next narrower one too), so the search starts from the expert designs sized
+    the nearest width the space allows; the widest version worth measuring is
+    kept (predicted within the limits, give or take the predictor's error:
+    `FeasibilityFilter.margin`) and, when it is predicted within 10 % of a
+    limit or over it, the next narrower one too, so the search starts from the expert designs sized
     for this board: a plain CNN grows on a roomy board and shrinks on a tight
     one. A design predicted over the limits even at its narrowest is left out
     (its depth does not fit the board), and designs that scale to the same
@@ -339,7 +340,8 @@ def scale_to_fit(designs: list[dict], feasibility: FeasibilityFilter, space) -> 
     for design in designs:
         versions = [scaled(design, m) for m in WIDTH_MULTIPLIERS]
         ratios = [feasibility.ratio(feasibility.features(v)) for v in versions]
-        fitting = [i for i, ratio in enumerate(ratios) if ratio <= 1.0]
+        # As for any proposal: worth measuring up to the predictor's error over a limit.
+        fitting = [i for i, ratio in enumerate(ratios) if ratio <= 1.0 + feasibility.margin]
         if not fitting:
             continue
         chosen = [versions[fitting[0]]]

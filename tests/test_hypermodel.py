@@ -72,10 +72,13 @@ def test_initial_architectures_scaled_to_the_limits_fit_them_as_int8(shape, flas
         flash, arena = len(content) / 1024, tflite.arena_bytes(content) / 1024
         fits.append(flash <= flash_kb and arena <= ram_kb)
         # Widths are scaled on the predicted cost, before any measurement calibrated
-        # the predictor (the measurement decides in a search): within 15 % here.
+        # the predictor, and may be over by the predictor's margin (the measurement
+        # decides in a search): within 15 % here.
         assert flash <= 1.15 * flash_kb and arena <= 1.15 * ram_kb, (
             values, flash, arena, feasibility.predictor.predict(graph_features(model)))
-    assert fits[0] and sum(fits) >= len(fits) / 2, fits
+    # A design predicted near or over a limit comes with its next narrower version:
+    # the plain CNN (first, with its backup) fits, and so does half of what is tried.
+    assert (fits[0] or fits[1]) and sum(fits) >= len(fits) / 2, fits
 
 
 def test_plain_cnn_grows_on_a_roomy_board_and_shrinks_on_a_tight_one():
