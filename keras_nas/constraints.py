@@ -113,6 +113,29 @@ class Constraints:
                 broken.append(f"{label} {value:.1f} {unit} > {limit:g} {unit}")
         return broken
 
+    def over_limit(self, costs: Mapping[str, Mapping[str, float] | None]) -> dict[str, list[str]]:
+        """The trials whose recorded cost breaks these limits (e.g. tightened on a resume).
+
+        Args:
+            costs: `{trial_id: cost dict or None}`; trials without a cost are skipped.
+
+        Returns:
+            `{trial_id: violations}` for every trial over a limit.
+
+        Example:
+
+        ```python
+        Constraints.from_dict({"flash_kb": 64}).over_limit({"0001": {"flash_kb": 80.0, ...}})
+        # {"0001": ["flash 80.0 KB > 64 KB"]}
+        ```
+        """
+        over = {}
+        for trial_id, cost in costs.items():
+            broken = self.violations(cost) if cost is not None else []
+            if broken:
+                over[trial_id] = broken
+        return over
+
     def worst_ratio(self, cost: Mapping[str, float]) -> float:
         """The largest cost/limit ratio over the set limits (<= 1 means it fits)."""
         ratios = [

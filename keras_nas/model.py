@@ -15,7 +15,7 @@ import keras_tuner
 import numpy as np
 from keras_tuner.engine import trial as trial_module
 
-from keras_nas import blocks, distributed, pareto, tflite
+from keras_nas import blocks, checks, distributed, pareto, search_dir, tflite
 from keras_nas.constraints import Constraints
 from keras_nas.data import PreparedData, prepare_data
 from keras_nas.errors import NotFittedError, failure_reason, is_rejection
@@ -161,6 +161,7 @@ class NASModel:
             raise ValueError(f"Unknown objective {objective!r}. Valid objectives: {list(OBJECTIVES)}.")
         if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 2):
             raise ValueError(f"`num_classes` must be an integer >= 2, got {num_classes!r}.")
+        search_dir.check_project_name(project_name)
         self.task = task
         self.num_classes = num_classes
         self.input_shape = tuple(input_shape) if input_shape is not None else None
@@ -169,6 +170,9 @@ class NASModel:
         self.strategy = strategy
         self.max_trials = max_trials
         self.space = blocks.get_space(space) if space is not None else None
+        checks.check_model_arguments(
+            search_epochs, latency_runs, seed, proxy_pool_size, strategy, strategy_kwargs, self.space
+        )
         self.search_epochs = search_epochs
         if seed is None:
             # Every process of a distributed search must draw the same trials: there
@@ -241,6 +245,18 @@ class NASModel:
             The `History` of the winner's final training (`None` on a worker of a
             distributed search: the chief trains the winner).
         """
+        # One process at a time per directory (a distributed search's workers share the chief's).
+        lock = search_dir.SearchLock(os.path.join(str(self.directory), self.project_name))
+        if not distributed.is_worker():
+            lock.acquire()
+        try:
+            return self._fit(x, y, batch_size, epochs, verbose, callbacks, validation_split,
+                             validation_data, **fit_kwargs)
+        finally:
+            lock.release()
+
+    def _fit(self, x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data,
+             **fit_kwargs):
         data = prepare_data(
             x, y, validation_data, validation_split, batch_size, self.num_classes
         )
@@ -416,8 +432,6 @@ class NASModel:
                 hypermodel, x, y, proxy=self.proxy, pool_size=self.proxy_pool_size, seed=self.seed
             )
         # The marker (keras_nas/search_dir.py) refuses to resume another project's directory.
-        from keras_nas import search_dir
-
         info = search_dir.search_info(hypermodel, oracle)
         if not self.overwrite:
             search_dir.check_search_marker(os.path.join(str(self.directory), self.project_name), info)
@@ -444,6 +458,17 @@ class NASModel:
             for t in self.tuner.oracle.trials.values()
             if t.status == trial_module.TrialStatus.COMPLETED and t.score is not None
         ]
+        # Trials of an earlier run under looser constraints are not eligible.
+        over = self.constraints.over_limit({t.trial_id: self.tuner.recorded_cost(t.trial_id) for t in completed})
+        if over:
+            warnings.warn(
+                f"{len(over)} trained candidate(s) of this search break the current constraints "
+                f"({self.constraints}), probably set tighter since they were trained, and cannot be "
+                "the winner: "
+                + "; ".join(f"trial {tid}: {', '.join(broken)}" for tid, broken in sorted(over.items())),
+                UserWarning,
+            )
+            completed = [t for t in completed if t.trial_id not in over]
         if not completed:
             reasons = {
                 t.trial_id: failure_reason(t.message)
@@ -451,12 +476,14 @@ class NASModel:
                 if t.message
             }
             raise RuntimeError(
-                "The search finished without any trained candidate. Reasons per trial: "
-                f"{reasons or 'no trial ran'}. Loosen the constraints, raise max_trials or "
-                "max_rejected_trials, or check the data."
+                "The search finished without any trained candidate that meets the constraints. "
+                "Reasons per trial: "
+                f"{reasons or 'no trial ran'}"
+                + (f"; trained but over the current constraints: {sorted(over)}" if over else "")
+                + ". Loosen the constraints, raise max_trials or max_rejected_trials, or check the data."
             )
         if self.select is not None:
-            row = pareto.select(self.trials(), self.select)
+            row = pareto.select([r for r in self.trials() if r["trial_id"] not in over], self.select)
             return self.tuner.oracle.get_trial(row["trial_id"])
         sign = 1 if self.tuner.oracle.objective.direction == "max" else -1
         return max(
@@ -467,31 +494,30 @@ class NASModel:
     def _save_winner(self, trial, epochs: int) -> None:
         """Writes `winner.keras` and `winner.json` into the project directory (for the CLI and reports)."""
         project = self.tuner.project_dir
-        self.model_.save(os.path.join(project, WINNER_MODEL))
-        with open(os.path.join(project, WINNER_INFO), "w") as f:
-            json.dump(
-                {
-                    "trial_id": trial.trial_id,
-                    "objective": self.objective,
-                    "score": trial.score,
-                    "epochs": epochs,
-                    "cost": self.cost_,
-                    "hyperparameters": dict(trial.hyperparameters.values),
-                    "search": {
-                        "strategy": self._strategy_name(),
-                        "strategy_kwargs": _jsonable(self.strategy_kwargs),
-                        "seed": self.seed,
-                        "max_trials": self.max_trials,
-                        "max_rejected_trials": self.max_rejected_trials,
-                        "search_epochs": self.search_epochs,
-                        "constraints": self.constraints.active(),
-                        "target": self.target.name,
-                        "proxy": self.proxy,
-                    },
+        # Each file is whole or absent: a kill during the save leaves the previous winner.
+        search_dir.atomic_save_model(self.model_, os.path.join(project, WINNER_MODEL))
+        search_dir.atomic_write_json(
+            os.path.join(project, WINNER_INFO),
+            {
+                "trial_id": trial.trial_id,
+                "objective": self.objective,
+                "score": trial.score,
+                "epochs": epochs,
+                "cost": self.cost_,
+                "hyperparameters": dict(trial.hyperparameters.values),
+                "search": {
+                    "strategy": self._strategy_name(),
+                    "strategy_kwargs": _jsonable(self.strategy_kwargs),
+                    "seed": self.seed,
+                    "max_trials": self.max_trials,
+                    "max_rejected_trials": self.max_rejected_trials,
+                    "search_epochs": self.search_epochs,
+                    "constraints": self.constraints.active(),
+                    "target": self.target.name,
+                    "proxy": self.proxy,
                 },
-                f,
-                indent=1,
-            )
+            },
+        )
 
     # -- the trained model ----------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from keras_nas.errors import (
     failure_reason,
     is_rejection,
 )
+from keras_nas import search_dir
 from keras_nas.memory import released_after_use
 from keras_nas.search_dir import atomic_write_json
 
@@ -82,7 +83,11 @@ class NASTuner(keras_tuner.Tuner):
         target: "tflite.Target | str" = "host",
         **kwargs,
     ):
+        # overwrite=True empties only a keras-nas search directory (keras_nas/search_dir.py).
+        fresh = search_dir.prepare_project_dir(kwargs)
         super().__init__(oracle=oracle, hypermodel=hypermodel, **kwargs)
+        if fresh:
+            search_dir.write_search_marker(self.project_dir, {"format_version": search_dir.FORMAT_VERSION})
         self.target = tflite.get_target(target)
         self.int8_validation = int8_validation
         self._trained_model = None
