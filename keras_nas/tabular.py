@@ -109,16 +109,26 @@ class TabularBenchmark:
 
         Raises:
             FileNotFoundError: If the file does not exist.
-            TableError: If the file is malformed: no `arch` column, a metric that
+            TableError: If the file is not a UTF-8 text (or gzip) file, or is malformed: no `arch` column, a metric that
                 is not a number, an architecture string that does not parse, rows
                 of different metrics.
         """
         path = os.fspath(path)
         if not os.path.exists(path):
             raise FileNotFoundError(f"No table file at {path!r}.")
+        if not os.path.isfile(path):
+            raise TableError(f"{path}: not a regular file; pass a .csv, .tsv or .jsonl table file.")
         opener = gzip.open if path.endswith(".gz") else open
-        with opener(path, "rt", encoding="utf-8") as f:
-            text = f.read()
+        try:
+            with opener(path, "rt", encoding="utf-8") as f:
+                text = f.read()
+        except UnicodeDecodeError as e:
+            raise TableError(
+                f"{path}: not a UTF-8 text table (byte {e.start} is {e.object[e.start:e.start + 1]!r}); "
+                "a table is a .csv, .tsv or .jsonl text file (optionally gzip-compressed as .gz)."
+            ) from None
+        except (gzip.BadGzipFile, EOFError) as e:
+            raise TableError(f"{path}: not a valid gzip file ({e}); write it with gzip, or drop the .gz.") from None
         stem = path[:-3] if path.endswith(".gz") else path
         if stem.endswith((".jsonl", ".json", ".ndjson")):
             records = _read_json_lines(text, path)

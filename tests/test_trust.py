@@ -232,3 +232,155 @@ def test_cli_unwritable_directory_is_one_clear_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("keras-nas search: error: cannot write the search or its outputs: ")
     assert "Traceback" not in err and len(err.splitlines()) == 1
+
+
+# -- no silent or wrong results ----------------------------------------------------------------
+
+
+def test_proxy_screens_proposals_through_nasmodel(digits, tmp_path):
+    x, y, x_val, y_val = digits
+    model = NASModel(strategy="random", proxy="naswot", proxy_pool_size=3, max_trials=1, seed=2,
+                     space="mlp", initial_architectures=None, latency_runs=1, directory=str(tmp_path))
+    model.fit(x, y, validation_data=(x_val, y_val), epochs=1, verbose=0)
+    screen = model.tuner.oracle.screen
+    assert len(screen.last_scores) == 3  # the trained candidate was picked from a pool of 3
+    assert model.trials()[0]["status"] == "COMPLETED"
+
+
+def test_resume_with_tighter_constraints_never_returns_a_winner_over_them(digits, tmp_path):
+    x, y, x_val, y_val = digits
+    common = dict(strategy="random", max_trials=2, seed=4, space="mlp", initial_architectures=None,
+                  latency_runs=1, directory=str(tmp_path), project_name="p")
+    first = NASModel(**common)
+    first.fit(x, y, validation_data=(x_val, y_val), epochs=1, verbose=0)
+    best = first.best_trial_.trial_id
+    flash = {row["trial_id"]: row["cost"]["flash_kb"] for row in first.trials()}
+    limit = flash[best] - 0.01  # the earlier winner no longer fits
+    resumed = NASModel(constraints={"flash_kb": limit}, **common)
+    fitting = [tid for tid, kb in flash.items() if kb <= limit]
+    if fitting:
+        with pytest.warns(UserWarning, match=rf"break the current constraints .*trial {best}: flash"):
+            resumed.fit(x, y, validation_data=(x_val, y_val), epochs=1, verbose=0)
+        assert resumed.best_trial_.trial_id in fitting
+    else:
+        with pytest.raises(RuntimeError, match="over the current constraints"):
+            resumed.fit(x, y, validation_data=(x_val, y_val), epochs=1, verbose=0)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda x, y, xv, yv: (x, np.where(np.arange(len(y)) == 3, 10**6, y), xv, yv),
+         r"largest label is 1000000, so the classifier would have 1000001 classes, more than the"),
+        (lambda x, y, xv, yv: (x, np.eye(10)[y] + np.eye(10)[(y + 1) % 10], xv, np.eye(10)[yv]),
+         r"2-D training labels are not one-hot: row 0 is"),
+        (lambda x, y, xv, yv: (x * 1e30, y, xv, yv), r"`x` has values up to [0-9.]+e\+3[01] in magnitude.*Rescale the inputs"),
+        (lambda x, y, xv, yv: (x, y, np.full_like(xv, -1e20), yv), r"`x_val` has values up to 1e\+20"),
+    ],
+)
+def test_bad_labels_and_inputs_fail_at_fit(digits, tmp_path, change, message):
+    x, y, x_val, y_val = change(*digits)
+    model = NASModel(strategy="random", max_trials=1, directory=str(tmp_path), latency_runs=1)
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=message):
+        model.fit(x, y, validation_data=(x_val, y_val), epochs=1, verbose=0)
+    assert time.perf_counter() - start < 5  # refused before any candidate is built
+    assert not list(tmp_path.glob("*/trial_*"))
+
+
+def test_validation_sample_weights_are_refused_not_dropped(digits, tmp_path):
+    x, y, x_val, y_val = digits
+    model = NASModel(strategy="random", max_trials=1, directory=str(tmp_path), latency_runs=1)
+    with pytest.raises(ValueError, match=r"sample weights \(x_val, y_val, weights\).*would be ignored"):
+        model.fit(x, y, validation_data=(x_val, y_val, np.ones(len(y_val))), epochs=1, verbose=0)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"search_epochs": 0}, r"`search_epochs` must be a positive integer, got 0"),
+        ({"search_epochs": -1}, r"`search_epochs` must be a positive integer, got -1"),
+        ({"latency_runs": 0}, r"`latency_runs` must be a positive integer, got 0"),
+        ({"seed": "abc"}, r"`seed` must be None or an integer >= 0, got 'abc'"),
+        ({"seed": 1.5}, r"`seed` must be None or an integer"),
+        ({"proxy_pool_size": 0}, r"`proxy_pool_size` must be a positive integer"),
+        ({"strategy_kwargs": {"populaton_size": 4}}, r"Unknown strategy_kwargs \['populaton_size'\] for strategy='evolution' \(RegularizedEvolution\). It accepts: .*'population_size'"),
+        ({"strategy": "random", "strategy_kwargs": {"population_size": 4}}, r"Unknown strategy_kwargs \['population_size'\] for strategy='random'"),
+        ({"strategy_kwargs": {"seed": 3}}, r"strategy_kwargs sets \['seed'\].*NASModel\(seed=...\)"),
+        ({"strategy": "oneshot", "strategy_kwargs": {"supernet_epoch": 3}}, r"Unknown strategy_kwargs \['supernet_epoch'\] for strategy='oneshot'"),
+    ],
+)
+def test_bad_constructor_arguments_fail_at_the_constructor(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        NASModel(**kwargs)
+
+
+def test_good_strategy_kwargs_are_accepted():
+    NASModel(strategy_kwargs={"population_size": 6, "sample_size": 2, "max_search_seconds": 60})
+    NASModel(strategy="oneshot", strategy_kwargs={"supernet_epochs": 2, "search": "random"})
+    NASModel(strategy="darts", strategy_kwargs={"supernet_epochs": 2, "latency_weight": 0.1})
+
+
+def test_xnnpack_failure_retries_on_builtin_kernels(fitted, monkeypatch):
+    from keras_nas import tflite
+    from keras_nas.tflite import interpreter as interpreter_module
+
+    model_bytes = tflite.to_tflite(fitted.model, "int8", fitted.data_.representative_x)
+    real_cls, name = interpreter_module._resolve_runtime()
+
+    class XnnpackFails:
+        """The runtime's interpreter, whose default (XNNPACK) delegate fails to prepare."""
+
+        def __new__(cls, model_content, num_threads=1, **options):
+            if "experimental_op_resolver_type" not in options:
+                raise RuntimeError("Failed to apply XNNPACK delegate: node 12 (CONV_2D) could not be prepared")
+            return real_cls(model_content=model_content, num_threads=num_threads, **options)
+
+    XnnpackFails.__module__ = real_cls.__module__
+    monkeypatch.setattr(interpreter_module, "_resolve_runtime", lambda: (XnnpackFails, name))
+    with pytest.warns(RuntimeWarning, match="XNNPACK delegate could not prepare this model .*builtin kernels"):
+        interpreter = tflite.load_interpreter(model_bytes)
+    assert interpreter.get_input_details()[0]["dtype"] == np.int8
+
+    class AlwaysFails(XnnpackFails):
+        def __new__(cls, model_content, num_threads=1, **options):
+            raise RuntimeError("Op builtin_code out of range: 205")
+
+    AlwaysFails.__module__ = real_cls.__module__
+    monkeypatch.setattr(interpreter_module, "_resolve_runtime", lambda: (AlwaysFails, name))
+    with pytest.raises(tflite.InvalidModelError, match=r"could not load the model .*Op builtin_code out of range.*truncated or corrupted .* or it uses an op"):
+        tflite.load_interpreter(model_bytes)
+
+
+def test_tabular_reader_names_a_binary_file(tmp_path):
+    binary = tmp_path / "table.csv"
+    binary.write_bytes(b"arch,val_accuracy\n\xff\xfe\x00\x81garbage")
+    with pytest.raises(tabular.TableError, match=r"table\.csv: not a UTF-8 text table \(byte 18 is b'\\xff'\)"):
+        tabular.TabularBenchmark.from_file(binary)
+    fake_gz = tmp_path / "table.csv.gz"
+    fake_gz.write_bytes(b"not gzip at all")
+    with pytest.raises(tabular.TableError, match="not a valid gzip file"):
+        tabular.TabularBenchmark.from_file(fake_gz)
+
+
+def test_profile_refuses_a_named_pipe_and_a_huge_file_without_reading(tmp_path, capsys):
+    import signal
+
+    from keras_nas.cli import main
+
+    pipe = tmp_path / "model.tflite"
+    os.mkfifo(pipe)
+    huge = tmp_path / "huge.tflite"
+    with open(huge, "wb") as f:  # sparse: 3 GiB that take no disk space
+        f.truncate(3 * 2**30)
+    signal.signal(signal.SIGALRM, lambda *_: pytest.fail("profile blocked or read the whole file"))
+    signal.alarm(20)
+    try:
+        assert main(["profile", str(pipe)]) == 2
+        assert "is a named pipe, device or socket, not a regular file" in capsys.readouterr().err
+        start = time.perf_counter()
+        assert main(["profile", str(huge)]) == 2
+        assert "has 3.0 GiB; a TFLite flatbuffer holds at most 2 GiB" in capsys.readouterr().err
+        assert time.perf_counter() - start < 2
+    finally:
+        signal.alarm(0)
