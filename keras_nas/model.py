@@ -245,18 +245,6 @@ class NASModel:
             The `History` of the winner's final training (`None` on a worker of a
             distributed search: the chief trains the winner).
         """
-        # One process at a time per directory (a distributed search's workers share the chief's).
-        lock = search_dir.SearchLock(os.path.join(str(self.directory), self.project_name))
-        if not distributed.is_worker():
-            lock.acquire()
-        try:
-            return self._fit(x, y, batch_size, epochs, verbose, callbacks, validation_split,
-                             validation_data, **fit_kwargs)
-        finally:
-            lock.release()
-
-    def _fit(self, x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data,
-             **fit_kwargs):
         data = prepare_data(
             x, y, validation_data, validation_split, batch_size, self.num_classes
         )
@@ -267,6 +255,16 @@ class NASModel:
             )
         if not isinstance(epochs, int) or epochs < 1:
             raise ValueError(f"`epochs` must be a positive integer, got {epochs!r}.")
+        # One process at a time per directory (a distributed search's workers share the chief's).
+        lock = search_dir.SearchLock(os.path.join(str(self.directory), self.project_name))
+        if not distributed.is_worker():
+            lock.acquire()
+        try:
+            return self._fit(data, epochs, verbose, callbacks, **fit_kwargs)
+        finally:
+            lock.release()
+
+    def _fit(self, data: PreparedData, epochs, verbose, callbacks, **fit_kwargs):
         self.data_ = data
         self.num_classes = data.num_classes
         self.input_shape = data.input_shape
