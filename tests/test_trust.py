@@ -384,3 +384,47 @@ def test_profile_refuses_a_named_pipe_and_a_huge_file_without_reading(tmp_path, 
         assert time.perf_counter() - start < 2
     finally:
         signal.alarm(0)
+
+
+def test_c_array_registers_the_model_ops_in_real_code(fitted, tmp_path):
+    import re
+    import shutil
+
+    from keras_nas import tflite
+    from keras_nas.tflite.ops import resolver_method
+
+    compiler = shutil.which("g++")
+    if compiler is None:
+        pytest.skip("g++ not installed")
+    model_bytes = tflite.to_tflite(fitted.model, "int8", fitted.data_.representative_x)
+    ops = tflite.model_ops(model_bytes)
+    tflite.write_c_array(model_bytes, tmp_path, name="model_data")
+    header = (tmp_path / "model_data.h").read_text()
+    assert f"constexpr int kModelDataOpCount = {len(ops)};" in header
+    # A stand-in for tflite::MicroMutableOpResolver that records the calls.
+    methods = "\n".join(f'  int {resolver_method(op)}() {{ std::printf("{resolver_method(op)}\\n"); return 0; }}'
+                        for op in ops)
+    (tmp_path / "main.cc").write_text(
+        "#include <cstdio>\n#include \"model_data.h\"\n"
+        f"struct Resolver {{\n{methods}\n}};\n"
+        "int main() { Resolver r; return ModelDataRegisterOps(r) ? 0 : 1; }\n"
+    )
+    subprocess.run([compiler, "-std=c++17", "-Wall", "-Wextra", "-Werror", "-o", "check", "main.cc"],
+                   cwd=tmp_path, check=True)
+    called = subprocess.run([str(tmp_path / "check")], capture_output=True, text=True, check=True).stdout.split()
+    assert called == [resolver_method(op) for op in ops]
+    assert not re.search(r"^//\s+resolver\.", header, re.M)  # code, not comments
+
+
+@pytest.mark.parametrize("strategy", ["oneshot", "darts"])
+def test_weight_sharing_strategies_refuse_distributed_mode_as_the_readme_says(strategy, digits, tmp_path,
+                                                                              monkeypatch):
+    x, y, x_val, y_val = digits
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "chief")
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", "8000")
+    model = NASModel(strategy=strategy, max_trials=1, seed=0, directory=str(tmp_path), latency_runs=1)
+    with pytest.raises(ValueError, match=r"Weight-sharing strategies \('oneshot', 'darts'\) run in one process"):
+        model.fit(x, y, validation_data=(x_val, y_val), epochs=1, verbose=0)
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert "`darts` train one supernet in one process and refuse it" in readme
