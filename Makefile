@@ -7,10 +7,10 @@ PY := $(VENV)/bin/python
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: setup.py
+$(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test,distributed]"
+	$(PY) -m pip install --quiet -e ".[test,distributed,qat,mnist1d]"
 	touch $@
 
 demo: setup

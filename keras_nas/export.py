@@ -6,7 +6,6 @@ import json
 import shutil
 from pathlib import Path
 
-import keras
 import numpy as np
 
 from keras_nas import tflite
@@ -41,7 +40,7 @@ QAT_EPOCHS = 3
 
 
 def export_model(
-    model: keras.Model,
+    model: "keras.Model",
     directory,
     formats=("tflite-int8", "c-array"),
     representative_data: np.ndarray | None = None,
@@ -192,6 +191,8 @@ def export_model(
 
 def _metadata(model, labels) -> dict:
     """Metadata for the .tflite files: the normalisation layer the model holds."""
+    import keras  # here, not at the top: the CLI reads FORMATS without importing TensorFlow
+
     normalization = None
     for layer in model.layers:
         if isinstance(layer, keras.layers.Normalization):

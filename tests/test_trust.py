@@ -428,3 +428,59 @@ def test_weight_sharing_strategies_refuse_distributed_mode_as_the_readme_says(st
         model.fit(x, y, validation_data=(x_val, y_val), epochs=1, verbose=0)
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert "`darts` train one supernet in one process and refuse it" in readme
+
+
+# -- install and first contact ---------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_cli_help_is_fast_and_the_package_import_does_not_import_tensorflow():
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    start = time.perf_counter()
+    shown = subprocess.run([sys.executable, "-m", "keras_nas.cli", "--help"], capture_output=True, text=True,
+                           env=env, check=True)
+    assert time.perf_counter() - start < 2.0
+    assert "usage: keras-nas" in shown.stdout and "--version" in shown.stdout
+    version = subprocess.run([sys.executable, "-m", "keras_nas.cli", "--version"], capture_output=True,
+                             text=True, check=True)
+    import keras_nas
+
+    assert version.stdout.strip() == f"keras-nas {keras_nas.__version__}"
+    probe = ("import sys, keras_nas, keras_nas.cli; assert 'tensorflow' not in sys.modules, 'TF imported'; "
+             "from keras_nas import NASModel, Constraints; assert 'tensorflow' in sys.modules")
+    subprocess.run([sys.executable, "-c", probe], check=True, env=env)
+
+
+def test_pyproject_license_and_makefile():
+    import importlib.metadata
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())
+    assert not (REPO / "setup.py").exists()
+    assert project["tool"]["setuptools"]["package-dir"]["keras_nas.blocks"] == "blocks"
+    assert project["tool"]["setuptools"]["package-dir"]["keras_nas.tflite"] == "tflite"
+    assert project["project"]["scripts"]["keras-nas"] == "keras_nas.cli:main"
+    extras = project["project"]["optional-dependencies"]
+    assert set(extras["qat"]) == {"tensorflow-model-optimization", "tf-keras"} and extras["mnist1d"] == ["mnist1d"]
+    requirements = {Requirement(r).name: Requirement(r) for r in project["project"]["dependencies"]}
+    assert not {"mnist1d", "tf-keras", "tensorflow-model-optimization"} & set(requirements)
+    micro = requirements["tflite-micro"]
+    assert micro.specifier.contains(importlib.metadata.version("tflite-micro"), prereleases=True)
+    assert str(micro.specifier) and "dev0" not in str(micro.specifier)  # pinned, not "any nightly"
+    license_text = (REPO / "LICENSE").read_text()
+    assert "Apache License" in license_text and "Version 2.0, January 2004" in license_text
+    assert "END OF TERMS AND CONDITIONS" in license_text
+    makefile = (REPO / "Makefile").read_text()
+    assert "$(VENV)/.installed: pyproject.toml" in makefile and ".[test,distributed,qat,mnist1d]" in makefile
+
+
+def test_missing_mnist1d_names_the_extra(monkeypatch):
+    from keras_nas.datasets import load_mnist1d
+
+    monkeypatch.setitem(sys.modules, "mnist1d", None)
+    monkeypatch.setitem(sys.modules, "mnist1d.data", None)
+    with pytest.raises(ImportError, match=r"pip install 'keras-nas\[mnist1d\]'"):
+        load_mnist1d(num_samples=100)
