@@ -484,3 +484,71 @@ def test_missing_mnist1d_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "mnist1d.data", None)
     with pytest.raises(ImportError, match=r"pip install 'keras-nas\[mnist1d\]'"):
         load_mnist1d(num_samples=100)
+
+
+# -- plots and the HTML report ---------------------------------------------------------------
+
+
+def _rows(target=None, source=None):
+    rows = []
+    for i, (acc, latency, status) in enumerate(
+        [(0.80, 0.10, "COMPLETED"), (0.90, 0.30, "COMPLETED"), (None, 0.05, "REJECTED"), (0.85, 0.20, "COMPLETED")]
+    ):
+        cost = {"latency_ms": latency, "flash_kb": 10.0 + i, "peak_ram_kb": 5.0 + i}
+        if target:
+            cost.update(target=target, latency_source=source)
+        rows.append({"trial_id": f"{i:04d}", "status": status, "score": acc,
+                     "metrics": {} if acc is None else {"val_accuracy": acc}, "cost": cost})
+    return rows
+
+
+def test_pareto_plot_legend_is_outside_and_limits_and_latency_source_are_drawn():
+    import matplotlib.pyplot as plt
+
+    from keras_nas import plots
+
+    fig = plots.plot_pareto(_rows("cortex-m4", "estimate"), x="latency_ms", winner="0001",
+                            limits={"latency_ms": 0.25, "flash_kb": 64})
+    try:
+        ax = fig.axes[0]
+        fig.canvas.draw()
+        legend = ax.get_legend().get_window_extent()
+        assert legend.x0 >= ax.get_window_extent().x1  # right of the data: it hides no marker
+        assert any(list(line.get_xdata()) == [0.25, 0.25] for line in ax.lines)
+        assert ax.get_xlabel() == "latency on cortex-m4: estimate from MAC counts, not measured (ms)"
+        assert ax.get_title() == "Pareto front: validation accuracy vs latency"
+    finally:
+        plt.close(fig)
+    fig = plots.plot_pareto(_rows(), x="latency_ms")
+    assert fig.axes[0].get_xlabel() == "latency on this host, int8 LiteRT (ms)"
+    plt.close(fig)
+
+
+def test_history_plot_has_integer_trial_ticks():
+    import matplotlib.pyplot as plt
+
+    from keras_nas import plots
+
+    fig = plots.plot_history(_rows())
+    try:
+        ax = fig.axes[0]
+        fig.canvas.draw()
+        assert all(float(t).is_integer() for t in ax.get_xticks())
+        assert ax.get_title() == "Validation accuracy over the search"
+        assert ax.get_legend().get_window_extent().x0 >= ax.get_window_extent().x1
+    finally:
+        plt.close(fig)
+
+
+def test_report_html_embeds_its_images(fitted, tmp_path):
+    import shutil
+
+    from keras_nas.report import write_report
+
+    report = write_report(fitted, path=tmp_path / "report")
+    assert report["plots"]
+    moved = tmp_path / "mailed.html"
+    shutil.copy(report["files"]["html"], moved)  # alone, without the PNG files
+    page = moved.read_text()
+    assert page.count("<img src='data:image/png;base64,") == len(report["plots"])
+    assert "src='history.png'" not in page
