@@ -136,6 +136,25 @@ class Constraints:
                 over[trial_id] = broken
         return over
 
+    def shipped_over_limit(self, export_report: Mapping) -> list[str]:
+        """Names every exported integer file larger than the `flash_kb` limit.
+
+        Args:
+            export_report: What `keras_nas.export.export_model` returns.
+
+        Returns:
+            One message per file over the limit (empty if all fit or there is no limit).
+        """
+        if self.flash_kb is None:
+            return []
+        return [
+            f"The exported {fmt} file is {entry['size_bytes'] / 1024:.2f} KB, over the flash_kb "
+            f"limit of {self.flash_kb:g} KB the search checked (metadata such as labels adds bytes "
+            "after the search): shorten the labels, or search with a little margin under the limit."
+            for fmt, entry in export_report.get("formats", {}).items()
+            if fmt.startswith("tflite-int8") and entry.get("size_bytes", 0) / 1024 > self.flash_kb
+        ]
+
     def worst_ratio(self, cost: Mapping[str, float]) -> float:
         """The largest cost/limit ratio over the set limits (<= 1 means it fits)."""
         ratios = [

@@ -653,6 +653,8 @@ class NASModel:
         from keras_nas.report import save_search_info
 
         save_search_info(self.tuner.project_dir, {"export_dir": str(Path(directory).resolve())})
+        for line in self.constraints.shipped_over_limit(report):
+            warnings.warn(line, UserWarning)
         return report
 
 

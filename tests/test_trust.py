@@ -552,3 +552,45 @@ def test_report_html_embeds_its_images(fitted, tmp_path):
     page = moved.read_text()
     assert page.count("<img src='data:image/png;base64,") == len(report["plots"])
     assert "src='history.png'" not in page
+
+
+# -- the flash limit holds for the bytes that ship ---------------------------------------------
+
+
+def test_near_the_flash_limit_the_search_measures_the_file_with_its_metadata(fitted):
+    from keras_tuner.engine import trial as trial_module
+
+    from keras_nas import Constraints, tflite
+    from keras_nas.export import with_metadata
+    from keras_nas.tuner import randomize_weights
+
+    tuner = fitted.tuner
+    best = fitted.best_trial_
+    recorded = tuner.recorded_cost(best.trial_id)
+    trial = trial_module.Trial(best.hyperparameters, trial_id="0099")
+    constraints = tuner.constraints
+    tuner.constraints = Constraints.from_dict({"flash_kb": recorded["flash_kb"] + 0.5})
+    try:
+        cost = tuner.measure_candidate(trial)
+    finally:
+        tuner.constraints = constraints
+    model = tuner._try_build(best.hyperparameters)
+    randomize_weights(model, tuner.trial_seed(trial))
+    shipped = with_metadata(model, tflite.to_tflite(model, "int8", tuner.representative_data))
+    assert cost["flash_bytes"] == len(shipped)
+
+
+def test_export_warns_when_the_shipped_int8_file_is_over_the_flash_limit(fitted, tmp_path):
+    from keras_nas import Constraints
+
+    report = fitted.export(tmp_path / "a", formats=["tflite-int8"], verbose=False)
+    size_kb = report["formats"]["tflite-int8"]["size_bytes"] / 1024
+    assert size_kb == (tmp_path / "a" / "model_int8.tflite").stat().st_size / 1024
+    constraints = fitted.constraints
+    fitted.constraints = Constraints.from_dict({"flash_kb": size_kb - 0.05})
+    try:
+        with pytest.warns(UserWarning, match=r"exported tflite-int8 file is [0-9.]+ KB, over the flash_kb limit"):
+            fitted.export(tmp_path / "b", formats=["tflite-int8"], labels=[str(i) for i in range(10)],
+                          verbose=False)
+    finally:
+        fitted.constraints = constraints
