@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import warnings
@@ -19,7 +20,7 @@ from keras_nas import blocks, checks, distributed, pareto, search_dir, tflite
 from keras_nas.constraints import Constraints
 from keras_nas.data import PreparedData, prepare_data
 from keras_nas.errors import NotFittedError, failure_reason, is_rejection
-from keras_nas.export import export_model
+from keras_nas.export import export_model, with_metadata
 from keras_nas.hypermodel import NASHyperModel
 from keras_nas.strategies import STRATEGIES, NASOracle, get_strategy
 from keras_nas.tuner import INT8_METRIC, NASTuner
@@ -369,6 +370,8 @@ class NASModel:
         model_bytes, cost = tflite.measure_model(
             model, data.representative_x, latency_runs=self.latency_runs
         )
+        # The flash figure is of the file export writes (metadata included, labels aside).
+        cost = dataclasses.replace(cost, flash_bytes=len(with_metadata(model, model_bytes)))
         self.cost_ = self.tuner.on_target(model_bytes, cost)
         broken = self.constraints.violations(self.cost_)
         if broken:

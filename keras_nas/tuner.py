@@ -262,10 +262,14 @@ class NASTuner(keras_tuner.Tuner):
             )
             limit = self.constraints.flash_kb
             if limit is not None and abs(cost.flash_kb - limit) <= NEAR_FLASH_LIMIT_KB:
-                # Near the limit the decision must be exact: the file that will ship, metadata included.
+                # Near the limit the decision must be exact: the file that will ship, metadata
+                # included (taken from an unperturbed build: the data's normalization statistics).
                 from keras_nas.export import with_metadata
 
-                exact = with_metadata(model, tflite.to_tflite(model, "int8", self.representative_data))
+                exact = with_metadata(
+                    self._try_build(trial.hyperparameters),
+                    tflite.to_tflite(model, "int8", self.representative_data),
+                )
                 cost = dataclasses.replace(cost, flash_bytes=len(exact))
         except tflite.ConversionError as e:
             raise keras_tuner.errors.FailedTrialError(

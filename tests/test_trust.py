@@ -576,8 +576,15 @@ def test_near_the_flash_limit_the_search_measures_the_file_with_its_metadata(fit
         tuner.constraints = constraints
     model = tuner._try_build(best.hyperparameters)
     randomize_weights(model, tuner.trial_seed(trial))
-    shipped = with_metadata(model, tflite.to_tflite(model, "int8", tuner.representative_data))
+    shipped = with_metadata(tuner._try_build(best.hyperparameters),
+                            tflite.to_tflite(model, "int8", tuner.representative_data))
     assert cost["flash_bytes"] == len(shipped)
+    # The winner's recorded flash is the exported file's (no labels).
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as out:
+        report = fitted.export(out, formats=["tflite-int8"], verbose=False)
+    assert fitted.cost_["flash_bytes"] == report["formats"]["tflite-int8"]["size_bytes"]
 
 
 def test_export_warns_when_the_shipped_int8_file_is_over_the_flash_limit(fitted, tmp_path):
