@@ -530,9 +530,12 @@ def run_export(args: argparse.Namespace) -> int:
             x_val=x_val, y_val=y_val, labels=args.labels, verbose=not args.quiet,
             x_train=data.get("x"), y_train=data.get("y"),
         )
+        save_search_info(project, {"export_dir": str(Path(args.out).resolve())})
     except ValueError as e:
         return _error("export", str(e))
-    save_search_info(project, {"export_dir": str(Path(args.out).resolve())})
+    except OSError as e:  # a read-only or full disk
+        return _error("export", f"cannot write: {e}. Choose a writable --out folder (the search "
+                                "directory must be writable too: the export is recorded there).")
     print(f"Exported trial {json.loads((project / WINNER_INFO).read_text())['trial_id']} to {args.out}: "
           f"{', '.join(report['files'])}")
     return 0
@@ -591,6 +594,8 @@ def run_report(args: argparse.Namespace) -> int:
                               plots=not args.no_plots)
     except (FileNotFoundError, ValueError) as e:
         return _error("report", str(e))
+    except OSError as e:  # a read-only or full disk
+        return _error("report", f"cannot write the report: {e}. Pass a writable folder with --out.")
     print(json.dumps(report, indent=1, default=str) if args.json else format_markdown(report))
     return 0
 

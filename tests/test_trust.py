@@ -601,3 +601,20 @@ def test_export_warns_when_the_shipped_int8_file_is_over_the_flash_limit(fitted,
                           verbose=False)
     finally:
         fitted.constraints = constraints
+
+
+def test_cli_report_and_export_to_an_unwritable_folder_are_one_clear_line(fitted, tmp_path, capsys):
+    from keras_nas.cli import main
+
+    (tmp_path / "file").write_text("")
+    unwritable = tmp_path / "file" / "out"  # under a regular file: no one can create it
+    project = fitted.tuner.project_dir
+    assert main(["report", project, "--out", str(unwritable), "--no-plots"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("keras-nas report: error: cannot write the report: ") and len(err.splitlines()) == 1
+    config = tmp_path / "data.json"
+    config.write_text(json.dumps({"data": {"builtin": "digits", "max_samples": 100}}))
+    assert main(["export", project, "--out", str(unwritable), "--data", str(config), "--formats", "keras",
+                 "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("keras-nas export: error: cannot write: ") and len(err.splitlines()) == 1
