@@ -618,3 +618,27 @@ def test_cli_report_and_export_to_an_unwritable_folder_are_one_clear_line(fitted
                  "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("keras-nas export: error: cannot write: ") and len(err.splitlines()) == 1
+
+
+def test_nasmodel_resumes_after_a_trial_folder_was_deleted(digits, tmp_path):
+    import shutil
+
+    x, y, x_val, y_val = digits
+    common = dict(strategy="random", seed=3, space="mlp", initial_architectures=None, latency_runs=1,
+                  directory=str(tmp_path), project_name="p")
+    NASModel(max_trials=2, **common).fit(x, y, validation_data=(x_val, y_val), epochs=1, verbose=0)
+    project = tmp_path / "p"
+    kept = (project / "trial_0001" / "trial.json").read_text()
+    shutil.rmtree(project / "trial_0000")
+    resumed = NASModel(max_trials=3, **common)
+    resumed.fit(x, y, validation_data=(x_val, y_val), epochs=1, verbose=0)
+    rows = {row["trial_id"]: row for row in resumed.trials()}
+    assert sorted(rows) == ["0000", "0001", "0002"]
+    assert rows["0000"]["status"] == "FAILED" and "Lost" in rows["0000"]["message"]
+    assert (project / "trial_0001" / "trial.json").read_text() == kept
+    assert rows["0002"]["status"] == "COMPLETED"
+    assert resumed.best_trial_.trial_id in ("0001", "0002")
+    from keras_nas.report import write_report
+
+    report = write_report(resumed, path=tmp_path / "report")  # the lost trial does not break it
+    assert [r["trial_id"] for r in report["trials"]] == ["0000", "0001", "0002"]
