@@ -460,7 +460,9 @@ class NASModel:
             if t.status == trial_module.TrialStatus.COMPLETED and t.score is not None
         ]
         # Trials of an earlier run under looser constraints are not eligible.
-        over = self.constraints.over_limit({t.trial_id: self.tuner.recorded_cost(t.trial_id) for t in completed})
+        over = self.constraints.over_limit(
+            {t.trial_id: self.tuner.recorded_cost(t.trial_id) for t in completed}
+        )
         if over:
             warnings.warn(
                 f"{len(over)} trained candidate(s) of this search break the current constraints "

@@ -196,15 +196,19 @@ def search_info(hypermodel, oracle) -> dict:
     }
 
 
-def write_search_marker(project_dir: str, info: dict) -> None:
+def write_search_marker(project_dir: str, info: dict, keep_existing: bool = False) -> None:
     """Writes the marker `keras_nas.json` describing the search in `project_dir`.
 
     Args:
         project_dir: The search directory (created if needed).
         info: What `search_info` returns.
+        keep_existing: Leave a marker that is already there untouched.
     """
     os.makedirs(project_dir, exist_ok=True)
-    atomic_write_json(os.path.join(project_dir, MARKER_FILE), info)
+    path = os.path.join(project_dir, MARKER_FILE)
+    if keep_existing and os.path.exists(path):
+        return
+    atomic_write_json(path, info)
 
 
 def check_search_marker(project_dir: str, info: dict) -> None:

@@ -16,7 +16,7 @@ import tensorflow as tf
 from keras_tuner.engine import trial as trial_module
 from keras_tuner.src import config as keras_tuner_config
 
-from keras_nas import distributed, tflite
+from keras_nas import distributed, search_dir, tflite
 from keras_nas.constraints import Constraints
 from keras_nas.errors import (
     CandidateRejected,
@@ -24,7 +24,6 @@ from keras_nas.errors import (
     failure_reason,
     is_rejection,
 )
-from keras_nas import search_dir
 from keras_nas.memory import released_after_use
 from keras_nas.search_dir import atomic_write_json
 
@@ -86,8 +85,10 @@ class NASTuner(keras_tuner.Tuner):
         # overwrite=True empties only a keras-nas search directory (keras_nas/search_dir.py).
         fresh = search_dir.prepare_project_dir(kwargs)
         super().__init__(oracle=oracle, hypermodel=hypermodel, **kwargs)
-        if fresh:
-            search_dir.write_search_marker(self.project_dir, {"format_version": search_dir.FORMAT_VERSION})
+        if fresh and not distributed.is_worker():  # the chief owns a shared directory's marker
+            search_dir.write_search_marker(
+                self.project_dir, {"format_version": search_dir.FORMAT_VERSION}, keep_existing=True
+            )
         self.target = tflite.get_target(target)
         self.int8_validation = int8_validation
         self._trained_model = None
