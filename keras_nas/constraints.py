@@ -110,7 +110,9 @@ class Constraints:
             value = cost[field]
             if value > limit:
                 label = field.rsplit("_", 1)[0].replace("_", " ")
-                broken.append(f"{label} {value:.1f} {unit} > {limit:g} {unit}")
+                # One decimal, or three where one would not show that it is over the limit.
+                shown = f"{value:.1f}" if round(value, 1) > limit else f"{value:.3f}"
+                broken.append(f"{label} {shown} {unit} > {limit:g} {unit}")
         return broken
 
     def over_limit(self, costs: Mapping[str, Mapping[str, float] | None]) -> dict[str, list[str]]:

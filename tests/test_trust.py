@@ -253,18 +253,24 @@ def test_resume_with_tighter_constraints_never_returns_a_winner_over_them(digits
                   latency_runs=1, directory=str(tmp_path), project_name="p")
     first = NASModel(**common)
     first.fit(x, y, validation_data=(x_val, y_val), epochs=1, verbose=0)
-    best = first.best_trial_.trial_id
     flash = {row["trial_id"]: row["cost"]["flash_kb"] for row in first.trials()}
-    limit = flash[best] - 0.01  # the earlier winner no longer fits
+    big, small = max(flash, key=flash.get), min(flash, key=flash.get)
+    assert flash[big] > flash[small]
+    # Make the larger candidate the most accurate one, as it often is.
+    path = tmp_path / "p" / f"trial_{big}" / "trial.json"
+    state = json.loads(path.read_text())
+    state["score"] = 1.0
+    path.write_text(json.dumps(state))
+
+    limit = flash[big] - 0.01  # tightened: the most accurate no longer fits
     resumed = NASModel(constraints={"flash_kb": limit}, **common)
-    fitting = [tid for tid, kb in flash.items() if kb <= limit]
-    if fitting:
-        with pytest.warns(UserWarning, match=rf"break the current constraints .*trial {best}: flash"):
-            resumed.fit(x, y, validation_data=(x_val, y_val), epochs=1, verbose=0)
-        assert resumed.best_trial_.trial_id in fitting
-    else:
-        with pytest.raises(RuntimeError, match="over the current constraints"):
-            resumed.fit(x, y, validation_data=(x_val, y_val), epochs=1, verbose=0)
+    with pytest.warns(UserWarning, match=rf"1 trained candidate\(s\) of this search break the current constraints .*trial {big}: flash"):
+        resumed.fit(x, y, validation_data=(x_val, y_val), epochs=1, verbose=0)
+    assert resumed.best_trial_.trial_id == small
+
+    tighter = NASModel(constraints={"flash_kb": flash[small] - 0.01}, **common)
+    with pytest.warns(UserWarning), pytest.raises(RuntimeError, match=r"over the current constraints: \['0000', '0001'\]"):
+        tighter.fit(x, y, validation_data=(x_val, y_val), epochs=1, verbose=0)
 
 
 @pytest.mark.parametrize(
@@ -313,6 +319,14 @@ def test_validation_sample_weights_are_refused_not_dropped(digits, tmp_path):
 def test_bad_constructor_arguments_fail_at_the_constructor(kwargs, message):
     with pytest.raises(ValueError, match=message):
         NASModel(**kwargs)
+
+
+def test_a_broken_limit_is_shown_with_the_digits_that_show_it():
+    from keras_nas import Constraints
+
+    limits = Constraints.from_dict({"flash_kb": 7.21656})
+    assert limits.violations({"flash_kb": 7.22656, "peak_ram_kb": 1, "latency_ms": 1}) == ["flash 7.227 KB > 7.21656 KB"]
+    assert limits.violations({"flash_kb": 80.0, "peak_ram_kb": 1, "latency_ms": 1}) == ["flash 80.0 KB > 7.21656 KB"]
 
 
 def test_good_strategy_kwargs_are_accepted():
