@@ -74,7 +74,10 @@ class NASModel:
         seed: Seed of the search and of every trial's training.
         directory, project_name: Where Keras Tuner keeps the trials; a search
             with the same names resumes (unless `overwrite=True`).
-        overwrite: Start the search afresh.
+            `project_name` is one folder name (no separators, `..` or
+            absolute path); one process at a time may run `fit` there.
+        overwrite: Start the search afresh. Only a folder holding a keras-nas
+            search (or nothing) is emptied; any other folder is refused.
         max_rejected_trials: How many candidates may be rejected for their cost
             before the search stops (default `10 * max_trials`).
         strategy_kwargs: Extra arguments for the strategy (e.g.
