@@ -504,25 +504,28 @@ class NASModel:
         search_dir.atomic_save_model(self.model_, os.path.join(project, WINNER_MODEL))
         search_dir.atomic_write_json(
             os.path.join(project, WINNER_INFO),
-            {
-                "trial_id": trial.trial_id,
-                "objective": self.objective,
-                "score": trial.score,
-                "epochs": epochs,
-                "cost": self.cost_,
-                "hyperparameters": dict(trial.hyperparameters.values),
-                "search": {
-                    "strategy": self._strategy_name(),
-                    "strategy_kwargs": _jsonable(self.strategy_kwargs),
-                    "seed": self.seed,
-                    "max_trials": self.max_trials,
-                    "max_rejected_trials": self.max_rejected_trials,
-                    "search_epochs": self.search_epochs,
-                    "constraints": self.constraints.active(),
-                    "target": self.target.name,
-                    "proxy": self.proxy,
-                },
-            },
+            (
+                {
+                    "trial_id": trial.trial_id,
+                    "objective": self.objective,
+                    "score": trial.score,
+                    "epochs": epochs,
+                    "cost": self.cost_,
+                    "hyperparameters": dict(trial.hyperparameters.values),
+                    "search": {
+                        "strategy": self._strategy_name(),
+                        "strategy_kwargs": _jsonable(self.strategy_kwargs),
+                        "seed": self.seed,
+                        "max_trials": self.max_trials,
+                        "max_rejected_trials": self.max_rejected_trials,
+                        "search_epochs": self.search_epochs,
+                        "constraints": self.constraints.active(),
+                        "target": self.target.name,
+                        "proxy": self.proxy,
+                    },
+                }
+            ),
+            indent=1,
         )
 
     # -- the trained model ----------------------------------------------------------------

@@ -52,7 +52,7 @@ class SearchDirectoryError(ValueError):
     """A search directory cannot be resumed: it belongs to another search or is damaged."""
 
 
-def atomic_write_json(path: str, obj: Any) -> None:
+def atomic_write_json(path: str, obj: Any, indent: int | None = None) -> None:
     """Writes `obj` as JSON so that `path` holds either its old or its new content.
 
     The text goes to a temporary file in the same folder, is flushed to disk and
@@ -61,6 +61,7 @@ def atomic_write_json(path: str, obj: Any) -> None:
     Args:
         path: The file to write.
         obj: A JSON-serializable object.
+        indent: As for `json.dumps` (None: one line).
 
     Example:
 
@@ -68,7 +69,7 @@ def atomic_write_json(path: str, obj: Any) -> None:
     atomic_write_json("runs/digits/trial_0001/cost.json", {"flash_kb": 20.1})
     ```
     """
-    text = json.dumps(obj)
+    text = json.dumps(obj, indent=indent)
     tmp = f"{path}.tmp-{os.getpid()}"
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(text)
