@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench notebooks clean
 
 setup: $(VENV)/.installed
 
@@ -24,6 +24,10 @@ test: setup
 
 bench: setup
 	$(PY) benchmarks/bench_search.py
+
+# Runs the notebooks with tiny budgets and saves their outputs in them (for readers on the web).
+notebooks: setup
+	$(PY) notebooks/execute.py
 
 clean:
 	rm -rf runs out .pytest_cache
