@@ -26,13 +26,17 @@ This module adds:
 from __future__ import annotations
 
 import errno
-import fcntl
 import glob
 import hashlib
 import json
 import os
 import shutil
 from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # not POSIX (Windows): SearchLock does not lock there
+    fcntl = None
 
 # Bump when the layout or meaning of the files in a search directory changes.
 FORMAT_VERSION = 1
@@ -394,6 +398,7 @@ class SearchLock:
     operating system releases it when the process ends, however it ends, so a
     lock file left by a killed process never blocks a later search. (To share
     a search between processes, use the distributed mode: docs/distributed.md.)
+    Without `fcntl` (not POSIX) nothing is locked.
 
     Args:
         project_dir: The search directory (created if missing).
@@ -416,6 +421,8 @@ class SearchLock:
     def acquire(self) -> "SearchLock":
         check_project_dir(self.project_dir)
         os.makedirs(self.project_dir, exist_ok=True)
+        if fcntl is None:
+            return self
         path = os.path.join(self.project_dir, LOCK_FILE)
         handle = open(path, "a+", encoding="utf-8")
         try:
