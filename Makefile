@@ -3,14 +3,14 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench notebooks clean
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: setup.py
+$(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test,distributed]"
+	$(PY) -m pip install --quiet -e ".[test,distributed,qat,mnist1d]"
 	touch $@
 
 demo: setup
@@ -24,6 +24,10 @@ test: setup
 
 bench: setup
 	$(PY) benchmarks/bench_search.py
+
+# Runs the notebooks with tiny budgets and saves their outputs in them (for readers on the web).
+notebooks: setup
+	$(PY) notebooks/execute.py
 
 clean:
 	rm -rf runs out .pytest_cache

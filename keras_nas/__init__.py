@@ -19,17 +19,19 @@ import os
 # TensorFlow's C++ start-up logs drown the search's own output; users can override.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from keras_nas.constraints import Constraints  # noqa: E402
-from keras_nas.errors import (  # noqa: E402
-    CandidateRejected,
-    InfeasibleConstraintsError,
-    NotFittedError,
-)
-from keras_nas.hypermodel import NASHyperModel  # noqa: E402
-from keras_nas.model import NASModel  # noqa: E402
-from keras_nas.tuner import NASTuner  # noqa: E402
-
 __version__ = "0.1.0"
+
+# What `from keras_nas import X` resolves, imported on first use: importing the
+# package (e.g. for `keras-nas --help`) must not import TensorFlow.
+_LAZY = {
+    "NASModel": "keras_nas.model",
+    "NASTuner": "keras_nas.tuner",
+    "NASHyperModel": "keras_nas.hypermodel",
+    "Constraints": "keras_nas.constraints",
+    "CandidateRejected": "keras_nas.errors",
+    "InfeasibleConstraintsError": "keras_nas.errors",
+    "NotFittedError": "keras_nas.errors",
+}
 
 __all__ = [
     "NASModel",
@@ -40,3 +42,17 @@ __all__ = [
     "InfeasibleConstraintsError",
     "NotFittedError",
 ]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'keras_nas' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

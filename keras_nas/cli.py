@@ -46,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
             "and TFLite Micro targets."
         ),
     )
+    from keras_nas import __version__
+
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 

@@ -146,11 +146,34 @@ def check_config(config: dict, source: str = "the config", need_data: bool = Tru
         )
     if "data" in config:
         check_data(config["data"], source)
-    for key in ("max_trials", "epochs", "search_epochs", "batch_size", "seed", "max_rejected_trials",
-                "latency_runs"):
+    for key in ("max_trials", "epochs", "search_epochs", "batch_size", "latency_runs"):
+        _check_int(config, key, source, minimum=1)
+    for key in ("seed", "max_rejected_trials"):
+        _check_int(config, key, source, minimum=0)
+    if "overwrite" in config and not isinstance(config["overwrite"], bool):
+        raise ConfigError(
+            f"`overwrite` in {source} must be true or false (a YAML boolean, unquoted), got "
+            f"{config['overwrite']!r}. A quoted value such as \"no\" is a string, not false."
+        )
+    for key in ("directory", "project_name", "objective"):
         value = config.get(key)
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
-            raise ConfigError(f"`{key}` in {source} must be a non-negative integer, got {value!r}.")
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise ConfigError(f"`{key}` in {source} must be a non-empty string, got {value!r}.")
+    if config.get("project_name") is not None:
+        from keras_nas.search_dir import check_project_name
+
+        try:
+            check_project_name(config["project_name"])
+        except ValueError as e:
+            raise ConfigError(f"{e.args[0][:-1]} (in {source}).") from None
+    if config.get("strategy_kwargs") is not None and not isinstance(config["strategy_kwargs"], dict):
+        raise ConfigError(
+            f"`strategy_kwargs` in {source} must be a mapping such as {{population_size: 12}}, got "
+            f"{config['strategy_kwargs']!r}."
+        )
+    labels = config.get("labels")
+    if labels is not None and (not isinstance(labels, list) or not all(isinstance(x, str) for x in labels)):
+        raise ConfigError(f"`labels` in {source} must be a list of class names (strings), got {labels!r}.")
     constraints = config.get("constraints")
     if constraints is not None:
         from keras_nas.constraints import Constraints
@@ -178,6 +201,16 @@ def check_config(config: dict, source: str = "the config", need_data: bool = Tru
                 f"e.g. {{dir: out, formats: [tflite-int8, c-array]}}; got {export!r}."
             )
         _check_formats(export.get("formats", ["tflite-int8", "c-array"]), f"`export.formats` in {source}")
+
+
+def _check_int(mapping: dict, key: str, source: str, minimum: int, prefix: str = "") -> None:
+    """Raises `ConfigError` unless `mapping[key]` is missing or an integer >= `minimum`."""
+    value = mapping.get(key)
+    if value is None:
+        return
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise ConfigError(f"`{prefix}{key}` in {source} must be {what}, got {value!r}.")
 
 
 def _check_formats(formats, where: str) -> list[str]:
@@ -211,6 +244,17 @@ def check_data(data, source: str = "the config") -> str:
         raise ConfigError(f"`data` in {source} uses {kind} but lacks {missing}.")
     if kind == "builtin" and data["builtin"] not in DATASETS:
         raise ConfigError(f"`data.builtin` in {source} is {data['builtin']!r}; allowed: {sorted(DATASETS)}.")
+    for key in sorted(DATA_KEYS - {"validation_split", "max_samples"}):
+        if key in data and (not isinstance(data[key], str) or not data[key]):
+            raise ConfigError(f"`data.{key}` in {source} must be a file name or array key (a string), got {data[key]!r}.")
+    _check_int(data, "max_samples", source, minimum=1, prefix="data.")
+    split = data.get("validation_split")
+    if split is not None and (
+        isinstance(split, bool) or not isinstance(split, (int, float)) or not 0.0 <= split < 1.0
+    ):
+        raise ConfigError(
+            f"`data.validation_split` in {source} must be a number in [0, 1), e.g. 0.2, got {split!r}."
+        )
     return kind
 
 
@@ -347,7 +391,6 @@ def run_search(args: argparse.Namespace) -> int:
 
 def _search(config: dict, data: dict, verbose: int) -> int:
     from keras_nas import NASModel
-    from keras_nas.report import save_search_info, write_report
 
     kwargs = {key: config[key] for key in (
         "constraints", "strategy", "strategy_kwargs", "max_trials", "max_rejected_trials",
@@ -362,6 +405,17 @@ def _search(config: dict, data: dict, verbose: int) -> int:
         )
     except (ValueError, TypeError) as e:
         return _error("search", f"bad config value: {e}")
+    try:
+        return _fit_export_report(model, config, data, verbose)
+    except OSError as e:  # a read-only or full disk, a missing folder
+        return _error("search", f"cannot write the search or its outputs: {e}. Choose a writable "
+                                "`directory` (and `export.dir`).")
+
+
+def _fit_export_report(model, config: dict, data: dict, verbose: int) -> int:
+    from keras_nas.report import save_search_info, write_report
+    from keras_nas.search_dir import SearchLockedError
+
     validation = (data["x_val"], data["y_val"]) if "x_val" in data else None
     try:
         model.fit(
@@ -372,7 +426,7 @@ def _search(config: dict, data: dict, verbose: int) -> int:
             batch_size=config.get("batch_size", 32),
             verbose=verbose,
         )
-    except ValueError as e:  # bad data, infeasible constraints
+    except (ValueError, SearchLockedError) as e:  # bad data, infeasible constraints, busy directory
         return _error("search", str(e))
     except RuntimeError as e:  # no candidate could be trained
         print(f"keras-nas search: failed: {e}", file=sys.stderr)
@@ -476,9 +530,12 @@ def run_export(args: argparse.Namespace) -> int:
             x_val=x_val, y_val=y_val, labels=args.labels, verbose=not args.quiet,
             x_train=data.get("x"), y_train=data.get("y"),
         )
+        save_search_info(project, {"export_dir": str(Path(args.out).resolve())})
     except ValueError as e:
         return _error("export", str(e))
-    save_search_info(project, {"export_dir": str(Path(args.out).resolve())})
+    except OSError as e:  # a read-only or full disk
+        return _error("export", f"cannot write: {e}. Choose a writable --out folder (the search "
+                                "directory must be writable too: the export is recorded there).")
     print(f"Exported trial {json.loads((project / WINNER_INFO).read_text())['trial_id']} to {args.out}: "
           f"{', '.join(report['files'])}")
     return 0
@@ -537,6 +594,8 @@ def run_report(args: argparse.Namespace) -> int:
                               plots=not args.no_plots)
     except (FileNotFoundError, ValueError) as e:
         return _error("report", str(e))
+    except OSError as e:  # a read-only or full disk
+        return _error("report", f"cannot write the report: {e}. Pass a writable folder with --out.")
     print(json.dumps(report, indent=1, default=str) if args.json else format_markdown(report))
     return 0
 

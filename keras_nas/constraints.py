@@ -110,8 +110,52 @@ class Constraints:
             value = cost[field]
             if value > limit:
                 label = field.rsplit("_", 1)[0].replace("_", " ")
-                broken.append(f"{label} {value:.1f} {unit} > {limit:g} {unit}")
+                # One decimal, or three where one would not show that it is over the limit.
+                shown = f"{value:.1f}" if round(value, 1) > limit else f"{value:.3f}"
+                broken.append(f"{label} {shown} {unit} > {limit:g} {unit}")
         return broken
+
+    def over_limit(self, costs: Mapping[str, Mapping[str, float] | None]) -> dict[str, list[str]]:
+        """The trials whose recorded cost breaks these limits (e.g. tightened on a resume).
+
+        Args:
+            costs: `{trial_id: cost dict or None}`; trials without a cost are skipped.
+
+        Returns:
+            `{trial_id: violations}` for every trial over a limit.
+
+        Example:
+
+        ```python
+        Constraints.from_dict({"flash_kb": 64}).over_limit({"0001": {"flash_kb": 80.0, ...}})
+        # {"0001": ["flash 80.0 KB > 64 KB"]}
+        ```
+        """
+        over = {}
+        for trial_id, cost in costs.items():
+            broken = self.violations(cost) if cost is not None else []
+            if broken:
+                over[trial_id] = broken
+        return over
+
+    def shipped_over_limit(self, export_report: Mapping) -> list[str]:
+        """Names every exported integer file larger than the `flash_kb` limit.
+
+        Args:
+            export_report: What `keras_nas.export.export_model` returns.
+
+        Returns:
+            One message per file over the limit (empty if all fit or there is no limit).
+        """
+        if self.flash_kb is None:
+            return []
+        return [
+            f"The exported {fmt} file is {entry['size_bytes'] / 1024:.2f} KB, over the flash_kb "
+            f"limit of {self.flash_kb:g} KB the search checked (metadata such as labels adds bytes "
+            "after the search): shorten the labels, or search with a little margin under the limit."
+            for fmt, entry in export_report.get("formats", {}).items()
+            if fmt.startswith("tflite-int8") and entry.get("size_bytes", 0) / 1024 > self.flash_kb
+        ]
 
     def worst_ratio(self, cost: Mapping[str, float]) -> float:
         """The largest cost/limit ratio over the set limits (<= 1 means it fits)."""

@@ -15,6 +15,13 @@ import numpy as np
 
 # How many training samples calibrate int8 quantization and feed input statistics.
 NUM_REPRESENTATIVE_SAMPLES = 256
+# Largest input magnitude accepted. The model normalizes its inputs with their
+# per-channel mean and variance stored as float32 (and int8 calibration keeps
+# float32 ranges): a variance, a square, overflows float32 (3.4e38) for values
+# past ~1.8e19. 1e15 keeps the squares and the sums of the statistics
+# (up to 1e4 samples) 4 orders of magnitude below that limit, and far above any
+# sensor reading, pixel or audio sample; larger values are a unit or parsing bug.
+MAX_INPUT_MAGNITUDE = 1e15
 
 
 @dataclasses.dataclass
@@ -122,6 +129,13 @@ def prepare_data(
                 "`validation_data` must be a tuple (x_val, y_val) or a tf.data.Dataset, got "
                 f"{type(validation_data).__name__}."
             )
+        if len(validation_data) == 3 and validation_data[2] is not None:
+            raise ValueError(
+                "`validation_data` has sample weights (x_val, y_val, weights): the search ranks "
+                "candidates by unweighted validation accuracy, so the weights would be ignored. "
+                "Pass (x_val, y_val); to weight classes in training, use `class_weight=` or "
+                "`sample_weight=` in fit."
+            )
         x_val, y_val = _check_arrays(validation_data[0], validation_data[1], "x_val", "y_val")
         validation_data = (x_val, y_val)
 
@@ -195,6 +209,15 @@ def _check_arrays(x, y, x_name: str, y_name: str) -> tuple[np.ndarray, np.ndarra
             f"`{x_name}` contains {bad} NaN or infinite value(s) (first in sample {first}). "
             "Clean or impute them before the search."
         )
+    biggest = float(np.max(np.abs(x))) if x.size else 0.0
+    if biggest > MAX_INPUT_MAGNITUDE:
+        first = int(np.argwhere(np.abs(x) > MAX_INPUT_MAGNITUDE)[0][0])
+        raise ValueError(
+            f"`{x_name}` has values up to {biggest:.3g} in magnitude (first in sample {first}); "
+            f"inputs beyond {MAX_INPUT_MAGNITUDE:.0e} are refused: the model normalizes them with "
+            "float32 statistics, which overflow for such values. Rescale the inputs (e.g. "
+            "standardize them, or change their unit) before the search."
+        )
     if y.dtype == object or not np.issubdtype(y.dtype, np.number):
         raise ValueError(
             f"`{y_name}` must be numeric class indices or one-hot, got dtype {y.dtype}. "
@@ -209,6 +232,16 @@ def _check_arrays(x, y, x_name: str, y_name: str) -> tuple[np.ndarray, np.ndarra
 
 def _check_classes(y_train, y_val, one_hot: bool, num_classes: int | None) -> int:
     if one_hot:
+        for labels, name in ((y_train, "training"), (y_val, "validation")):
+            rows = labels.astype("float64")
+            bad = np.flatnonzero((rows < 0).any(axis=1) | (np.abs(rows.sum(axis=1) - 1.0) > 1e-3))
+            if bad.size:
+                raise ValueError(
+                    f"The 2-D {name} labels are not one-hot: row {int(bad[0])} is "
+                    f"{labels[bad[0]].tolist()} (a row must be non-negative and sum to 1, e.g. "
+                    "[0, 1, 0]). Multi-label or regression targets are not supported; for class "
+                    "indices pass labels of shape (n,)."
+                )
         width = y_train.shape[1]
         if y_val.shape[1] != width:
             raise ValueError(
@@ -230,6 +263,13 @@ def _check_classes(y_train, y_val, one_hot: bool, num_classes: int | None) -> in
         raise ValueError(f"Labels must be >= 0, found {low}.")
     if num_classes is None:
         num_classes = high + 1
+        if num_classes > len(labels):
+            raise ValueError(
+                f"The largest label is {high}, so the classifier would have {num_classes} classes, "
+                f"more than the {len(labels)} labelled samples. Labels must be class indices "
+                "0..K-1: remap them (e.g. `np.unique(y, return_inverse=True)[1]`), or pass "
+                "num_classes if classes are really missing from this data."
+            )
         if num_classes < 2:
             raise ValueError(
                 "All labels are 0: a classifier needs at least 2 classes. Pass num_classes "

@@ -47,7 +47,13 @@ def load_mnist1d(num_samples: int = 5000, validation_fraction: float = 0.1, seed
     Returns:
         `(x_train, y_train), (x_val, y_val), (x_test, y_test)`; x has shape `(n, 40, 1)`.
     """
-    from mnist1d.data import get_dataset_args, make_dataset
+    try:
+        from mnist1d.data import get_dataset_args, make_dataset
+    except ImportError as e:
+        raise ImportError(
+            "MNIST-1D needs the `mnist1d` package, an optional extra of keras-nas: "
+            "pip install 'keras-nas[mnist1d]' (or pip install mnist1d)."
+        ) from e
 
     args = get_dataset_args()
     args.num_samples = num_samples

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import warnings
@@ -15,12 +16,12 @@ import keras_tuner
 import numpy as np
 from keras_tuner.engine import trial as trial_module
 
-from keras_nas import blocks, distributed, pareto, tflite
+from keras_nas import blocks, checks, distributed, pareto, search_dir, tflite
 from keras_nas.constraints import Constraints
 from keras_nas.cost_predictor import scale_to_fit
 from keras_nas.data import PreparedData, prepare_data
 from keras_nas.errors import NotFittedError, failure_reason, is_rejection
-from keras_nas.export import export_model
+from keras_nas.export import export_model, with_metadata
 from keras_nas.hypermodel import NASHyperModel
 from keras_nas.memory import released_after_use
 from keras_nas.strategies import STRATEGIES, NASOracle, get_strategy
@@ -79,7 +80,10 @@ class NASModel:
         seed: Seed of the search and of every trial's training.
         directory, project_name: Where Keras Tuner keeps the trials; a search
             with the same names resumes (unless `overwrite=True`).
-        overwrite: Start the search afresh.
+            `project_name` is one folder name (no separators, `..` or
+            absolute path); one process at a time may run `fit` there.
+        overwrite: Start the search afresh. Only a folder holding a keras-nas
+            search (or nothing) is emptied; any other folder is refused.
         max_rejected_trials: How many candidates may be rejected for their cost
             before the search stops (default `10 * max_trials`).
         strategy_kwargs: Extra arguments for the strategy (e.g.
@@ -178,6 +182,7 @@ class NASModel:
             raise ValueError(f"Unknown objective {objective!r}. Valid objectives: {list(OBJECTIVES)}.")
         if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 2):
             raise ValueError(f"`num_classes` must be an integer >= 2, got {num_classes!r}.")
+        search_dir.check_project_name(project_name)
         self.task = task
         self.num_classes = num_classes
         self.input_shape = tuple(input_shape) if input_shape is not None else None
@@ -186,6 +191,9 @@ class NASModel:
         self.strategy = strategy
         self.max_trials = max_trials
         self.space = blocks.get_space(space) if space is not None else None
+        checks.check_model_arguments(
+            search_epochs, latency_runs, seed, proxy_pool_size, strategy, strategy_kwargs, self.space
+        )
         self.search_epochs = search_epochs
         if seed is None:
             # Every process of a distributed search must draw the same trials: there
@@ -279,6 +287,16 @@ class NASModel:
             )
         if not isinstance(epochs, int) or epochs < 1:
             raise ValueError(f"`epochs` must be a positive integer, got {epochs!r}.")
+        # One process at a time per directory (a distributed search's workers share the chief's).
+        lock = search_dir.SearchLock(os.path.join(str(self.directory), self.project_name))
+        if not distributed.is_worker():
+            lock.acquire()
+        try:
+            return self._fit(data, epochs, verbose, callbacks, **fit_kwargs)
+        finally:
+            lock.release()
+
+    def _fit(self, data: PreparedData, epochs, verbose, callbacks, **fit_kwargs):
         self.data_ = data
         self.num_classes = data.num_classes
         self.input_shape = data.input_shape
@@ -390,6 +408,8 @@ class NASModel:
         model_bytes, cost = tflite.measure_model(
             model, data.representative_x, latency_runs=self.latency_runs
         )
+        # The flash figure is of the file export writes (metadata included, labels aside).
+        cost = dataclasses.replace(cost, flash_bytes=len(with_metadata(model, model_bytes)))
         self.cost_ = self.tuner.on_target(model_bytes, cost)
         broken = self.constraints.violations(self.cost_)
         if broken:
@@ -453,8 +473,6 @@ class NASModel:
                 hypermodel, x, y, proxy=self.proxy, pool_size=self.proxy_pool_size, seed=self.seed
             )
         # The marker (keras_nas/search_dir.py) refuses to resume another project's directory.
-        from keras_nas import search_dir
-
         info = search_dir.search_info(hypermodel, oracle)
         if not self.overwrite:
             search_dir.check_search_marker(os.path.join(str(self.directory), self.project_name), info)
@@ -486,6 +504,19 @@ class NASModel:
             for t in self.tuner.oracle.trials.values()
             if t.status == trial_module.TrialStatus.COMPLETED and t.score is not None
         ]
+        # Trials of an earlier run under looser constraints are not eligible.
+        over = self.constraints.over_limit(
+            {t.trial_id: self.tuner.recorded_cost(t.trial_id) for t in completed}
+        )
+        if over:
+            warnings.warn(
+                f"{len(over)} trained candidate(s) of this search break the current constraints "
+                f"({self.constraints}), probably set tighter since they were trained, and cannot be "
+                "the winner: "
+                + "; ".join(f"trial {tid}: {', '.join(broken)}" for tid, broken in sorted(over.items())),
+                UserWarning,
+            )
+            completed = [t for t in completed if t.trial_id not in over]
         if not completed:
             reasons = {
                 t.trial_id: failure_reason(t.message)
@@ -493,12 +524,14 @@ class NASModel:
                 if t.message
             }
             raise RuntimeError(
-                "The search finished without any trained candidate. Reasons per trial: "
-                f"{reasons or 'no trial ran'}. Loosen the constraints, raise max_trials or "
-                "max_rejected_trials, or check the data."
+                "The search finished without any trained candidate that meets the constraints. "
+                "Reasons per trial: "
+                f"{reasons or 'no trial ran'}"
+                + (f"; trained but over the current constraints: {sorted(over)}" if over else "")
+                + ". Loosen the constraints, raise max_trials or max_rejected_trials, or check the data."
             )
         if self.select is not None:
-            row = pareto.select(self.trials(), self.select)
+            row = pareto.select([r for r in self.trials() if r["trial_id"] not in over], self.select)
             return self.tuner.oracle.get_trial(row["trial_id"])
         sign = 1 if self.tuner.oracle.objective.direction == "max" else -1
         ranked = sorted(
@@ -543,9 +576,11 @@ class NASModel:
     def _save_winner(self, trial, epochs: int) -> None:
         """Writes `winner.keras` and `winner.json` into the project directory (for the CLI and reports)."""
         project = self.tuner.project_dir
-        self.model_.save(os.path.join(project, WINNER_MODEL))
-        with open(os.path.join(project, WINNER_INFO), "w") as f:
-            json.dump(
+        # Each file is whole or absent: a kill during the save leaves the previous winner.
+        search_dir.atomic_save_model(self.model_, os.path.join(project, WINNER_MODEL))
+        search_dir.atomic_write_json(
+            os.path.join(project, WINNER_INFO),
+            (
                 {
                     "trial_id": trial.trial_id,
                     "objective": self.objective,
@@ -565,10 +600,10 @@ class NASModel:
                         "target": self.target.name,
                         "proxy": self.proxy,
                     },
-                },
-                f,
-                indent=1,
-            )
+                }
+            ),
+            indent=1,
+        )
 
     # -- the trained model ----------------------------------------------------------------
 
@@ -706,6 +741,8 @@ class NASModel:
         from keras_nas.report import save_search_info
 
         save_search_info(self.tuner.project_dir, {"export_dir": str(Path(directory).resolve())})
+        for line in self.constraints.shipped_over_limit(report):
+            warnings.warn(line, UserWarning)
         return report
 
 

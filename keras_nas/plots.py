@@ -34,6 +34,7 @@ if (
     matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from keras_nas.pareto import available_metrics, metric_value, pareto_front  # noqa: E402
 
@@ -46,8 +47,43 @@ LABELS = {
     "peak_ram_kb": "peak RAM: TFLite Micro arena (KB)",
     "params": "parameters",
 }
+# Short names for titles.
+NAMES = {
+    "val_accuracy": "validation accuracy",
+    "int8_val_accuracy": "int8 validation accuracy",
+    "latency_ms": "latency",
+    "flash_kb": "flash size",
+    "peak_ram_kb": "peak RAM",
+    "params": "parameters",
+}
 # Metrics where smaller is better; any other metric on the y axis is maximised.
 COSTS = ("latency_ms", "flash_kb", "peak_ram_kb", "params", "val_loss", "loss")
+
+
+def axis_label(name: str, rows: Sequence[Mapping] = ()) -> str:
+    """The axis label of a metric; latency says where it comes from (host LiteRT or a target).
+
+    A search with a `target` other than "host" records `target` and
+    `latency_source` in each cost: "estimate" (an MCU cost model), "adb:<serial>"
+    (a phone) or "litert-host" (this host, the fallback of a phone target).
+    """
+    if name != "latency_ms":
+        return LABELS.get(name, name)
+    costs = [row.get("cost") or {} for row in rows]
+    found = {(c.get("target"), c.get("latency_source")) for c in costs if c.get("latency_source")}
+    if len(found) != 1:
+        return LABELS["latency_ms"] if not found else "latency (ms; sources differ between trials)"
+    target, source = found.pop()
+    if source == "estimate":
+        return f"latency on {target}: estimate from MAC counts, not measured (ms)"
+    if str(source).startswith("adb"):
+        return f"latency on {target}: measured on the phone over adb (ms)"
+    return f"latency on this host, int8 LiteRT (target {target} fell back to it) (ms)"
+
+
+def _legend_outside(ax) -> None:
+    """The legend right of the axes, where it hides no marker."""
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=8)
 
 
 def _value(row: Mapping, name: str) -> float | None:
@@ -82,6 +118,7 @@ def plot_pareto(
     winner=None,
     path: str | os.PathLike | None = None,
     title: str | None = None,
+    limits: Mapping[str, float] | None = None,
 ):
     """Accuracy against a hardware cost for every candidate, with the Pareto front.
 
@@ -99,7 +136,9 @@ def plot_pareto(
         winner: The winner's trial id, its row, or a `keras_tuner` trial;
             `None` marks nothing.
         path: Save the figure as a PNG there.
-        title: The figure title (default: "Pareto front: y vs x").
+        title: The figure title (default e.g. "Pareto front: validation accuracy vs latency").
+        limits: The search's constraints (`{"flash_kb": 64, ...}`); the one on
+            the `x` metric is drawn as a dashed vertical line.
 
     Returns:
         The matplotlib `Figure`.
@@ -127,7 +166,7 @@ def plot_pareto(
         row for row in rows
         if row.get("status") == "REJECTED" and _value(row, x) is not None
     ]
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    fig, ax = plt.subplots(figsize=(8.0, 4.4))
     if trained:
         ax.scatter(
             [_value(r, x) for r in trained], [_value(r, y) for r in trained],
@@ -154,14 +193,17 @@ def plot_pareto(
             color="gold", edgecolors="black", linewidths=0.8, zorder=5,
             label=f"winner (trial {winner_id})",
         )
-    ax.set_xlabel(LABELS.get(x, x))
-    ax.set_ylabel(LABELS.get(y, y))
-    ax.set_title(title or f"Pareto front: {y} vs {x}")
+    limit = (limits or {}).get(x)
+    if limit is not None:
+        ax.axvline(limit, color="tab:red", linestyle="--", linewidth=1.2, label=f"limit {x} <= {limit:g}")
+    ax.set_xlabel(axis_label(x, rows))
+    ax.set_ylabel(axis_label(y, rows))
+    ax.set_title(title or f"Pareto front: {NAMES.get(y, y)} vs {NAMES.get(x, x)}")
     ax.grid(True, alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    _legend_outside(ax)
     fig.tight_layout()
     if path is not None:
-        fig.savefig(path, dpi=110)
+        fig.savefig(path, dpi=110, bbox_inches="tight")
     return fig
 
 
@@ -210,11 +252,11 @@ def plot_history(
         return value if value is not None else row.get("score")
 
     label = objective or "val_accuracy"
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    fig, ax = plt.subplots(figsize=(8.0, 4.0))
     steps, values, best, best_steps = [], [], [], []
     running = None
     minimize = label in COSTS
-    for step, row in enumerate(rows):
+    for step, row in _numbered(rows):
         value = score(row)
         if value is None:
             continue
@@ -227,7 +269,7 @@ def plot_history(
     if steps:
         ax.plot(steps, values, "o", color="tab:blue", alpha=0.7, label="trained candidate")
         ax.step(best_steps, best, where="post", color="tab:green", linewidth=1.8, label="best so far")
-    others = [(step, row) for step, row in enumerate(rows) if score(row) is None]
+    others = [(step, row) for step, row in _numbered(rows) if score(row) is None]
     if others:
         bottom = (min(values) if values else 0.0) - 0.03
         for status, marker, color in (("REJECTED", "x", "tab:red"), ("FAILED", "v", "black")):
@@ -235,15 +277,24 @@ def plot_history(
             if chosen:
                 ax.scatter(chosen, [bottom] * len(chosen), marker=marker, color=color,
                            label=f"{status.lower()} ({len(chosen)})")
-    ax.set_xlabel("trial (in the order the search ran them)")
-    ax.set_ylabel(LABELS.get(label, label))
-    ax.set_title(title or f"{label} over trials")
+    ax.set_xlabel("trial id (the order the search created them)")
+    ax.set_ylabel(axis_label(label, rows))
+    name = NAMES.get(label, label)
+    ax.set_title(title or f"{name[:1].upper() + name[1:]} over the search")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(True, alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    _legend_outside(ax)
     fig.tight_layout()
     if path is not None:
-        fig.savefig(path, dpi=110)
+        fig.savefig(path, dpi=110, bbox_inches="tight")
     return fig
 
 
-__all__ = ["plot_pareto", "plot_history", "LABELS"]
+def _numbered(rows: Sequence[Mapping]):
+    """`(x, row)` pairs: the trial id as a number where it is one, else the position."""
+    for step, row in enumerate(rows):
+        trial_id = str(row.get("trial_id", ""))
+        yield (int(trial_id) if trial_id.isdigit() else step), row
+
+
+__all__ = ["plot_pareto", "plot_history", "axis_label", "LABELS"]

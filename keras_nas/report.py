@@ -1,7 +1,7 @@
 """The search report: space, strategy, budget, every trial, the Pareto front and the winner.
 
 `write_report` writes `report.json`, `report.md` and `report.html` (with PNG
-plots next to them) into a search's project directory. It works from a live
+plots next to them, embedded in the HTML page) into a search's project directory. It works from a live
 `NASModel` after `fit` or from the project directory on disk alone: it reads
 only the JSON files Keras Tuner and keras-nas write there (`oracle.json`,
 `trial_*/trial.json`, `trial_*/cost.json`, `trial_*/timing.json`,
@@ -19,6 +19,7 @@ print(report["files"]["md"])
 
 from __future__ import annotations
 
+import base64
 import datetime
 import html
 import json
@@ -366,7 +367,7 @@ def write_report(model_or_project_dir, path=None, export_dir=None, plots: bool =
     report["files"] = {kind: str(out / name) for kind, name in REPORT_FILES.items()}
     (out / REPORT_FILES["json"]).write_text(json.dumps(report, indent=1, default=str))
     (out / REPORT_FILES["md"]).write_text(format_markdown(report))
-    (out / REPORT_FILES["html"]).write_text(format_html(report))
+    (out / REPORT_FILES["html"]).write_text(format_html(report, images=out))
     return report
 
 
@@ -384,7 +385,8 @@ def _write_plots(report: dict, out: Path) -> dict:
         if not any(axis in pareto.available_metrics(r) for r in rows):
             continue
         name = f"pareto_{axis}.png"
-        fig = plots.plot_pareto(rows, x=axis, y=objective, winner=winner, path=out / name)
+        fig = plots.plot_pareto(rows, x=axis, y=objective, winner=winner, path=out / name,
+                                limits=report["search"].get("constraints") or None)
         plt.close(fig)
         written[f"pareto_{axis}"] = name
     fig = plots.plot_history(rows, path=out / "history.png", objective=objective)
@@ -532,8 +534,22 @@ def _html_table(header: list[str], rows: list[list[str]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def format_html(report: dict) -> str:
-    """The report as a standalone HTML page (plots are the PNG files next to it)."""
+def _image_source(name: str, images) -> str:
+    path = Path(images) / name if images is not None else None
+    if path is None or not path.is_file():
+        return html.escape(name)
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def format_html(report: dict, images: str | os.PathLike | None = None) -> str:
+    """The report as a standalone HTML page.
+
+    Args:
+        report: What `build_report` returns, with `plots`.
+        images: The folder holding the plots' PNG files: they are embedded in
+            the page (base64 `data:` URLs), so it survives being moved or
+            mailed. `None` links to the file names instead.
+    """
     e = html.escape
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",
@@ -551,7 +567,8 @@ def format_html(report: dict) -> str:
     if export:
         parts += ["<h2>Export</h2>", f"<p>Folder <code>{e(str(report['export'].get('dir')))}</code>.</p>",
                   _html_table(["", ""], [list(kv) for kv in export])]
-    parts += [f"<img src='{e(name)}' alt='{e(name)}'>" for name in report.get("plots", {}).values()]
+    parts += [f"<img src='{_image_source(name, images)}' alt='{e(name)}'>"
+              for name in report.get("plots", {}).values()]
     parts += ["<h2>Pareto front</h2>",
               f"<p>Members: {e(', '.join(report['pareto_front']['trial_ids']) or 'none')}.</p>",
               "<h2>Trials</h2>", _html_table(*_trial_table(report)), "<h2>Architectures</h2><ul>"]

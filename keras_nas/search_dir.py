@@ -16,20 +16,33 @@ This module adds:
   a search killed at any point (SIGKILL, power loss) leaves either the old or
   the new file, never half of one;
 - `check_search_files`: before a resume, every JSON file is parsed and a corrupt
-  one is named with the way to recover.
+  one is named with the way to recover;
+- `check_project_name` and `clear_for_overwrite`: a project name is one folder
+  name, and `overwrite=True` empties only a folder that is empty or carries the
+  marker, never another folder or a file;
+- `SearchLock`: one process at a time runs `fit` on a search directory.
 """
 
 from __future__ import annotations
 
+import errno
 import glob
 import hashlib
 import json
 import os
+import shutil
 from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # not POSIX (Windows): SearchLock does not lock there
+    fcntl = None
 
 # Bump when the layout or meaning of the files in a search directory changes.
 FORMAT_VERSION = 1
 MARKER_FILE = "keras_nas.json"
+# Held (fcntl.flock) by the process running `fit` on the directory; see `SearchLock`.
+LOCK_FILE = "keras_nas.lock"
 
 # What must match for a directory to be resumed; the rest of the marker is informative.
 CHECKED_KEYS = (
@@ -43,7 +56,7 @@ class SearchDirectoryError(ValueError):
     """A search directory cannot be resumed: it belongs to another search or is damaged."""
 
 
-def atomic_write_json(path: str, obj: Any) -> None:
+def atomic_write_json(path: str, obj: Any, indent: int | None = None) -> None:
     """Writes `obj` as JSON so that `path` holds either its old or its new content.
 
     The text goes to a temporary file in the same folder, is flushed to disk and
@@ -52,6 +65,7 @@ def atomic_write_json(path: str, obj: Any) -> None:
     Args:
         path: The file to write.
         obj: A JSON-serializable object.
+        indent: As for `json.dumps` (None: one line).
 
     Example:
 
@@ -59,13 +73,33 @@ def atomic_write_json(path: str, obj: Any) -> None:
     atomic_write_json("runs/digits/trial_0001/cost.json", {"flash_kb": 20.1})
     ```
     """
-    text = json.dumps(obj)
+    text = json.dumps(obj, indent=indent)
     tmp = f"{path}.tmp-{os.getpid()}"
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(text)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def atomic_save_model(model, path: str) -> None:
+    """Saves a Keras model to `path` (`.keras`) so that `path` is either the old or the new file.
+
+    The model is saved to a temporary `.keras` file in the same folder, then
+    renamed over `path`; if saving fails, the temporary file is removed.
+
+    Args:
+        model: A `keras.Model`.
+        path: The destination, ending in `.keras`.
+    """
+    folder, name = os.path.split(path)
+    tmp = os.path.join(folder, f".{name}.tmp-{os.getpid()}.keras")
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
 
 
 def read_json(path: str, project_dir: str | None = None) -> Any:
@@ -167,15 +201,19 @@ def search_info(hypermodel, oracle) -> dict:
     }
 
 
-def write_search_marker(project_dir: str, info: dict) -> None:
+def write_search_marker(project_dir: str, info: dict, keep_existing: bool = False) -> None:
     """Writes the marker `keras_nas.json` describing the search in `project_dir`.
 
     Args:
         project_dir: The search directory (created if needed).
         info: What `search_info` returns.
+        keep_existing: Leave a marker that is already there untouched.
     """
     os.makedirs(project_dir, exist_ok=True)
-    atomic_write_json(os.path.join(project_dir, MARKER_FILE), info)
+    path = os.path.join(project_dir, MARKER_FILE)
+    if keep_existing and os.path.exists(path):
+        return
+    atomic_write_json(path, info)
 
 
 def check_search_marker(project_dir: str, info: dict) -> None:
@@ -241,7 +279,10 @@ def _corrupt_message(path: str, project_dir: str | None, error: Exception) -> st
     where = os.path.relpath(path, project_dir) if project_dir else path
     folder = os.path.dirname(path)
     if project_dir and os.path.basename(folder).startswith("trial_"):
-        fix = f"delete the folder {folder} to run that trial again, or {_FIX}"
+        fix = (
+            f"delete the folder {folder} (the resumed search records that trial as lost, "
+            f"counts it as failed and goes on with new trial ids), or {_FIX}"
+        )
     else:
         fix = _FIX
     return (
@@ -249,3 +290,251 @@ def _corrupt_message(path: str, project_dir: str | None, error: Exception) -> st
         f"({type(error).__name__}: {error}); it was probably cut short by a crash or a full disk. "
         f"To continue, {fix}."
     )
+
+
+# -- where a search lives: names, overwrite, one process at a time ------------------------
+
+
+def check_project_name(project_name) -> str:
+    """Checks that `project_name` names one folder inside `directory`.
+
+    Keras Tuner keeps a search in `directory/project_name` and deletes that
+    path on `overwrite=True`: a name such as `".."`, `"../x"` or an absolute
+    path would put (and delete) the search outside `directory`.
+
+    Args:
+        project_name: The project name given by the user.
+
+    Returns:
+        The name, unchanged.
+
+    Raises:
+        ValueError: If it is not a non-empty string naming a single folder
+            (no `/` or `\\`, not `.` or `..`, not absolute, no NUL byte).
+
+    Example:
+
+    ```python
+    check_project_name("digits")       # fine
+    check_project_name("../digits")    # ValueError
+    ```
+    """
+    if not isinstance(project_name, str) or not project_name.strip():
+        raise ValueError(
+            f"`project_name` must be a non-empty string naming one folder inside `directory`, "
+            f"got {project_name!r}."
+        )
+    bad = (
+        project_name in (".", "..")
+        or os.path.isabs(project_name)
+        or any(sep in project_name for sep in ("/", "\\", os.sep, "\0"))
+    )
+    if bad:
+        raise ValueError(
+            f"`project_name` must be a single folder name inside `directory` (no '/', '\\\\', "
+            f"'..' or absolute path), got {project_name!r}. Put the parent folders in "
+            "`directory` instead, e.g. directory='runs/digits', project_name='search1'."
+        )
+    return project_name
+
+
+def check_project_dir(project_dir: str) -> None:
+    """Refuses a project directory path that exists but is not a folder.
+
+    Raises:
+        SearchDirectoryError: If `project_dir` is a file (or another non-folder).
+    """
+    if os.path.lexists(project_dir) and not os.path.isdir(project_dir):
+        raise SearchDirectoryError(
+            f"The search directory {project_dir} exists and is not a folder (a file?); keras-nas "
+            "neither uses nor deletes it. Use another project_name or directory."
+        )
+
+
+def clear_for_overwrite(project_dir: str) -> None:
+    """Empties `project_dir` for a fresh search, if it is safe to do so.
+
+    Only a folder that is empty (the lock file aside) or carries the keras-nas
+    marker (`keras_nas.json`, written by every keras-nas search) is emptied; the
+    lock file is kept, so that a process holding it keeps it.
+
+    Args:
+        project_dir: The search directory (`directory/project_name`).
+
+    Raises:
+        SearchDirectoryError: If `project_dir` is a file, or a folder that holds
+            other things than a keras-nas search.
+    """
+    check_project_dir(project_dir)
+    if not os.path.isdir(project_dir):
+        return
+    entries = [name for name in os.listdir(project_dir) if name != LOCK_FILE]
+    if not entries:
+        return
+    if not os.path.isfile(os.path.join(project_dir, MARKER_FILE)):
+        shown = ", ".join(sorted(entries)[:5]) + (", ..." if len(entries) > 5 else "")
+        raise SearchDirectoryError(
+            f"overwrite=True would delete {project_dir}, but it is not a keras-nas search "
+            f"directory (no {MARKER_FILE}; it holds: {shown}). Nothing was deleted. Use another "
+            "project_name or directory, or delete the folder yourself if it is yours to delete."
+        )
+    for name in entries:
+        path = os.path.join(project_dir, name)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        else:
+            os.remove(path)
+
+
+class SearchLockedError(RuntimeError):
+    """Another process is running a search in the same directory."""
+
+
+class SearchLock:
+    """An exclusive lock on a search directory for the time of `fit`.
+
+    Two processes running `fit` on one directory would overwrite each other's
+    trials. The lock is `fcntl.flock` on `project_dir/keras_nas.lock`: the
+    operating system releases it when the process ends, however it ends, so a
+    lock file left by a killed process never blocks a later search. (To share
+    a search between processes, use the distributed mode: docs/distributed.md.)
+    Without `fcntl` (not POSIX) nothing is locked.
+
+    Args:
+        project_dir: The search directory (created if missing).
+
+    Raises:
+        SearchLockedError: On `acquire`, if another process holds the lock.
+
+    Example:
+
+    ```python
+    with SearchLock("runs/digits"):
+        ...  # search
+    ```
+    """
+
+    def __init__(self, project_dir: str):
+        self.project_dir = project_dir
+        self._file = None
+
+    def acquire(self) -> "SearchLock":
+        check_project_dir(self.project_dir)
+        os.makedirs(self.project_dir, exist_ok=True)
+        if fcntl is None:
+            return self
+        path = os.path.join(self.project_dir, LOCK_FILE)
+        handle = open(path, "a+", encoding="utf-8")
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            handle.seek(0)
+            holder = handle.read().strip() or "?"
+            handle.close()
+            if e.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                raise SearchLockedError(
+                    f"Another process (pid {holder}) is running a search in {self.project_dir}; two "
+                    "searches in one directory would overwrite each other's trials. Wait for it to "
+                    "finish, use another project_name, or share the search with the distributed "
+                    "mode (docs/distributed.md)."
+                ) from None
+            raise
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._file = handle
+        return self
+
+    def release(self) -> None:
+        if self._file is not None:
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None
+
+    def __enter__(self) -> "SearchLock":
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def prepare_project_dir(tuner_kwargs: dict) -> bool:
+    """Checks a tuner's `directory`/`project_name` and does a safe `overwrite`.
+
+    Keras Tuner deletes `directory/project_name` on `overwrite=True`, whatever
+    it holds. This checks the name (`check_project_name`), refuses a file,
+    empties the folder with `clear_for_overwrite` and sets `overwrite` to False
+    in `tuner_kwargs`, so that Keras Tuner deletes nothing.
+
+    Args:
+        tuner_kwargs: The keyword arguments of a Keras Tuner tuner (changed in place).
+
+    Returns:
+        Whether the search directory is new (missing or empty).
+    """
+    if tuner_kwargs.get("project_name") is not None:
+        check_project_name(tuner_kwargs["project_name"])
+    project_dir = os.path.join(
+        str(tuner_kwargs.get("directory") or "."), tuner_kwargs.get("project_name") or "untitled_project"
+    )
+    check_project_dir(project_dir)
+    if tuner_kwargs.get("overwrite"):
+        clear_for_overwrite(project_dir)
+        tuner_kwargs["overwrite"] = False
+    return not os.path.isdir(project_dir) or not [e for e in os.listdir(project_dir) if e != LOCK_FILE]
+
+
+LOST_TRIAL_MESSAGE = (
+    "Lost: this trial's trial.json was missing when the search resumed (deleted or never "
+    "written); it is kept as failed so that its id is never given to another trial."
+)
+
+
+def restore_lost_trials(project_dir: str) -> list[str]:
+    """Writes a failed placeholder `trial.json` for every trial of the search that lost its own.
+
+    Keras Tuner numbers a new trial by the count of trials it reloaded, and
+    `oracle.json` names trials by id: a deleted `trial_<id>` folder would make
+    the next trial reuse an existing id (overwriting a finished trial) or make
+    the reload fail. The ids known to the search are those in `oracle.json`,
+    the `trial_*` folders, and every id below the largest (ids are given in
+    order); each one without a `trial.json` gets a placeholder whose status is
+    FAILED and whose message says it was lost.
+
+    Args:
+        project_dir: The search directory.
+
+    Returns:
+        The ids of the trials restored as lost, in order.
+    """
+    import keras_tuner
+    from keras_tuner.engine import trial as trial_module
+
+    ids = set()
+    oracle_path = os.path.join(project_dir, "oracle.json")
+    if os.path.exists(oracle_path):
+        state = read_json(oracle_path, project_dir)
+        if isinstance(state, dict):
+            for key in ("start_order", "end_order", "retry_queue"):
+                ids |= {str(i) for i in state.get(key) or []}
+            ids |= {str(i) for i in (state.get("ongoing_trials") or {}).values()}
+    for folder in glob.glob(os.path.join(project_dir, "trial_*")):
+        if os.path.isdir(folder):
+            ids.add(os.path.basename(folder)[len("trial_"):])
+    numbered = [i for i in ids if i.isdigit()]
+    if numbered:
+        width = max(len(i) for i in numbered)
+        ids |= {f"{n:0{width}d}" for n in range(max(int(i) for i in numbered) + 1)}
+    lost = sorted(i for i in ids if not os.path.isfile(os.path.join(project_dir, f"trial_{i}", "trial.json")))
+    for trial_id in lost:
+        folder = os.path.join(project_dir, f"trial_{trial_id}")
+        os.makedirs(folder, exist_ok=True)
+        trial = trial_module.Trial(
+            keras_tuner.HyperParameters(), trial_id=trial_id, status=trial_module.TrialStatus.FAILED,
+            message=LOST_TRIAL_MESSAGE,
+        )
+        atomic_write_json(os.path.join(folder, "trial.json"), trial.get_state())
+        print(f"Trial {trial_id} of {project_dir} has no trial.json: recorded as lost (failed); its "
+              "id is not reused.")
+    return lost

@@ -42,7 +42,7 @@ import keras_tuner
 from keras_tuner.errors import FatalError
 from keras_tuner.src import config as keras_tuner_config
 
-from keras_nas import pareto
+from keras_nas import pareto, search_dir
 from keras_nas.blocks.nb201 import declare_nb201, from_nb201_string, to_nb201_string
 from keras_nas.errors import CandidateRejected, is_rejection
 from keras_nas.strategies import NASOracle, get_strategy
@@ -109,16 +109,26 @@ class TabularBenchmark:
 
         Raises:
             FileNotFoundError: If the file does not exist.
-            TableError: If the file is malformed: no `arch` column, a metric that
+            TableError: If the file is not a UTF-8 text (or gzip) file, or is malformed: no `arch` column, a metric that
                 is not a number, an architecture string that does not parse, rows
                 of different metrics.
         """
         path = os.fspath(path)
         if not os.path.exists(path):
             raise FileNotFoundError(f"No table file at {path!r}.")
+        if not os.path.isfile(path):
+            raise TableError(f"{path}: not a regular file; pass a .csv, .tsv or .jsonl table file.")
         opener = gzip.open if path.endswith(".gz") else open
-        with opener(path, "rt", encoding="utf-8") as f:
-            text = f.read()
+        try:
+            with opener(path, "rt", encoding="utf-8") as f:
+                text = f.read()
+        except UnicodeDecodeError as e:
+            raise TableError(
+                f"{path}: not a UTF-8 text table (byte {e.start} is {e.object[e.start:e.start + 1]!r}); "
+                "a table is a .csv, .tsv or .jsonl text file (optionally gzip-compressed as .gz)."
+            ) from None
+        except (gzip.BadGzipFile, EOFError) as e:
+            raise TableError(f"{path}: not a valid gzip file ({e}); write it with gzip, or drop the .gz.") from None
         stem = path[:-3] if path.endswith(".gz") else path
         if stem.endswith((".jsonl", ".json", ".ndjson")):
             records = _read_json_lines(text, path)
@@ -341,7 +351,13 @@ class TabularTuner(keras_tuner.engine.base_tuner.BaseTuner):
     """
 
     def __init__(self, table: TabularBenchmark, constraints: Mapping | None = None, hidden=(), **kwargs):
+        # overwrite=True empties only a keras-nas search directory (keras_nas/search_dir.py).
+        fresh = search_dir.prepare_project_dir(kwargs)
         super().__init__(hypermodel=table.declare, **kwargs)
+        if fresh:
+            search_dir.write_search_marker(
+                self.project_dir, {"format_version": search_dir.FORMAT_VERSION, "table": table.kind}
+            )
         self.table = table
         self.constraints = dict(constraints or {})
         for name in self.constraints:
@@ -366,7 +382,8 @@ class TabularRun:
 
     Attributes:
         trajectory: One dict per trial in order: `trial_id`, `arch`, `status`
-            ("COMPLETED", "REJECTED" or "FAILED"), `trained` (trials trained so
+            ("COMPLETED", "REJECTED", "FAILED" or "LOST": its trial.json was
+            deleted, the architecture is unknown), `trained` (trials trained so
             far), `val` (objective, None unless completed), `best_val`,
             `best_test` (test metric of the best-so-far architecture, None if
             the table has none), `best_arch`, `elapsed_seconds` (simulated).
@@ -418,7 +435,7 @@ def run(
     constraints: Mapping | None = None,
     strategy_kwargs: Mapping | None = None,
     project_name: str | None = None,
-    overwrite: bool = True,
+    overwrite: bool = False,
 ) -> TabularRun:
     """Drives a strategy through Keras Tuner's search loop on a table.
 
@@ -447,7 +464,9 @@ def run(
         constraints: Hard limits `{column: max_value}`.
         strategy_kwargs: More arguments of the strategy when given by name.
         project_name: Keras Tuner project name; defaults to `"{strategy}_{seed}"`.
-        overwrite: Start afresh (False resumes a search in `directory`).
+        overwrite: Start afresh, emptying `directory/project_name` if it holds a
+            keras-nas search (never another folder). By default an existing
+            search there is resumed, never deleted.
 
     Returns:
         A `TabularRun`.
@@ -465,6 +484,8 @@ def run(
     objectives = pareto.check_objectives(objectives) if objectives else []
     for name, _ in objectives:
         table.check_metric(name, "objective")
+    if project_name is not None:
+        search_dir.check_project_name(project_name)
     if isinstance(strategy, NASOracle):
         oracle, name = strategy, type(strategy).__name__
     else:
@@ -522,6 +543,13 @@ def summarize(oracle, table: TabularBenchmark, objective: str = "val_accuracy",
     max_epochs = getattr(oracle, "max_epochs", None)
     for trial_id in oracle.start_order:
         trial = oracle.trials[trial_id]
+        if trial.message == search_dir.LOST_TRIAL_MESSAGE:  # its architecture is unknown
+            trajectory.append({
+                "trial_id": trial_id, "arch": None, "status": "LOST", "trained": trained, "val": None,
+                "best_val": best_val, "best_test": best_test, "best_arch": best_arch,
+                "elapsed_seconds": elapsed,
+            })
+            continue
         values = trial.hyperparameters.values
         row = table.lookup(values)
         rejected = is_rejection(trial.message)

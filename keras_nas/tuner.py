@@ -16,7 +16,7 @@ import tensorflow as tf
 from keras_tuner.engine import trial as trial_module
 from keras_tuner.src import config as keras_tuner_config
 
-from keras_nas import distributed, tflite
+from keras_nas import distributed, search_dir, tflite
 from keras_nas.constraints import Constraints
 from keras_nas.cost_predictor import FeasibilityFilter, graph_features, smallest_point
 from keras_nas.hypermodel import SELECTION_METRIC
@@ -84,7 +84,13 @@ class NASTuner(keras_tuner.Tuner):
         target: "tflite.Target | str" = "host",
         **kwargs,
     ):
+        # overwrite=True empties only a keras-nas search directory (keras_nas/search_dir.py).
+        fresh = search_dir.prepare_project_dir(kwargs)
         super().__init__(oracle=oracle, hypermodel=hypermodel, **kwargs)
+        if fresh and not distributed.is_worker():  # the chief owns a shared directory's marker
+            search_dir.write_search_marker(
+                self.project_dir, {"format_version": search_dir.FORMAT_VERSION}, keep_existing=True
+            )
         self.target = tflite.get_target(target)
         self.int8_validation = int8_validation
         self._trained_model = None
@@ -292,8 +298,14 @@ class NASTuner(keras_tuner.Tuner):
             )
             limit = self.constraints.flash_kb
             if limit is not None and abs(cost.flash_kb - limit) <= NEAR_FLASH_LIMIT_KB:
-                # Near the limit the decision must be exact: the file that will ship.
-                exact = tflite.to_tflite(model, "int8", self.representative_data)
+                # Near the limit the decision must be exact: the file that will ship, metadata
+                # included (taken from an unperturbed build: the data's normalization statistics).
+                from keras_nas.export import with_metadata
+
+                exact = with_metadata(
+                    self._try_build(trial.hyperparameters),
+                    tflite.to_tflite(model, "int8", self.representative_data),
+                )
                 cost = dataclasses.replace(cost, flash_bytes=len(exact))
         except tflite.ConversionError as e:
             raise keras_tuner.errors.FailedTrialError(

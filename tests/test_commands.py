@@ -145,7 +145,7 @@ def test_data_from_npz_and_npy_files(tmp_path):
         ({"data": {"builtin": "digits", "npy_x": "x.npy"}}, "exactly one source"),
         ({"data": {"builtin": "digits"}, "strategy": "grid"}, r"`strategy` .* 'grid'; allowed: .*'evolution'"),
         ({"data": {"builtin": "digits"}, "constraints": {"flash": 64}}, r"`constraints`.*flash"),
-        ({"data": {"builtin": "digits"}, "max_trials": "ten"}, "`max_trials` .* non-negative integer"),
+        ({"data": {"builtin": "digits"}, "max_trials": "ten"}, "`max_trials` .* must be a positive integer"),
         ({"data": {"builtin": "digits"}, "export": {"formats": ["tflite-int8"]}}, "`export` .* with `dir`"),
         ({"data": {"builtin": "digits"}, "export": {"dir": "o", "formats": ["onnx"]}}, r"unknown format\(s\) \['onnx'\]"),
         ({"data": {"builtin": "digits"}, "space": "resnet"}, r"`space` .* 'resnet'; allowed"),

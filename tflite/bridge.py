@@ -287,7 +287,14 @@ def to_tf_keras(model):
     """
     _check_model(model)
     import keras
-    import tf_keras
+
+    try:
+        import tf_keras
+    except ImportError as e:
+        raise ImportError(
+            "to_tf_keras (QAT, pruning) needs `tf-keras`, part of the `qat` extra of keras-nas: "
+            "pip install 'keras-nas[qat]'"
+        ) from e
 
     builders = _builders(tf_keras)
     # Check every layer before building anything, so the error names the first

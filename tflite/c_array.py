@@ -79,19 +79,35 @@ def _array_lines(data: bytes) -> List[str]:
     ]
 
 
-def _resolver_comment(ops) -> List[str]:
-    lines = [
+def _resolver_comment(ops, camel: str) -> List[str]:
+    return [
         "// TFLite Micro op resolver for this model",
-        '// (#include "tensorflow/lite/micro/micro_mutable_op_resolver.h"):',
+        '// (#include "tensorflow/lite/micro/micro_mutable_op_resolver.h" before this header):',
         "//",
-        f"//   tflite::MicroMutableOpResolver<{len(ops)}> resolver;",
+        f"//   tflite::MicroMutableOpResolver<k{camel}OpCount> resolver;",
+        f"//   if (!{camel}RegisterOps(resolver)) {{ /* an op could not be added */ }}",
+    ]
+
+
+def _resolver_code(ops, camel: str) -> List[str]:
+    """`k<Name>OpCount` and `<Name>RegisterOps(resolver)`, which adds every op the model uses."""
+    lines = [
+        f"// The {len(ops)} op(s) of the model, added to a tflite::MicroMutableOpResolver<k{camel}OpCount>.",
+        "// Returns false if the resolver refused one (e.g. it is full).",
+        f"constexpr int k{camel}OpCount = {len(ops)};",
+        "template <typename OpResolver>",
+        f"bool {camel}RegisterOps(OpResolver& resolver) {{",
     ]
     for op in ops:
         method = resolver_method(op)
         if method:
-            lines.append(f"//   resolver.{method}();  // {op}")
-        else:
-            lines.append(f"//   // {op}: no MicroMutableOpResolver method known (not in TFLite Micro?)")
+            lines.append(f"  if (resolver.{method}() != 0) return false;  // {op}")
+        else:  # fails to compile only if the function is used
+            lines.append(
+                f'  static_assert(sizeof(OpResolver) == 0, "{op}: no MicroMutableOpResolver method is known '
+                'for this op (not in TFLite Micro?)");'
+            )
+    lines += ["  return true;", "}"]
     return lines
 
 
@@ -112,8 +128,10 @@ def write_c_array(
     `k<Name>ArenaSize` (measured arena + margin, see `arena_with_margin`),
     `k<Name>MeasuredArenaBytes`, `k<Name>InputScale`/`InputZeroPoint`,
     `k<Name>OutputScale`/`OutputZeroPoint` (scale 0 for float tensors),
-    `k<Name>NumLabels`/`k<Name>Labels` when labels are given, and a comment
-    with the `MicroMutableOpResolver<N>` lines the model needs. Both files
+    `k<Name>NumLabels`/`k<Name>Labels` when labels are given, `k<Name>OpCount`
+    and the function template `<Name>RegisterOps(resolver)`, which adds every
+    op the model needs to a `tflite::MicroMutableOpResolver<k<Name>OpCount>`
+    (include TFLite Micro's `micro_mutable_op_resolver.h` first). Both files
     compile with `g++ -std=c++17 -c`.
 
     Args:
@@ -171,7 +189,7 @@ def write_c_array(
         "//",
         f"// Ops ({len(ops)}): {', '.join(ops)}",
         "//",
-        *_resolver_comment(ops),
+        *_resolver_comment(ops, camel),
         "//",
         "// Tensor arena:",
         f"//   alignas(16) static unsigned char tensor_arena[k{camel}ArenaSize];",
@@ -194,6 +212,8 @@ def write_c_array(
         f"constexpr int k{camel}InputZeroPoint = {int(in_zero)};",
         f"constexpr float k{camel}OutputScale = {_c_float(out_scale)};",
         f"constexpr int k{camel}OutputZeroPoint = {int(out_zero)};",
+        "",
+        *_resolver_code(ops, camel),
     ]
     if labels is not None:
         labels = [str(label) for label in labels]

@@ -9,6 +9,8 @@ imports is used:
 """
 
 import os
+import stat
+import warnings
 from typing import Union
 
 from keras_nas.tflite._capture import capture_stderr
@@ -17,6 +19,8 @@ from keras_nas.tflite.errors import InvalidModelError
 ModelSource = Union[bytes, bytearray, memoryview, str, os.PathLike]
 
 TFLITE_IDENTIFIER = b"TFL3"
+# A flatbuffer addresses at most 2 GiB (32-bit offsets); a bigger file is not a .tflite model.
+MAX_MODEL_BYTES = 2**31 - 1
 
 _RUNTIME = None  # (Interpreter class, runtime name), resolved on first use.
 
@@ -93,14 +97,7 @@ def as_model_bytes(model_content: ModelSource) -> bytes:
     source = None
     if isinstance(model_content, (str, os.PathLike)):
         source = os.fspath(model_content)
-        try:
-            with open(source, "rb") as f:
-                model_content = f.read()
-        except OSError as e:
-            raise InvalidModelError(
-                f"Cannot read the TFLite model file {source!r}: {e}. "
-                "Pass the path of an existing .tflite file, or the model bytes."
-            ) from e
+        model_content = _read_model_file(source)
     if not isinstance(model_content, (bytes, bytearray, memoryview)):
         raise InvalidModelError(
             f"Expected the TFLite model as bytes (or a file path), got "
@@ -122,6 +119,39 @@ def as_model_bytes(model_content: ModelSource) -> bytes:
             "SavedModel or C-array file."
         )
     return data
+
+
+def _read_model_file(source: str) -> bytes:
+    """Reads a .tflite file: a regular file of at most `MAX_MODEL_BYTES`, checked before reading."""
+    try:
+        info = os.stat(source)
+        if not stat.S_ISREG(info.st_mode):
+            # Opening a named pipe would block until someone writes to it.
+            kind = "a folder" if stat.S_ISDIR(info.st_mode) else "a named pipe, device or socket"
+            raise InvalidModelError(
+                f"The TFLite model path {source!r} is {kind}, not a regular file. Pass the path of "
+                "a .tflite file."
+            )
+        if info.st_size > MAX_MODEL_BYTES:
+            raise InvalidModelError(
+                f"The file {source!r} has {info.st_size / 2**30:.1f} GiB; a TFLite flatbuffer holds "
+                f"at most 2 GiB ({MAX_MODEL_BYTES} bytes), so it is not a .tflite model. Pass the "
+                "path of a .tflite file."
+            )
+        with open(source, "rb") as f:
+            head = f.read(8)
+            if len(head) == 8 and head[4:8] != TFLITE_IDENTIFIER:  # refused without reading the rest
+                raise InvalidModelError(
+                    f"The file {source!r} ({info.st_size} bytes) is not a TFLite flatbuffer: bytes "
+                    f"4:8 are {head[4:8]!r}, expected {TFLITE_IDENTIFIER!r}. Pass a .tflite model "
+                    "(e.g. from `to_tflite()`), not a Keras, SavedModel or C-array file."
+                )
+            return head + f.read()
+    except OSError as e:
+        raise InvalidModelError(
+            f"Cannot read the TFLite model file {source!r}: {e}. "
+            "Pass the path of an existing .tflite file, or the model bytes."
+        ) from e
 
 
 def _op_resolver_without_delegates(interpreter_cls):
@@ -167,6 +197,30 @@ def load_interpreter(model_content: ModelSource, num_threads: int = 1, use_xnnpa
     if not isinstance(num_threads, int) or num_threads < 1:
         raise ValueError(f"num_threads must be a positive int, got {num_threads!r}.")
     interpreter_cls, name = _resolve_runtime()
+    interpreter, error, log = _try_load(interpreter_cls, data, num_threads, use_xnnpack)
+    if error is not None and use_xnnpack:
+        # XNNPACK may fail to prepare a valid model (some op/shape combinations): the
+        # builtin kernels run it, as LiteRT does on a device where the delegate declines.
+        interpreter, builtin_error, builtin_log = _try_load(interpreter_cls, data, num_threads, False)
+        if builtin_error is None:
+            warnings.warn(
+                f"LiteRT's XNNPACK delegate could not prepare this model ({_reason(error, log)}); "
+                "it runs on LiteRT's builtin kernels instead (latency figures are of those).",
+                RuntimeWarning,
+            )
+            return interpreter
+        error, log = builtin_error, builtin_log
+    if error is not None:
+        raise InvalidModelError(
+            f"{name} could not load the model ({len(data)} bytes): {_reason(error, log)}. Either the "
+            "file is truncated or corrupted (re-export it with `to_tflite()` or copy it again) or it "
+            f"uses an op or tensor type {name} cannot run."
+        ) from error
+    return interpreter
+
+
+def _try_load(interpreter_cls, data: bytes, num_threads: int, use_xnnpack: bool):
+    """(interpreter or None, error or None, captured log) of one attempt to load `data`."""
     options = {}
     if not use_xnnpack:
         options["experimental_op_resolver_type"] = _op_resolver_without_delegates(interpreter_cls)
@@ -180,24 +234,23 @@ def load_interpreter(model_content: ModelSource, num_threads: int = 1, use_xnnpa
             # fails (UnicodeDecodeError) on some corrupted files.
             interpreter.get_input_details()
             interpreter.get_output_details()
-            error = None
+            return interpreter, None, captured.text
         except (ValueError, RuntimeError) as e:
             error = e
-    if error is not None:
-        reason = " ".join(str(error).split()) or type(error).__name__
-        extra = [
-            line.strip()
-            for line in captured.text.splitlines()
-            if line.strip() and "XNNPACK delegate" not in line and line.strip() not in reason
-        ]
-        if extra:
-            reason += " [" + "; ".join(extra[-4:]) + "]"
-        raise InvalidModelError(
-            f"{name} rejected the model ({len(data)} bytes): {reason}. "
-            "The flatbuffer is probably truncated or corrupted; re-export it "
-            "with `to_tflite()` or re-copy the .tflite file."
-        ) from error
-    return interpreter
+    return None, error, captured.text
+
+
+def _reason(error: Exception, log: str) -> str:
+    """The error's text plus the runtime's own log lines (XNNPACK banner left out)."""
+    reason = " ".join(str(error).split()) or type(error).__name__
+    extra = [
+        line.strip()
+        for line in log.splitlines()
+        if line.strip() and "XNNPACK delegate" not in line and line.strip() not in reason
+    ]
+    if extra:
+        reason += " [" + "; ".join(extra[-4:]) + "]"
+    return reason
 
 
 def single_io_details(interpreter, what: str, error: type[Exception] = ValueError) -> tuple[dict, dict]:

@@ -9,8 +9,10 @@ buffer), with the schema TensorFlow ships
 
 - `"keras_nas"`: a UTF-8 JSON object (`description`, `labels`,
   `normalization`, `input`, `output`, anything passed as `extra`);
-- `"labels.txt"`: one label per line (what Android/LiteRT label readers
-  expect in a labels file).
+- `"labels.txt"`: one label per line, as in a labels file. This is not the
+  TFLite Support format that Android's Task Library and metadata readers
+  expect (a `TFLITE_METADATA` flatbuffer plus the labels in a zip appended
+  to the model); those readers do not find these labels.
 
 Interpreters ignore metadata entries they do not know, so the model runs
 exactly as before on LiteRT and TFLite Micro; `read_metadata` reads them

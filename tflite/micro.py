@@ -52,8 +52,9 @@ def _validated(model_content: ModelSource):
         interpreter.invoke()
     except (ValueError, RuntimeError) as e:
         raise InvalidModelError(
-            f"LiteRT could not run the model ({len(data)} bytes): {e}. The "
-            "flatbuffer is probably corrupted; re-export it with `to_tflite()`."
+            f"LiteRT loaded the model ({len(data)} bytes) but could not run it: {e}. One of its "
+            "kernels rejected an op, shape or type at inference (or the file is corrupted in a "
+            "way its loader does not check; then re-export it with `to_tflite()`)."
         ) from e
     return data, input_details, output_details
 
@@ -64,8 +65,11 @@ def _tflm_failure(data: bytes, error: str, log: str) -> InvalidModelError:
     detail = "; ".join(lines[-6:])
     if any(word in error for word in ("crashed", "killed", "did not answer")):
         hint = (
-            "The model is probably corrupted (TFLite Micro does not verify "
-            "flatbuffers); re-export it with `to_tflite()`."
+            "LiteRT loads and runs this model, yet TFLite Micro crashed on it: either a "
+            "TFLite Micro kernel cannot handle one of its ops (an op, shape or parameter "
+            "combination), which is the case for a model fresh from `to_tflite()`, or the "
+            "file was damaged in a way LiteRT's checks miss (TFLite Micro does not verify "
+            "flatbuffers); then re-export it."
         )
     else:
         hint = (

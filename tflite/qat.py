@@ -65,8 +65,9 @@ def import_tfmot():
         import tensorflow_model_optimization as tfmot
     except ImportError as e:
         raise ImportError(
-            "QAT and pruning need `tensorflow-model-optimization` and `tf-keras`: "
-            "pip install tensorflow-model-optimization tf-keras"
+            "QAT and pruning need `tensorflow-model-optimization` and `tf-keras`, the `qat` "
+            "extra of keras-nas: pip install 'keras-nas[qat]' (or pip install "
+            "tensorflow-model-optimization tf-keras)"
         ) from e
     finally:
         if previous is None:

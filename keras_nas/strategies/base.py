@@ -24,7 +24,7 @@ from keras_tuner.engine import trial as trial_module
 
 from keras_nas.distributed import take_message
 from keras_nas.errors import is_rejection
-from keras_nas.search_dir import atomic_write_json, check_search_files
+from keras_nas.search_dir import atomic_write_json, check_search_files, restore_lost_trials
 
 TrialStatus = trial_module.TrialStatus
 
@@ -297,6 +297,7 @@ class NASOracle(keras_tuner.Oracle, abc.ABC):
 
     def reload(self):
         check_search_files(self._project_dir)
+        restore_lost_trials(self._project_dir)  # a deleted trial folder never frees its id
         super().reload()
         # Keras Tuner writes trial.json before oracle.json; a search killed between
         # the two left trials that oracle.json does not know as running or ended.
@@ -406,7 +407,7 @@ class NASOracle(keras_tuner.Oracle, abc.ABC):
             return None
         if len(pool) == 1:
             return pool[0]
-        return pool[self.screen.screen(pool)]
+        return pool[self.screen(pool)]
 
     def mutate(self, values: dict, rng: np.random.Generator) -> dict:
         """Changes one active, mutable choice of `values` to a different value.
