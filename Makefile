@@ -23,7 +23,7 @@ test: setup
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15 tests
 
 bench: setup
-	$(PY) benchmarks/bench_search.py
+	$(PY) benchmarks/bench_expert.py --task digits
 
 # Runs the notebooks with tiny budgets and saves their outputs in them (for readers on the web).
 notebooks: setup

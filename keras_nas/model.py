@@ -390,19 +390,8 @@ class NASModel:
                 f"Winner: trial {trial.trial_id} ({self.objective} {trial.score:.4f}); "
                 f"training it for {fit['epochs']} epochs."
             )
-        keras.backend.clear_session()
-        keras.utils.set_random_seed(self.tuner.trial_seed(trial))
-        model = self.tuner.hypermodel.build(trial.hyperparameters)
-        # With the search's cosine schedule, keeping the best validation epoch.
-        history = self.tuner.hypermodel.fit(
-            trial.hyperparameters,
-            model,
-            *data.train_args,
-            validation_data=data.validation_data,
-            epochs=fit["epochs"],
-            callbacks=list(fit["callbacks"]),
-            verbose=verbose,
-            **fit["train_kwargs"],
+        model, history = self._fit_architecture(
+            trial, self.tuner.trial_seed(trial), fit["epochs"], list(fit["callbacks"]), verbose
         )
         self.model_ = model
         model_bytes, cost = tflite.measure_model(
@@ -555,23 +544,31 @@ class NASModel:
 
     def _second_score(self, trial) -> float:
         """The objective of `trial`'s architecture trained again as in the search, with another seed."""
-        data, fit = self.data_, self._final_fit
         with released_after_use():
-            keras.backend.clear_session()
-            keras.utils.set_random_seed(self.tuner.trial_seed(trial) + 7919)
-            model = self.tuner.hypermodel.build(trial.hyperparameters)
-            history = self.tuner.hypermodel.fit(
-                trial.hyperparameters,
-                model,
-                *data.train_args,
-                validation_data=data.validation_data,
-                epochs=fit["search_epochs"],
-                verbose=0,
-                **fit["train_kwargs"],
+            model, history = self._fit_architecture(
+                trial, self.tuner.trial_seed(trial) + 7919, self._final_fit["search_epochs"], [], 0
             )
             if self.objective == INT8_METRIC:
                 return self.tuner.int8_accuracy(model)
             return float(max(history.history[self.objective]))
+
+    def _fit_architecture(self, trial, seed: int, epochs: int, callbacks: list, verbose: int):
+        """Builds `trial`'s architecture afresh and trains it on the fit data as the search does
+        (cosine schedule, best validation epoch kept); returns the model and its `History`."""
+        keras.backend.clear_session()
+        keras.utils.set_random_seed(seed)
+        model = self.tuner.hypermodel.build(trial.hyperparameters)
+        history = self.tuner.hypermodel.fit(
+            trial.hyperparameters,
+            model,
+            *self.data_.train_args,
+            validation_data=self.data_.validation_data,
+            epochs=epochs,
+            callbacks=callbacks,
+            verbose=verbose,
+            **self._final_fit["train_kwargs"],
+        )
+        return model, history
 
     def _save_winner(self, trial, epochs: int) -> None:
         """Writes `winner.keras` and `winner.json` into the project directory (for the CLI and reports)."""
