@@ -104,10 +104,12 @@ class NASTuner(keras_tuner.Tuner):
         self.trial_verbose = 1
         self._trial_started = {}
         # Feasible-first: proposals predicted over the flash/RAM limits are drawn
-        # again before any conversion (keras_nas/cost_predictor.py).
+        # again before any conversion (keras_nas/cost_predictor.py). The oracle
+        # proposes, so a distributed search predicts on the chief only.
         self.cost_filter = None
         self._smallest_point_tried = False
-        if self.constraints.flash_kb is not None or self.constraints.peak_ram_kb is not None:
+        limited = self.constraints.flash_kb is not None or self.constraints.peak_ram_kb is not None
+        if limited and not distributed.is_worker():
             self.cost_filter = FeasibilityFilter(
                 self.build_values, self.constraints.flash_kb, self.constraints.peak_ram_kb
             )
