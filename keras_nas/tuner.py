@@ -360,7 +360,8 @@ class NASTuner(keras_tuner.Tuner):
         if any(not is_rejection(t.message) and t.trial_id != trial.trial_id for t in trials):
             return
         rejected = [t.trial_id for t in trials if is_rejection(t.message)] + [trial.trial_id]
-        if len(rejected) < self.infeasible_after:
+        hopeless = getattr(self.oracle, "found_no_predicted_fit", False) and not self._smallest_point_tried
+        if len(rejected) < self.infeasible_after and not hopeless:
             return
         if self.cost_filter is not None and not self._smallest_point_tried:
             # Only an impossible budget stops the search: the smallest point of the

@@ -116,6 +116,7 @@ class NASOracle(keras_tuner.Oracle, abc.ABC):
         self.cost_filter = None
         self.skipped_proposals = 0
         self.queued: list[dict] = []  # proposals the tuner asks to run next
+        self.found_no_predicted_fit = False
         self.prediction_seconds = 0.0
         if max_search_seconds is not None and not max_search_seconds > 0:
             raise ValueError(f"`max_search_seconds` must be a positive number, got {max_search_seconds!r}.")
@@ -195,6 +196,7 @@ class NASOracle(keras_tuner.Oracle, abc.ABC):
             for _ in range(MAX_FEASIBILITY_DRAWS):
                 fits, ratio = self.cost_filter.fits(values)
                 if fits:
+                    self.found_no_predicted_fit = False
                     return values
                 self.skipped_proposals += 1
                 if ratio < best_ratio:
@@ -204,6 +206,9 @@ class NASOracle(keras_tuner.Oracle, abc.ABC):
                 values = self.propose(trial_id, rng)
                 if not isinstance(values, dict):
                     break
+            # No proposal was predicted to fit: the tuner checks the space's smallest point
+            # at the first rejection instead of after `infeasible_after` of them.
+            self.found_no_predicted_fit = True
             return best
         finally:
             self.prediction_seconds += time.perf_counter() - start
