@@ -22,8 +22,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m keras_nas.demo", description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", choices=sorted(DATASETS), default="digits")
     parser.add_argument("--strategy", default="evolution")
-    parser.add_argument("--max-trials", type=int, default=20)
-    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--max-trials", type=int, default=40)
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--max-search-seconds", type=float, default=1200,
+                        help="time budget of the whole fit (candidates train for at most 20 epochs)")
     parser.add_argument("--flash-kb", type=float, default=8.5)
     parser.add_argument("--ram-kb", type=float, default=3.2)
     parser.add_argument("--latency-ms", type=float, default=None)
@@ -51,6 +53,7 @@ def main(argv: list[str] | None = None) -> dict:
         directory=args.directory,
         project_name=f"{args.dataset}_{args.strategy}",
         overwrite=args.overwrite,
+        max_search_seconds=args.max_search_seconds,
     )
     start = time.perf_counter()
     model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=args.epochs, batch_size=32, verbose=1)
