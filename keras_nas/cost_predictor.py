@@ -37,7 +37,6 @@ _WEIGHTED = ("Conv1D", "Conv2D", "DepthwiseConv1D", "DepthwiseConv2D", "Dense")
 # 1D layers the converter runs as 2D kernels between EXPAND_DIMS and RESHAPE.
 _WRAPPED_1D = ("Conv1D", "DepthwiseConv1D", "MaxPooling1D", "AveragePooling1D")
 
-FEATURES = ("weight_bytes", "channels", "ops", "activation_bytes")
 # Proposals whose graph features are remembered (a strategy often proposes one again).
 FEATURE_CACHE_SIZE = 4096
 
@@ -83,14 +82,12 @@ def graph_features(model: keras.Model) -> dict[str, int]:
     features["activation_bytes"]  # e.g. 2048 for conv 8 -> pool -> conv 16 on 8x8
     ```
     """
-    weight_bytes = channels = ops = name_bytes = 0
+    weight_bytes = channels = ops = 0
     alias: dict = {}  # tensor id -> id of the int8 tensor that holds it
     sizes: dict = {}
     last_use: dict = {}
     steps = []
     for layer in model.layers:
-        # The converter names each tensor after the layers fused into its op.
-        name_bytes += len(model.name) + len(layer.name) + 2
         for node in layer._inbound_nodes:
             inputs = [alias.get(id(t), id(t)) for t in node.input_tensors]
             outputs = node.output_tensors
@@ -133,7 +130,6 @@ def graph_features(model: keras.Model) -> dict[str, int]:
         "channels": channels,
         "ops": ops,
         "activation_bytes": int(peak),
-        "name_bytes": name_bytes,
     }
 
 
