@@ -143,3 +143,14 @@ def test_tflite_files_carry_no_inner_tensor_names_and_the_same_outputs():
     assert len(strip_tensor_names(content)) == len(content)  # nothing left to strip
     litert = tflite.predict(content, x[:50]).argmax(-1)
     assert np.mean(litert == tflite.predict(content, x[:50], runtime="micro").argmax(-1)) >= 0.95
+
+
+def test_time_budget_stops_proposing_and_caps_the_candidates_epochs(tmp_path):
+    (x_train, y_train), (x_val, y_val), _ = load_digits()
+    model = NASModel(max_trials=5, seed=1, max_search_seconds=1.0, finalists=1,
+                     directory=str(tmp_path), project_name="budget")
+    model.fit(x_train[:300], y_train[:300], validation_data=(x_val, y_val), epochs=22, verbose=0)
+    # 70 % of the budget is the search's: one candidate starts, none after it.
+    assert model.tuner.oracle.max_search_seconds == pytest.approx(0.7)
+    assert model.search_summary()["trained"] == 1
+    assert model._final_fit["search_epochs"] == 20 and model._final_fit["epochs"] == 22
