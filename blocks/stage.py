@@ -11,6 +11,7 @@ from .conv import (
     FILTERS,
     SE_RATIOS,
     STRIDES,
+    ConvBNAct,
     DepthwiseSeparable,
     FloatArg,
     IntArg,
@@ -203,12 +204,8 @@ class Stage(Block):
             block_strides = strides if i == 0 else 1
             block_name = f"{self.name}_{i}"
             if block_type == "conv":
-                x = ops.conv(
-                    x, filters, kernel_size, ops.effective_strides(x, block_strides),
-                    name=f"{block_name}_conv",
-                )
-                x = ops.batch_norm(x, name=f"{block_name}_bn")
-                x = ops.activation(x, activation, name=f"{block_name}_act")
+                block = ConvBNAct(filters, kernel_size, block_strides, activation, name=block_name)
+                x = block.build(hp, x)
                 continue
             if block_type == "residual":
                 x = residual(x, filters, kernel_size, block_strides, activation, name=block_name)

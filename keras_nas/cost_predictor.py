@@ -208,19 +208,6 @@ class CostPredictor:
             peak_ram_kb=max(0.0, float(np.dot(arena, _arena_row(features)))) / 1024,
         )
 
-    def errors(self) -> dict[str, float]:
-        """Median and largest relative error of the current fit on the measured candidates."""
-        if not self.samples:
-            return {}
-        result = {}
-        for key in ("flash_kb", "peak_ram_kb"):
-            errs = [
-                abs(getattr(self.predict(f), key) - m[key]) / max(m[key], 1e-9) for f, m in self.samples
-            ]
-            result[f"{key}_median_error"] = float(np.median(errs))
-            result[f"{key}_max_error"] = float(np.max(errs))
-        return result
-
 
 class FeasibilityFilter:
     """Says, before any conversion, whether a proposal is predicted to fit the flash and RAM limits.
@@ -302,14 +289,14 @@ WIDTH_MULTIPLIERS = (4.0, 3.0, 2.0, 1.5, 1.0, 0.75, 0.5, 0.375, 0.25)
 
 
 def scale_to_fit(designs: list[dict], feasibility: FeasibilityFilter, space) -> list[dict]:
-    """Each design at the largest width multiplier predicted to fit the limits.
+    """Each design at the largest width multiplier worth measuring under the limits.
 
     Every `.../filters` choice of a design is multiplied and snapped down to
     the nearest width the space allows; the widest version worth measuring is
     kept (predicted within the limits, give or take the predictor's error:
     `FeasibilityFilter.margin`) and, when it is predicted within 10 % of a
-    limit or over it, the next narrower one too, so the search starts from the expert designs sized
-    for this board: a plain CNN grows on a roomy board and shrinks on a tight
+    limit or over it, the next narrower one too, so the search starts from
+    the expert designs sized for this board: a plain CNN grows on a roomy board and shrinks on a tight
     one. A design predicted over the limits even at its narrowest is left out
     (its depth does not fit the board), and designs that scale to the same
     values are kept once.

@@ -158,7 +158,7 @@ class NASHyperModel(keras_tuner.HyperModel):
     def initial_architectures(self) -> list[dict]:
         """Expert designs of the default space, tried before the strategy's own proposals.
 
-        A search should start where an engineer would. Four classic tiny
+        A search should start where an engineer would. Five classic tiny
         designs, each a point of the default `ConvSpace`:
 
         - a plain CNN: conv 8 -> max-pool -> conv 16 -> flatten (what an

@@ -224,8 +224,7 @@ class NASModel:
             proxies.check_proxy(proxy)
         self.proxy = proxy
         self.proxy_pool_size = proxy_pool_size
-        if not isinstance(finalists, int) or finalists < 1:
-            raise ValueError(f"`finalists` must be a positive integer, got {finalists!r}.")
+        checks.check_positive_int(finalists, "finalists")
         self.finalists = finalists
         if max_search_seconds is not None and not (
             isinstance(max_search_seconds, (int, float)) and max_search_seconds > 0

@@ -220,7 +220,8 @@ def to_tflite(
             candidates this way (an upper bound of the shipped size).
 
     Returns:
-        The `.tflite` flatbuffer as bytes.
+        The `.tflite` flatbuffer as bytes, without the names of its inner
+        tensors (`strip_tensor_names`).
 
     Raises:
         ValueError: Unknown `quantization` name, or `"int8"`/`"int16x8"`
@@ -251,10 +252,6 @@ def to_tflite(
         calibration = calibration_samples(representative_data, num_calibration_samples)
         _check_int8_data(model, calibration)
 
-    return strip_tensor_names(_convert(model, quantization, calibration, signatures))
-
-
-def _convert(model, quantization: str, calibration, signatures: bool) -> bytes:
     with capture_stderr() as captured:
         try:
             with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
@@ -270,7 +267,7 @@ def _convert(model, quantization: str, calibration, signatures: bool) -> bytes:
             f"{getattr(model, 'name', type(model).__name__)!r} failed: "
             f"{_reason(error, captured.text)}"
         ) from error
-    return bytes(model_content)
+    return strip_tensor_names(bytes(model_content))
 
 
 def strip_tensor_names(model_content: bytes) -> bytes:
