@@ -98,6 +98,10 @@ def run_keras_tuner(task, data, prepared, limits, seed, workdir) -> dict:
     hypermodel = NASHyperModel(prepared.input_shape, prepared.num_classes, mean=prepared.mean,
                                variance=prepared.variance)
     search_epochs = min(epochs, 20)  # as keras-nas with a time budget
+    project = os.path.join(workdir, f"kt_{task}_{seed}")
+    if os.path.exists(project) and not os.path.exists(os.path.join(project, "oracle.json")):
+        # Keras Tuner's overwrite=True deletes the folder: only ever one of its own searches.
+        raise SystemExit(f"{project} exists and is not a Keras Tuner search; choose another --workdir.")
     start = time.perf_counter()
     tuner = keras_tuner.RandomSearch(hypermodel, objective="val_accuracy", max_trials=max_trials, seed=seed,
                                      directory=workdir, project_name=f"kt_{task}_{seed}", overwrite=True)
