@@ -22,6 +22,8 @@ import numpy as np
 import keras_tuner
 from keras_tuner.engine import trial as trial_module
 
+from keras_nas.blocks.introspect import allowed_values
+from keras_nas.cost_predictor import ChoiceTally
 from keras_nas.distributed import take_message
 from keras_nas.errors import is_rejection
 from keras_nas.search_dir import atomic_write_json, check_search_files, restore_lost_trials
@@ -114,6 +116,8 @@ class NASOracle(keras_tuner.Oracle, abc.ABC):
         # Optional `keras_nas.cost_predictor.FeasibilityFilter`, set by the tuner:
         # proposals predicted to break the flash/RAM limits are drawn again.
         self.cost_filter = None
+        # Which choices the proposals predicted to fit had: random draws follow it.
+        self.choice_tally = ChoiceTally()
         self.skipped_proposals = 0
         self.queued: list[dict] = []  # proposals the tuner asks to run next
         self.found_no_predicted_fit = False
@@ -195,6 +199,7 @@ class NASOracle(keras_tuner.Oracle, abc.ABC):
         try:
             for _ in range(MAX_FEASIBILITY_DRAWS):
                 fits, ratio = self.cost_filter.fits(values)
+                self.choice_tally.record(architecture_values(values), fits)
                 if fits:
                     self.found_no_predicted_fit = False
                     return values
@@ -216,7 +221,9 @@ class NASOracle(keras_tuner.Oracle, abc.ABC):
     def get_state(self):
         state = super().get_state()
         state.update(
-            skipped_proposals=self.skipped_proposals, prediction_seconds=self.prediction_seconds
+            skipped_proposals=self.skipped_proposals,
+            prediction_seconds=self.prediction_seconds,
+            choice_tally=self.choice_tally.to_dict(),
         )
         return state
 
@@ -224,6 +231,7 @@ class NASOracle(keras_tuner.Oracle, abc.ABC):
         super().set_state(state)
         self.skipped_proposals = state.get("skipped_proposals", 0)
         self.prediction_seconds = state.get("prediction_seconds", 0.0)
+        self.choice_tally = ChoiceTally.from_dict(state.get("choice_tally"))
 
     @keras_tuner.synchronized
     def create_trial(self, tuner_id):
@@ -363,6 +371,10 @@ class NASOracle(keras_tuner.Oracle, abc.ABC):
 
         Returns:
             A dict of values for the active hyperparameters only.
+
+        Under flash/RAM limits (`cost_filter` set), each choice is drawn in
+        proportion to how often its values were in proposals predicted to fit
+        (`choice_tally`); otherwise uniformly, as Keras Tuner samples.
         """
         values = {}
         for hp in self.search_space():
@@ -370,8 +382,13 @@ class NASOracle(keras_tuner.Oracle, abc.ABC):
                 continue
             if base is not None and hp.name in base:
                 values[hp.name] = base[hp.name]
-            else:
+                continue
+            options = allowed_values(hp) if self.cost_filter is not None else None
+            weights = self.choice_tally.weights(hp.name, options) if options else None
+            if weights is None:
                 values[hp.name] = hp.random_sample(int(rng.integers(2**31 - 1)))
+            else:
+                values[hp.name] = options[int(rng.choice(len(options), p=weights))]
         return values
 
     def initial_values(self, index: int, rng: np.random.Generator) -> dict:
