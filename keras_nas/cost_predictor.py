@@ -215,9 +215,11 @@ class FeasibilityFilter:
     The search (`NASOracle`) asks it about every proposal and draws again when
     the prediction is over a limit by more than the margin; the tuner then
     measures the int8 model of what is proposed, which alone decides. Each
-    measured candidate calibrates the predictor, and the margin follows the
-    predictor's recent relative errors (between `min_margin` and `max_margin`),
-    so a candidate that may fit is not skipped for a prediction error.
+    measured candidate calibrates the predictor, and the margin follows how
+    far the predictor recently over-estimated a cost (between `min_margin` and
+    `max_margin`), so a candidate that may fit is not skipped for a prediction
+    error. Under-estimates do not widen it: measuring more candidates predicted
+    over a limit would not catch those.
 
     Args:
         build: `build(values) -> keras.Model`, the hypermodel's build on a set of
@@ -235,22 +237,23 @@ class FeasibilityFilter:
         flash_kb: float | None,
         peak_ram_kb: float | None,
         predictor: CostPredictor | None = None,
-        min_margin: float = 0.05,
+        min_margin: float = 0.02,
         max_margin: float = 0.15,
     ):
         self.build = build
         self.limits = {k: v for k, v in (("flash_kb", flash_kb), ("peak_ram_kb", peak_ram_kb)) if v}
         self.predictor = predictor or CostPredictor()
         self.min_margin, self.max_margin = float(min_margin), float(max_margin)
-        self.errors: list[float] = []  # relative errors of predictions made before measuring
+        # How far predictions made before measuring were over the measured cost (0 when under).
+        self.over_estimates: list[float] = []
         self._features: dict[str, dict] = {}
 
     @property
     def margin(self) -> float:
         """How far over a limit a prediction may be and the candidate still be measured."""
-        if len(self.errors) < self.predictor.min_samples:
+        if len(self.over_estimates) < self.predictor.min_samples:
             return self.max_margin
-        recent = self.errors[-20:]
+        recent = self.over_estimates[-20:]
         return float(np.clip(np.percentile(recent, 90) * 1.25, self.min_margin, self.max_margin))
 
     def features(self, values: dict) -> dict:
@@ -276,7 +279,7 @@ class FeasibilityFilter:
         """Records a measured candidate: its prediction error, then a re-fit."""
         predicted = self.predictor.predict(features).to_dict()
         for key in self.limits:
-            self.errors.append(abs(predicted[key] - measured[key]) / max(measured[key], 1e-9))
+            self.over_estimates.append(max(0.0, predicted[key] - measured[key]) / max(measured[key], 1e-9))
         self.predictor.observe(features, measured)
 
 

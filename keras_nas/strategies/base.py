@@ -199,7 +199,7 @@ class NASOracle(keras_tuner.Oracle, abc.ABC):
         try:
             for _ in range(MAX_FEASIBILITY_DRAWS):
                 fits, ratio = self.cost_filter.fits(values)
-                self.choice_tally.record(architecture_values(values), fits)
+                self.choice_tally.record(architecture_values(values), ratio <= 1.0)
                 if fits:
                     self.found_no_predicted_fit = False
                     return values
