@@ -36,6 +36,17 @@ _FOLDED_ACTIVATIONS = ("relu", "relu6", "linear")
 _WEIGHTED = ("Conv1D", "Conv2D", "DepthwiseConv1D", "DepthwiseConv2D", "Dense")
 # 1D layers the converter runs as 2D kernels between EXPAND_DIMS and RESHAPE.
 _WRAPPED_1D = ("Conv1D", "DepthwiseConv1D", "MaxPooling1D", "AveragePooling1D")
+# Operators counted by kind: each kind keeps its own data in the arena (a conv its
+# per-channel multipliers, a pool almost nothing) and its own options in the file.
+OP_KINDS = {
+    "conv_ops": ("Conv1D", "Conv2D"),
+    "depthwise_ops": ("DepthwiseConv1D", "DepthwiseConv2D"),
+    "dense_ops": ("Dense",),
+    "pool_ops": ("MaxPooling1D", "MaxPooling2D", "AveragePooling1D", "AveragePooling2D"),
+    "global_pool_ops": (
+        "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D",
+    ),
+}
 
 # Proposals whose graph features are remembered (a strategy often proposes one again).
 FEATURE_CACHE_SIZE = 4096
@@ -44,8 +55,8 @@ FEATURE_CACHE_SIZE = 4096
 # (1, activation_bytes, ops, channels) -> arena bytes, fitted by least squares on
 # 80 random candidates of the default space (digits 8x8x1 and MNIST-1D 40x1),
 # measured as int8 TFLite / TFLite Micro (see `benchmarks/bench_cost_predictor.py`).
-PRIOR_FLASH = (1438.2, 0.99, 31.2, 197.3)
-PRIOR_ARENA = (1300.3, 0.93, 137.9, 10.4)
+PRIOR_FLASH = (1438.2, 0.99, 31.2, 197.3, 0.0, 0.0, 0.0, 0.0, 0.0)
+PRIOR_ARENA = (1300.3, 0.93, 137.9, 10.4, 0.0, 0.0, 0.0, 0.0, 0.0)
 
 
 def _is_folded(layer) -> bool:
@@ -71,9 +82,9 @@ def graph_features(model: keras.Model) -> dict[str, int]:
     Returns:
         `weight_bytes` (int8 kernel weights), `channels` (output channels of
         weighted layers: one int32 bias and per-channel scales each), `ops`
-        (layers that become an int8 operator) and `activation_bytes` (the
+        (layers that become an int8 operator), `activation_bytes` (the
         largest total of int8 activations alive at once, walking the graph in
-        order).
+        order) and the operators of each kind of `OP_KINDS` (`conv_ops`, ...).
 
     Example:
 
@@ -83,6 +94,7 @@ def graph_features(model: keras.Model) -> dict[str, int]:
     ```
     """
     weight_bytes = channels = ops = 0
+    kinds = dict.fromkeys(OP_KINDS, 0)
     alias: dict = {}  # tensor id -> id of the int8 tensor that holds it
     sizes: dict = {}
     last_use: dict = {}
@@ -95,6 +107,8 @@ def graph_features(model: keras.Model) -> dict[str, int]:
                 for t in outputs:
                     alias[id(t)] = inputs[0]
                 continue
+            for kind, names in OP_KINDS.items():
+                kinds[kind] += type(layer).__name__ in names
             if type(layer).__name__ in _WEIGHTED:
                 kernel = layer.kernel if hasattr(layer, "kernel") else layer.depthwise_kernel
                 weight_bytes += int(np.prod(kernel.shape))
@@ -130,15 +144,21 @@ def graph_features(model: keras.Model) -> dict[str, int]:
         "channels": channels,
         "ops": ops,
         "activation_bytes": int(peak),
+        **kinds,
     }
 
 
+def has_all_features(features: dict) -> bool:
+    """Whether `features` were counted by this version of `graph_features` (older searches lack the op kinds)."""
+    return all(key in features for key in ("weight_bytes", "channels", "ops", "activation_bytes", *OP_KINDS))
+
+
 def _flash_row(f: dict) -> list[float]:
-    return [1.0, f["weight_bytes"], f["channels"], f["ops"]]
+    return [1.0, f["weight_bytes"], f["channels"], f["ops"], *(f[k] for k in OP_KINDS)]
 
 
 def _arena_row(f: dict) -> list[float]:
-    return [1.0, f["activation_bytes"], f["ops"], f["channels"]]
+    return [1.0, f["activation_bytes"], f["ops"], f["channels"], *(f[k] for k in OP_KINDS)]
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from keras_tuner.src import config as keras_tuner_config
 
 from keras_nas import distributed, search_dir, tflite
 from keras_nas.constraints import Constraints
-from keras_nas.cost_predictor import FeasibilityFilter, graph_features, smallest_point
+from keras_nas.cost_predictor import FeasibilityFilter, graph_features, has_all_features, smallest_point
 from keras_nas.hypermodel import SELECTION_METRIC
 from keras_nas.errors import (
     CandidateRejected,
@@ -115,7 +115,7 @@ class NASTuner(keras_tuner.Tuner):
             )
             for trial_id in sorted(self.oracle.trials):  # a resumed search calibrates again
                 cost = self.recorded_cost(trial_id)
-                if cost is not None and "graph_features" in cost:
+                if cost is not None and has_all_features(cost.get("graph_features", {})):
                     self.cost_filter.observe(cost["graph_features"], cost)
         # Distributed mode (docs/distributed.md): a worker's oracle is a gRPC client.
         if distributed.is_worker():
