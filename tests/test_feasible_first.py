@@ -187,7 +187,7 @@ def test_random_draws_learn_which_choices_fit():
             assert oracle.cost_filter.fits(values)[0]
         return oracle.skipped_proposals
 
-    learned, uniform = proposals_for(6, learn=True), proposals_for(6, learn=False)
+    learned, uniform = proposals_for(12, learn=True), proposals_for(12, learn=False)
     assert learned * 2 < uniform, (learned, uniform)
 
     # The tally survives a resume (it is part of the oracle's state).
