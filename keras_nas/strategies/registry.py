@@ -19,12 +19,12 @@ config):
 import numpy as np
 from keras_nas.strategies import NASOracle, register
 
-@register("first-choice")
-class FirstChoice(NASOracle):
+@register("my-random")
+class MyRandom(NASOracle):
     def propose(self, trial_id, rng: np.random.Generator):
         return self.new_random_values(rng)
 
-NASModel(strategy="first-choice", max_trials=10).fit(x, y, epochs=5)
+NASModel(strategy="my-random", max_trials=10).fit(x, y, epochs=5)
 ```
 """
 
@@ -194,8 +194,8 @@ def register(
     Example:
 
     ```python
-    @register("first-choice")
-    class FirstChoice(NASOracle):
+    @register("my-random")
+    class MyRandom(NASOracle):
         def propose(self, trial_id, rng):
             return self.new_random_values(rng)
     ```
