@@ -427,6 +427,7 @@ class NASModel:
         return history
 
     def _strategy_name(self) -> str:
+        """The registered name of the strategy (an unregistered oracle class's: the class name)."""
         return self._strategy.name
 
     def _select_winner(self):

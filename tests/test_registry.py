@@ -267,5 +267,8 @@ def test_an_oracle_class_is_made_with_the_models_arguments_registered_or_not(tmp
     assert model.search_summary()["trained"] == 2
     search = json.loads((Path(model.tuner.project_dir) / "winner.json").read_text())["search"]
     assert search["strategy"] == "Unregistered" and search["max_trials"] == 2
+    from keras_nas.report import search_info
+
+    assert search_info(model)["strategy"] == "Unregistered"
     with pytest.raises(ValueError, match=r"`strategy` must be a strategy name .* got 3"):
         NASModel(strategy=3)
