@@ -360,12 +360,12 @@ def import_plugins(plugins, base=".", source: str = "the command line") -> None:
         ConfigError: For a bad value, a missing file or module, or a plugin
             whose import fails (with the plugin's own error).
     """
-    from keras_nas.plugins import import_plugin
+    from keras_nas.plugins import PluginNotFoundError, import_plugin
 
     for plugin in _check_plugins(plugins, source):
         try:
             import_plugin(plugin, base)
-        except ValueError as e:
+        except PluginNotFoundError as e:
             raise ConfigError(f"{e} (in {source})") from None
         except Exception as e:  # the plugin's own code failed
             raise ConfigError(

@@ -14,6 +14,10 @@ from pathlib import Path
 from types import ModuleType
 
 
+class PluginNotFoundError(ValueError):
+    """A plugin names a `.py` file that does not exist or a module that cannot be found."""
+
+
 def import_plugin(plugin: str, base: str | Path = ".") -> ModuleType:
     """Imports a plugin: a `.py` file or the dotted name of an importable module.
 
@@ -30,9 +34,10 @@ def import_plugin(plugin: str, base: str | Path = ".") -> ModuleType:
         The imported module.
 
     Raises:
-        ValueError: If the file does not exist or the module cannot be found,
-            naming the plugin and how to fix it. Errors raised by the
-            plugin's own code propagate unchanged.
+        PluginNotFoundError: If the file does not exist or the module
+            cannot be found, naming the plugin and how to fix it.
+        ValueError: For a plugin that is not a non-empty string. Errors
+            raised by the plugin's own code propagate unchanged.
 
     Example:
 
@@ -49,13 +54,13 @@ def import_plugin(plugin: str, base: str | Path = ".") -> ModuleType:
         except ModuleNotFoundError as e:
             if e.name is None or not (plugin == e.name or plugin.startswith(e.name + ".")):
                 raise  # the plugin exists; something it imports does not
-            raise ValueError(
+            raise PluginNotFoundError(
                 f"Cannot import plugin {plugin!r}: no module named {e.name!r}. Give the path of a .py "
                 "file (ending in .py), or install the module or add its folder to PYTHONPATH."
             ) from None
     path = (Path(base) / plugin).resolve()
     if not path.is_file():
-        raise ValueError(f"Plugin file {str(path)!r} does not exist (plugin {plugin!r}, relative to {str(base)!r}).")
+        raise PluginNotFoundError(f"Plugin file {str(path)!r} does not exist (plugin {plugin!r}, relative to {str(base)!r}).")
     digest = hashlib.sha256(str(path).encode()).hexdigest()[:10]
     name = f"keras_nas_plugin_{''.join(c if c.isalnum() else '_' for c in path.stem)}_{digest}"
     if name in sys.modules:

@@ -196,10 +196,15 @@ def test_strategy_from_the_users_own_module_runs_through_the_cli(tmp_path):
 
 def test_bad_plugins_are_named(tmp_path, capsys):
     (tmp_path / "broken.py").write_text("raise RuntimeError('half-written plugin')\n")
+    (tmp_path / "clash.py").write_text(
+        "from keras_nas.strategies import RandomSearch, register\n"
+        "register('random')(type('Clash', (RandomSearch,), {}))\n"
+    )
     for plugins, message in (
         (["missing.py"], r"Plugin file .*missing\.py' does not exist"),
         (["no_such_module_xyz"], r"Cannot import plugin 'no_such_module_xyz'.*PYTHONPATH"),
         (["broken.py"], r"Importing plugin 'broken.py' .* failed: RuntimeError: half-written plugin"),
+        (["clash.py"], r"Importing plugin 'clash.py' .* failed: ValueError: Strategy name 'random' is already registered"),
         ([3], r"`plugins` in .* must be a list of module names or \.py files"),
     ):
         path = tmp_path / "c.json"

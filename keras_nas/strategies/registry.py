@@ -102,8 +102,6 @@ class Strategy:
             (defaults: `strategy_kwargs` given by the user win).
         planner: `(strategy, space, strategy_kwargs, objective) -> SearchPlan`;
             `None`: the oracle and tuner above over the given space.
-        registered: False for an unregistered `NASOracle` subclass passed as
-            `NASModel(strategy=cls)`.
     """
 
     name: str
@@ -112,7 +110,6 @@ class Strategy:
     tuner_arguments: tuple[str, ...] = ()
     fit_arguments: Callable[[FitInfo], dict] | None = None
     planner: Callable[..., SearchPlan] | None = None
-    registered: bool = True
 
     @property
     def tuner_class(self) -> type:
@@ -266,7 +263,7 @@ def lookup(strategy: str | type[NASOracle] | NASOracle) -> Strategy:
         for entry in _REGISTRY.values():
             if entry.oracle is cls:
                 return entry
-        return Strategy(cls.__name__, cls, registered=False)
+        return Strategy(cls.__name__, cls)
     raise ValueError(
         f"`strategy` must be a strategy name ({sorted(_REGISTRY)}), a keras_nas.strategies.NASOracle "
         f"subclass or an instance of one; got {strategy!r}."
