@@ -17,7 +17,8 @@ A search config (YAML or JSON) has these keys (only `data` is required):
 data: {builtin: digits}          # or {npz: data.npz, x: x_train, y: y_train, x_val: ..., y_val: ...}
                                  # or {npy_x: x.npy, npy_y: y.npy, npy_x_val: ..., npy_y_val: ...}
 constraints: {flash_kb: 64, peak_ram_kb: 32, latency_ms: 5}
-strategy: evolution              # random, evolution, pareto, bayesian, hyperband, reinforce, oneshot, darts
+strategy: evolution              # a registered strategy: see `keras-nas search --help`
+plugins: [my_strategies.py]      # modules or .py files to import first (they register strategies)
 max_trials: 20
 epochs: 20                       # final training (and each candidate unless search_epochs)
 search_epochs: 5
@@ -29,9 +30,15 @@ export: {dir: out, formats: [tflite-int8, c-array]}
 
 Data paths are relative to the config file; `directory` and `export.dir` to
 the current directory. Other keys: `strategy_kwargs`, `max_rejected_trials`,
-`batch_size`, `objective`, `space` (default, conv, mlp, kws, micro, mobile),
-`overwrite`, `latency_runs`, `labels`; `data` also takes `validation_split`
-and `max_samples` (use only the first N training samples).
+`batch_size`, `objective`, `space` ("default" or a preset of
+`keras_nas.blocks.PRESETS`), `overwrite`, `latency_runs`, `labels`; `data`
+also takes `validation_split` and `max_samples` (use only the first N
+training samples).
+
+A strategy of your own: decorate its `NASOracle` subclass with
+`@keras_nas.strategies.register("name")` in a module, and name that module in
+`plugins:` (a `.py` path relative to the config, or an importable module name)
+or with `keras-nas search --plugin`; then `strategy: name` works.
 """
 
 from __future__ import annotations
@@ -48,6 +55,7 @@ CONFIG_KEYS = {
     "data": "where the data comes from (required)",
     "constraints": "hard limits: flash_kb, peak_ram_kb, latency_ms",
     "strategy": "search strategy name",
+    "plugins": "modules or .py files to import first (they register strategies)",
     "strategy_kwargs": "extra arguments of the strategy",
     "max_trials": "trained candidates",
     "max_rejected_trials": "candidates that may be rejected for their cost",
@@ -74,7 +82,8 @@ DATA_KEYS = {
     "validation_split", "max_samples",
 }
 EXPORT_KEYS = {"dir", "formats"}
-SPACES = ("default", "conv", "mlp", "kws", "micro", "mobile")
+# `space: default` (or none) lets NASModel pick the space for the input rank.
+DEFAULT_SPACE = "default"
 
 
 class ConfigError(ValueError):
@@ -124,6 +133,7 @@ def load_config(path) -> dict:
         raise ConfigError(f"Config {str(path)!r} must end in .yaml, .yml or .json.")
     if not isinstance(config, dict):
         raise ConfigError(f"{path} must hold a mapping of keys (data, constraints, ...), got {type(config).__name__}.")
+    import_plugins(config.get("plugins"), base=path.parent, source=str(path))
     check_config(config, source=str(path))
     config["_base"] = str(path.parent)
     return config
@@ -184,15 +194,20 @@ def check_config(config: dict, source: str = "the config", need_data: bool = Tru
             Constraints.from_dict(constraints)
         except (ValueError, TypeError) as e:
             raise ConfigError(f"`constraints` in {source}: {e}") from None
+    _check_plugins(config.get("plugins"), source)
     strategy = config.get("strategy")
     if strategy is not None:
-        from keras_nas.model import ALL_STRATEGIES as STRATEGIES
+        from keras_nas import strategies
 
-        if strategy not in STRATEGIES:
-            raise ConfigError(f"`strategy` in {source} is {strategy!r}; allowed: {sorted(STRATEGIES)}.")
+        if strategy not in strategies.names():
+            raise ConfigError(
+                f"`strategy` in {source} is {strategy!r}; allowed: {sorted(strategies.names())}. A "
+                "strategy of your own is known once its module is imported: name it in `plugins:` "
+                "or pass --plugin."
+            )
     space = config.get("space")
-    if space is not None and space not in SPACES:
-        raise ConfigError(f"`space` in {source} is {space!r}; allowed: {list(SPACES)}.")
+    if space is not None and space not in space_names():
+        raise ConfigError(f"`space` in {source} is {space!r}; allowed: {space_names()}.")
     export = config.get("export")
     if export is not None:
         if not isinstance(export, dict) or "dir" not in export or set(export) - EXPORT_KEYS:
@@ -313,18 +328,57 @@ def load_data(data: dict, base=".") -> dict:
     return arrays
 
 
+def space_names() -> list[str]:
+    """The values `space:` accepts: "default" and the presets of `keras_nas.blocks.PRESETS`."""
+    from keras_nas.blocks import PRESETS
+
+    return [DEFAULT_SPACE, *PRESETS]
+
+
+def _check_plugins(plugins, source: str) -> list[str]:
+    """The `plugins` value as a list of strings; `ConfigError` unless it is one or a string."""
+    if plugins is None:
+        return []
+    plugins = [plugins] if isinstance(plugins, str) else plugins
+    if not isinstance(plugins, list) or not all(isinstance(x, str) and x.strip() for x in plugins):
+        raise ConfigError(
+            f"`plugins` in {source} must be a list of module names or .py files, e.g. "
+            f"[my_strategies.py]; got {plugins!r}."
+        )
+    return plugins
+
+
+def import_plugins(plugins, base=".", source: str = "the command line") -> None:
+    """Imports the plugin modules (they register strategies) named in a config or by `--plugin`.
+
+    Args:
+        plugins: `None`, a module name or `.py` path, or a list of them.
+        base: The folder relative `.py` paths start from.
+        source: Where they were named, for messages.
+
+    Raises:
+        ConfigError: For a bad value, a missing file or module, or a plugin
+            whose import fails (with the plugin's own error).
+    """
+    from keras_nas.plugins import PluginNotFoundError, import_plugin
+
+    for plugin in _check_plugins(plugins, source):
+        try:
+            import_plugin(plugin, base)
+        except PluginNotFoundError as e:
+            raise ConfigError(f"{e} (in {source})") from None
+        except Exception as e:  # the plugin's own code failed
+            raise ConfigError(
+                f"Importing plugin {plugin!r} (in {source}) failed: {type(e).__name__}: {e}"
+            ) from e
+
+
 def _make_space(name: str | None):
-    if name in (None, "default"):
+    if name in (None, DEFAULT_SPACE):
         return None
     from keras_nas import blocks
 
-    return {
-        "conv": blocks.ConvSpace,
-        "mlp": blocks.MLPSpace,
-        "kws": blocks.KWSSpace,
-        "micro": blocks.MicroSpace,
-        "mobile": blocks.MobileSpace,
-    }[name]()
+    return blocks.get_space(name)
 
 
 def _error(command: str, message: str) -> int:
@@ -333,6 +387,29 @@ def _error(command: str, message: str) -> int:
 
 
 # -- search ------------------------------------------------------------------------------
+
+# Stands for the registered strategies and spaces in `keras-nas search --help`.
+STRATEGIES_EPILOG = "(registered strategies and spaces)"
+
+
+class _SearchHelpFormatter(argparse.HelpFormatter):
+    """Writes the registered strategies and spaces where the search help's epilog is.
+
+    They are read from the registry only when the help is printed: reading them
+    imports TensorFlow, which no other command line should wait for.
+    """
+
+    def add_text(self, text):
+        if text is STRATEGIES_EPILOG:
+            from keras_nas import strategies
+
+            text = (
+                f"Strategies (`strategy:` or --strategy): {', '.join(strategies.names())}, and any "
+                "a --plugin or the config's `plugins:` registers. Spaces (`space:`): "
+                f"{', '.join(space_names())}."
+            )
+        super().add_text(text)
+
 
 
 def add_search_parser(subparsers) -> argparse.ArgumentParser:
@@ -346,8 +423,13 @@ def add_search_parser(subparsers) -> argparse.ArgumentParser:
             "(report.md/.html/.json and plots) into the project directory. Options given on "
             "the command line override the config."
         ),
+        epilog=STRATEGIES_EPILOG,
+        formatter_class=_SearchHelpFormatter,
     )
     p.add_argument("--config", required=True, help="search config, .yaml/.yml or .json")
+    p.add_argument("--plugin", action="append", metavar="MODULE_OR_FILE.py",
+                   help="import this module or .py file first (it registers strategies); repeatable")
+    p.add_argument("--strategy", help="override strategy (see the list below)")
     p.add_argument("--max-trials", type=int, help="override max_trials")
     p.add_argument("--epochs", type=int, help="override epochs")
     p.add_argument("--directory", help="override directory")
@@ -362,9 +444,10 @@ def run_search(args: argparse.Namespace) -> int:
     """Runs `keras-nas search`: fit as the config says, export, write the report.
 
     Args:
-        args: Parsed arguments of `add_search_parser` (`config`, and the
-            optional overrides `max_trials`, `epochs`, `directory`,
-            `project_name`, `overwrite`, `quiet`).
+        args: Parsed arguments of `add_search_parser` (`config`, `plugin`
+            (modules to import first), and the optional overrides `strategy`,
+            `max_trials`, `epochs`, `directory`, `project_name`, `overwrite`,
+            `quiet`).
 
     Returns:
         0 on success, 2 for a bad config, data or constraints (the reason is
@@ -376,8 +459,9 @@ def run_search(args: argparse.Namespace) -> int:
     0
     """
     try:
+        import_plugins(getattr(args, "plugin", None), source="--plugin")
         config = load_config(args.config)
-        for key in ("max_trials", "epochs", "directory", "project_name"):
+        for key in ("strategy", "max_trials", "epochs", "directory", "project_name"):
             if getattr(args, key, None) is not None:
                 config[key] = getattr(args, key)
         if getattr(args, "overwrite", False):
@@ -618,5 +702,7 @@ __all__ = [
     "load_config",
     "check_config",
     "load_data",
+    "import_plugins",
+    "space_names",
     "ConfigError",
 ]

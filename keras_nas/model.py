@@ -12,31 +12,27 @@ from collections.abc import Callable
 from typing import Any
 
 import keras
-import keras_tuner
 import numpy as np
 from keras_tuner.engine import trial as trial_module
 
-from keras_nas import blocks, checks, distributed, pareto, search_dir, tflite
+from keras_nas import blocks, checks, distributed, pareto, search_dir, strategies, tflite
 from keras_nas.constraints import Constraints
-from keras_nas.cost_predictor import scale_to_fit
 from keras_nas.data import PreparedData, prepare_data
 from keras_nas.errors import NotFittedError, failure_reason, is_rejection
 from keras_nas.export import export_model, with_metadata
-from keras_nas.hypermodel import NASHyperModel
 from keras_nas.memory import released_after_use
-from keras_nas.strategies import STRATEGIES, NASOracle, get_strategy
+from keras_nas.search_setup import make_tuner
+from keras_nas.strategies import NASOracle
 from keras_nas.tuner import INT8_METRIC, NASTuner
-from keras_nas.weight_sharing.plan import WEIGHT_SHARING_STRATEGIES, plan as weight_sharing_plan
 
 TASKS = ("classification",)
 # What the search maximises: float validation accuracy, or the accuracy of the
 # candidate's int8 conversion on the validation data (LiteRT), which picks what
 # survives quantization at the price of one conversion per trained candidate.
 OBJECTIVES = ("val_accuracy", INT8_METRIC)
-ALL_STRATEGIES = (*STRATEGIES, *WEIGHT_SHARING_STRATEGIES)
-# With a time budget (`max_search_seconds`): the share of it the search may take
-# (finalists and the final training take the rest), and the epochs per candidate.
-SEARCH_SHARE_OF_BUDGET = 0.7
+DEFAULT_OBJECTIVE, DEFAULT_MAX_TRIALS = "val_accuracy", 20
+# With a time budget (`max_search_seconds`): the epochs per candidate (the share of
+# the budget the search may take is `search_setup.SEARCH_SHARE_OF_BUDGET`).
 MAX_BUDGETED_SEARCH_EPOCHS = 20
 # Written into the project directory after `fit`: the trained winner and what it is.
 WINNER_MODEL, WINNER_INFO = "winner.keras", "winner.json"
@@ -59,18 +55,27 @@ class NASModel:
         input_shape: Shape of one sample; inferred from the data if `None`.
         constraints: Hard limits, e.g. `{"flash_kb": 64, "peak_ram_kb": 32,
             "latency_ms": 5}` (see `keras_nas.Constraints`).
-        strategy: Name of the search strategy: "evolution" (regularized
-            evolution), "random", "reinforce" (policy gradient, MnasNet
-            reward), "bayesian" (Gaussian process), "hyperband"
-            (multi-fidelity: epochs and data share), "pareto" (NSGA-II over
-            accuracy, latency, RAM, flash); the weight-sharing strategies
-            "oneshot" (a single-path supernet trained once, subnets scored
-            with inherited weights) and "darts" (differentiable search, then
-            candidates drawn from what it learned), both over a
-            `OneShotSpace` (see `keras_nas.weight_sharing`); or a
-            `keras_nas.strategies.NASOracle`.
+        strategy: The search strategy: a name registered in
+            `keras_nas.strategies` (`keras_nas.strategies.names()`). Built in:
+            "evolution" (regularized evolution), "random", "reinforce"
+            (policy gradient, MnasNet reward), "bayesian" (Gaussian process),
+            "hyperband" (multi-fidelity: epochs and data share), "pareto"
+            (NSGA-II over accuracy, latency, RAM, flash); the weight-sharing
+            strategies "oneshot" (a single-path supernet trained once,
+            subnets scored with inherited weights) and "darts"
+            (differentiable search, then candidates drawn from what it
+            learned), both over a `OneShotSpace` (see
+            `keras_nas.weight_sharing`). Your own: a `NASOracle` subclass
+            registered with `@keras_nas.strategies.register("name")`, or the
+            class itself (made with this model's `max_trials`, `seed`,
+            `objective` and `strategy_kwargs`). An oracle instance is used as
+            made: its `max_trials`, `seed`, `objective` and
+            `max_rejected_trials` are the search's, and giving a different
+            value here, or `strategy_kwargs`, `max_search_seconds` or a list
+            of `initial_architectures`, raises `ValueError`.
         max_trials: Number of candidates trained during the search (for
-            "oneshot": subnets scored with inherited weights, which is cheap).
+            "oneshot": subnets scored with inherited weights, which is cheap);
+            default 20 (with an oracle instance: its own).
         space: A `keras_nas.blocks.Block` mapping inputs to features, or a
             preset name: "conv", "kws" (DS-CNN keyword spotting), "micro"
             (MCU-sized), "mobile" (MobileNetV2-like), "mlp", "nb201". `None`
@@ -91,9 +96,10 @@ class NASModel:
             supernet's, e.g. `{"supernet_epochs": 30}`, see
             `keras_nas.weight_sharing.plan`).
         latency_runs: Timed inferences per latency measurement.
-        objective: "val_accuracy" (float, the default) or "int8_val_accuracy"
-            (every trained candidate is converted to int8 and evaluated on the
-            validation data with LiteRT; the search then maximises that).
+        objective: "val_accuracy" (float, the default; with an oracle
+            instance: its own) or "int8_val_accuracy" (every trained candidate
+            is converted to int8 and evaluated on the validation data with
+            LiteRT; the search then maximises that).
         initial_architectures: Architectures (hyperparameter values) tried
             before the strategy's own proposals. "auto": for the default
             convolutional space, a DS-CNN and a small MobileNetV2-style net
@@ -145,8 +151,8 @@ class NASModel:
         num_classes: int | None = None,
         input_shape: tuple | None = None,
         constraints: dict | Constraints | None = None,
-        strategy: str | NASOracle = "evolution",
-        max_trials: int = 20,
+        strategy: str | type[NASOracle] | NASOracle = "evolution",
+        max_trials: int | None = None,
         space=None,
         search_epochs: int | None = None,
         seed: int | None = None,
@@ -156,7 +162,7 @@ class NASModel:
         max_rejected_trials: int | None = None,
         strategy_kwargs: dict | None = None,
         latency_runs: int = 30,
-        objective: str = "val_accuracy",
+        objective: str | None = None,
         select: dict | Callable[[dict], float] | None = None,
         target: "tflite.Target | str" = "host",
         initial_architectures: str | list[dict] | None = "auto",
@@ -167,17 +173,21 @@ class NASModel:
     ):
         if task not in TASKS:
             raise ValueError(f"Unknown task {task!r}. Supported tasks: {list(TASKS)}.")
-        if not isinstance(strategy, NASOracle) and strategy not in ALL_STRATEGIES:
-            raise ValueError(
-                f"Unknown strategy {strategy!r}. Available strategies: {sorted(ALL_STRATEGIES)}."
-            )
-        if strategy == "oneshot" and objective == INT8_METRIC:
-            raise ValueError(
-                "strategy='oneshot' scores subnets with inherited float weights; use "
-                "objective='val_accuracy' (the winner's int8 accuracy is measured at export)."
-            )
-        if not isinstance(max_trials, int) or max_trials < 1:
-            raise ValueError(f"`max_trials` must be a positive integer, got {max_trials!r}.")
+        self._strategy = strategies.lookup(strategy)
+        if max_trials is not None:
+            checks.check_positive_int(max_trials, "max_trials")
+        if isinstance(strategy, NASOracle):
+            # An oracle instance was made with its own budget, seed and objective: they are used.
+            own = checks.check_oracle_instance(strategy, dict(
+                max_trials=max_trials, seed=seed, objective=objective,
+                max_rejected_trials=max_rejected_trials, strategy_kwargs=strategy_kwargs,
+                max_search_seconds=max_search_seconds,
+                initial_architectures=initial_architectures if isinstance(initial_architectures, list) else None,
+            ))
+            max_trials, seed, objective = own["max_trials"], own["seed"], own["objective"]
+            max_rejected_trials = own["max_rejected_trials"]
+        max_trials = DEFAULT_MAX_TRIALS if max_trials is None else max_trials
+        objective = objective or DEFAULT_OBJECTIVE
         if objective not in OBJECTIVES:
             raise ValueError(f"Unknown objective {objective!r}. Valid objectives: {list(OBJECTIVES)}.")
         if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 2):
@@ -192,7 +202,8 @@ class NASModel:
         self.max_trials = max_trials
         self.space = blocks.get_space(space) if space is not None else None
         checks.check_model_arguments(
-            search_epochs, latency_runs, seed, proxy_pool_size, strategy, strategy_kwargs, self.space
+            search_epochs, latency_runs, seed, proxy_pool_size, strategy, strategy_kwargs, self.space,
+            objective,
         )
         self.search_epochs = search_epochs
         if seed is None:
@@ -304,7 +315,7 @@ class NASModel:
         search_epochs = self.search_epochs or (
             min(epochs, MAX_BUDGETED_SEARCH_EPOCHS) if self.max_search_seconds else epochs
         )
-        self.tuner = self._make_tuner(data, search_epochs)
+        self.tuner = make_tuner(self, self._strategy, data, search_epochs)
         self.tuner.trial_verbose = verbose
         if verbose:
             print(
@@ -416,74 +427,8 @@ class NASModel:
         return history
 
     def _strategy_name(self) -> str:
-        return self.strategy if isinstance(self.strategy, str) else type(self.strategy).__name__
-
-    def _make_tuner(self, data: PreparedData, epochs: int) -> NASTuner:
-        strategy_kwargs = dict(self.strategy_kwargs)
-        plan, strategy, tuner_class, tuner_kwargs = None, self.strategy, NASTuner, {}
-        if self.strategy in WEIGHT_SHARING_STRATEGIES:
-            plan = weight_sharing_plan(self.strategy, self.space, strategy_kwargs)
-            strategy, tuner_class = plan.oracle_class, plan.tuner_class
-            strategy_kwargs, tuner_kwargs = plan.oracle_kwargs, plan.tuner_kwargs
-        hypermodel = NASHyperModel(
-            input_shape=data.input_shape,
-            num_classes=data.num_classes,
-            space=plan.space if plan else self.space,
-            head=plan.head(data.num_classes) if plan else None,
-            mean=data.mean,
-            variance=data.variance,
-            one_hot=data.one_hot,
-            learning_rates=list(plan.learning_rates) if plan else None,
-        )
-        if plan is None and isinstance(self.strategy, str):
-            strategy_class = STRATEGIES[self.strategy]
-            if strategy_class.proposes_initial_architectures:
-                initial = self.initial_architectures
-                if initial == "auto":
-                    initial = hypermodel.initial_architectures()
-                strategy_kwargs.setdefault("initial_architectures", list(initial or []))
-            if self.strategy == "hyperband":
-                strategy_kwargs.setdefault("max_epochs", epochs)
-        common = dict(
-            objective=keras_tuner.Objective(self.objective, direction="max"),
-            max_trials=self.max_trials,
-            max_rejected_trials=self.max_rejected_trials,
-            seed=self.seed,
-        )
-        if self.max_search_seconds:
-            strategy_kwargs["max_search_seconds"] = SEARCH_SHARE_OF_BUDGET * self.max_search_seconds
-        oracle = get_strategy(strategy, **common, **strategy_kwargs)
-        if self.proxy is not None:
-            from keras_nas.proxies import ProxyScreen
-
-            x, y = data.train_args if len(data.train_args) == 2 else (data.representative_x, None)
-            oracle.screen = ProxyScreen(
-                hypermodel, x, y, proxy=self.proxy, pool_size=self.proxy_pool_size, seed=self.seed
-            )
-        # The marker (keras_nas/search_dir.py) refuses to resume another project's directory.
-        info = search_dir.search_info(hypermodel, oracle)
-        if not self.overwrite:
-            search_dir.check_search_marker(os.path.join(str(self.directory), self.project_name), info)
-        tuner = tuner_class(
-            hypermodel=hypermodel,
-            oracle=oracle,
-            constraints=self.constraints,
-            representative_data=data.representative_x,
-            latency_runs=self.latency_runs,
-            int8_validation=(data.x_val, data.y_val) if self.objective == INT8_METRIC else None,
-            target=self.target,
-            directory=self.directory,
-            project_name=self.project_name,
-            overwrite=self.overwrite,
-            **tuner_kwargs,
-        )
-        search_dir.write_search_marker(tuner.project_dir, info)
-        if self.initial_architectures == "auto" and tuner.cost_filter is not None:
-            # The expert designs, sized for this board before any is measured.
-            oracle.initial_architectures = scale_to_fit(
-                oracle.initial_architectures, tuner.cost_filter, oracle.search_space()
-            )
-        return tuner
+        """The registered name of the strategy (an unregistered oracle class's: the class name)."""
+        return self._strategy.name
 
     def _select_winner(self):
         """The most accurate trained candidate; ties go to the smaller flash size."""

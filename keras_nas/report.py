@@ -229,7 +229,7 @@ def load_search(project_dir) -> dict:
 
 def search_info(model) -> dict:
     """The strategy, budget and constraints of a fitted `NASModel`, as JSON-able values."""
-    strategy = model.strategy if isinstance(model.strategy, str) else type(model.strategy).__name__
+    strategy = model._strategy_name()
     fit = getattr(model, "_final_fit", {}) or {}
     space = model.tuner.hypermodel.space if model.tuner is not None else None
     return {

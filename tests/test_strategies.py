@@ -24,6 +24,8 @@ from keras_nas.strategies import (
     RegularizedEvolution,
     Reinforce,
     get_strategy,
+    lookup,
+    names,
 )
 
 TABLES = os.path.join(os.path.dirname(__file__), "data", "tabular")
@@ -206,8 +208,11 @@ def test_unknown_strategy_is_named():
 
 
 def test_every_strategy_is_registered_and_documented():
-    assert set(STRATEGIES) == {"random", "evolution", "reinforce", "bayesian", "hyperband", "pareto"}
-    for name, cls in STRATEGIES.items():
+    assert {"random", "evolution", "reinforce", "bayesian", "hyperband", "pareto"} <= set(STRATEGIES)
+    for name in names():
+        cls = lookup(name).oracle
+        if not cls.__module__.startswith("keras_nas."):
+            continue  # registered by a user (or a test): documented elsewhere
         oracle = get_strategy(name, max_trials=4, seed=1)
         assert isinstance(oracle, cls)
         assert isinstance(get_strategy(cls, max_trials=4, seed=1), cls)  # a class is made too

@@ -13,6 +13,7 @@ from sklearn.linear_model import LogisticRegression
 
 from keras_nas.errors import is_rejection
 from keras_nas.strategies.base import NASOracle, architecture_values, values_key
+from keras_nas.strategies.registry import register
 from keras_nas.strategies.encoding import SpaceEncoder
 
 ACQUISITIONS = ("ei", "ucb")
@@ -82,6 +83,7 @@ def fit_gaussian_process(x: np.ndarray, y: np.ndarray) -> GaussianProcess:
     return max(fits, key=lambda gp: gp.log_marginal_likelihood)
 
 
+@register("bayesian")
 class BayesianOptimization(NASOracle):
     """Gaussian-process Bayesian optimization over encoded architectures.
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 import numpy as np
 
 from keras_nas.strategies.base import MAX_DUPLICATE_DRAWS, NASOracle, values_key
+from keras_nas.strategies.registry import register
 
 
+@register("evolution")
 class RegularizedEvolution(NASOracle):
     """Aging evolution over the hyperparameter values of the search space.
 

@@ -10,10 +10,17 @@ import numpy as np
 
 from keras_nas.errors import is_rejection
 from keras_nas.strategies.base import WAIT, NASOracle, TrialStatus
+from keras_nas.strategies.registry import register
 
 ENDED = (TrialStatus.COMPLETED, TrialStatus.FAILED, TrialStatus.INVALID, TrialStatus.STOPPED)
 
 
+def _max_epochs_from_fit(fit) -> dict:
+    """A fully trained candidate (last round) trains for the search's epochs per candidate."""
+    return {"max_epochs": fit.epochs}
+
+
+@register("hyperband", fit_arguments=_max_epochs_from_fit)
 class Hyperband(NASOracle):
     """Multi-fidelity search: many candidates briefly, the best ones longer.
 

@@ -8,8 +8,10 @@ import numpy as np
 
 from keras_nas import pareto
 from keras_nas.strategies.base import MAX_DUPLICATE_DRAWS, NASOracle, architecture_values, values_key
+from keras_nas.strategies.registry import register
 
 
+@register("pareto")
 class ParetoEvolution(NASOracle):
     """NSGA-II over accuracy and hardware costs, each kept in its own unit.
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from keras_nas.strategies.base import NASOracle
+from keras_nas.strategies.registry import register
 
 
+@register("random")
 class RandomSearch(NASOracle):
     """Proposes uniformly random, never repeated, candidates of the search space.
 

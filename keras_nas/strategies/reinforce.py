@@ -10,6 +10,7 @@ import numpy as np
 
 from keras_nas.errors import is_rejection
 from keras_nas.strategies.base import MAX_DUPLICATE_DRAWS, NASOracle, TrialStatus, values_key
+from keras_nas.strategies.registry import register
 from keras_nas.strategies.encoding import active_walk, categories
 
 # Normalized advantages are clipped to this magnitude, so one rejection (reward 0
@@ -17,6 +18,7 @@ from keras_nas.strategies.encoding import active_walk, categories
 ADVANTAGE_CLIP = 3.0
 
 
+@register("reinforce")
 class Reinforce(NASOracle):
     """A factorized categorical policy trained with REINFORCE.
 
