@@ -7,8 +7,8 @@ import warnings
 
 import numpy as np
 
-from keras_nas.tflite._capture import capture_stderr
-from keras_nas.tflite.errors import ConversionError
+from ._capture import capture_stderr
+from .errors import ConversionError
 
 QUANTIZATIONS = ("int8", "float32", "float16", "dynamic", "int16x8")
 """Valid `quantization` names for `convert` / `to_tflite`:

@@ -1,13 +1,15 @@
 """Hardware cost of a TFLite model: flash, RAM, latency and operators."""
 
-from dataclasses import asdict, dataclass
-from typing import Any, Dict, Optional, Tuple
+from __future__ import annotations
 
-from keras_nas.tflite.convert import to_tflite
-from keras_nas.tflite.interpreter import ModelSource, as_model_bytes, load_interpreter
-from keras_nas.tflite.latency_cache import LatencyCache, measure_latency_cached
-from keras_nas.tflite.micro import arena_bytes
-from keras_nas.tflite.ops import model_ops
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from .convert import to_tflite
+from .interpreter import ModelSource, as_model_bytes, load_interpreter
+from .latency_cache import LatencyCache, measure_latency_cached
+from .micro import arena_bytes
+from .ops import model_ops
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,7 @@ class HardwareCost:
     peak_ram_bytes: int
     latency_ms: float
     latency_cv: float
-    ops: Tuple[str, ...]
+    ops: tuple[str, ...]
 
     @property
     def flash_kb(self) -> float:
@@ -44,7 +46,7 @@ class HardwareCost:
         """`peak_ram_bytes / 1024`."""
         return self.peak_ram_bytes / 1024
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """Plain JSON-serializable dict of all fields plus `flash_kb`, `peak_ram_kb`.
 
         Returns:
@@ -62,7 +64,7 @@ class HardwareCost:
 
 
 def measure(
-    model_content: ModelSource, latency_runs: int = 30, cache: Optional[LatencyCache] = None
+    model_content: ModelSource, latency_runs: int = 30, cache: LatencyCache | None = None
 ) -> HardwareCost:
     """Measure flash, TFLite Micro arena, LiteRT latency and ops of a model.
 
@@ -104,9 +106,9 @@ def measure_model(
     model,
     representative_data,
     latency_runs: int = 30,
-    cache: Optional[LatencyCache] = None,
+    cache: LatencyCache | None = None,
     signatures: bool = True,
-) -> Tuple[bytes, HardwareCost]:
+) -> tuple[bytes, HardwareCost]:
     """Convert a Keras model to full-integer int8 TFLite and measure it.
 
     Args:

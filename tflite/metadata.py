@@ -22,9 +22,9 @@ back.
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Sequence
 
-from keras_nas.tflite.interpreter import ModelSource, as_model_bytes
+from .interpreter import ModelSource, as_model_bytes
 
 METADATA_NAME = "keras_nas"
 LABELS_NAME = "labels.txt"
@@ -39,10 +39,10 @@ def _schema():
 
 def add_metadata(
     model_content: ModelSource,
-    labels: Optional[Sequence[str]] = None,
-    normalization: Optional[Dict[str, Any]] = None,
+    labels: Sequence[str] | None = None,
+    normalization: dict[str, Any] | None = None,
     description: str = "",
-    extra: Optional[Dict[str, Any]] = None,
+    extra: dict[str, Any] | None = None,
 ) -> bytes:
     """Return a copy of a `.tflite` model with keras-nas metadata entries.
 
@@ -115,7 +115,7 @@ def _name(value) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
-def read_metadata(model_content: ModelSource) -> Dict[str, Any]:
+def read_metadata(model_content: ModelSource) -> dict[str, Any]:
     """Read the metadata entries of a `.tflite` model.
 
     Args:
@@ -137,7 +137,7 @@ def read_metadata(model_content: ModelSource) -> Dict[str, Any]:
     data = as_model_bytes(model_content)
     schema, _ = _schema()
     model = schema.Model.GetRootAsModel(data, 0)
-    result: Dict[str, Any] = {}
+    result: dict[str, Any] = {}
     entries = {}
     raw = {}
     for i in range(model.MetadataLength()):

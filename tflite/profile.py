@@ -6,16 +6,18 @@ ops that are not fully integer, and latency (measured with LiteRT on host /
 mobile targets, estimated from MACs on MCU targets), with a per-op table.
 """
 
-from dataclasses import asdict, dataclass, field
-from typing import Any, Dict, List, Optional, Tuple, Union
+from __future__ import annotations
 
-from keras_nas.tflite.convert import to_tflite
-from keras_nas.tflite.errors import InvalidModelError
-from keras_nas.tflite.interpreter import as_model_bytes, load_interpreter
-from keras_nas.tflite.macs import float_ops, read_graph
-from keras_nas.tflite.micro import arena_bytes
-from keras_nas.tflite.ops import model_ops, resolver_method
-from keras_nas.tflite.targets import Target, get_target
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .convert import to_tflite
+from .errors import InvalidModelError
+from .interpreter import as_model_bytes, load_interpreter
+from .macs import float_ops, read_graph
+from .micro import arena_bytes
+from .ops import model_ops, resolver_method
+from .targets import Target, get_target
 
 
 @dataclass(frozen=True)
@@ -38,9 +40,9 @@ class OpRow:
     kind: str
     macs: int
     params: int
-    output_shape: Tuple[int, ...]
+    output_shape: tuple[int, ...]
     tflm_supported: bool
-    estimated_ms: Optional[float] = None
+    estimated_ms: float | None = None
 
 
 @dataclass(frozen=True)
@@ -76,25 +78,25 @@ class Profile:
 
     target: str
     flash_bytes: int
-    peak_ram_bytes: Optional[int]
+    peak_ram_bytes: int | None
     macs: int
     flops: int
     params: int
-    ops: Tuple[str, ...]
-    unsupported_ops_on_tflm: Tuple[str, ...]
-    not_fully_integer_ops: Tuple[str, ...]
+    ops: tuple[str, ...]
+    unsupported_ops_on_tflm: tuple[str, ...]
+    not_fully_integer_ops: tuple[str, ...]
     latency_median_ms: float
-    latency_p90_ms: Optional[float]
-    latency_cv: Optional[float]
+    latency_p90_ms: float | None
+    latency_cv: float | None
     latency_runs: int
-    threads: Optional[int]
-    xnnpack: Optional[bool]
+    threads: int | None
+    xnnpack: bool | None
     latency_source: str
     latency_note: str = ""
     tflm_error: str = ""
     fits: bool = True
-    violations: Tuple[str, ...] = ()
-    per_op: Tuple[OpRow, ...] = field(default_factory=tuple)
+    violations: tuple[str, ...] = ()
+    per_op: tuple[OpRow, ...] = field(default_factory=tuple)
 
     @property
     def flash_kb(self) -> float:
@@ -102,11 +104,11 @@ class Profile:
         return self.flash_bytes / 1024
 
     @property
-    def peak_ram_kb(self) -> Optional[float]:
+    def peak_ram_kb(self) -> float | None:
         """`peak_ram_bytes / 1024` (`None` when unknown)."""
         return None if self.peak_ram_bytes is None else self.peak_ram_bytes / 1024
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-serializable dict (tuples as lists, per-op rows as dicts, KB figures added).
 
         Example:
@@ -176,7 +178,7 @@ def _is_keras_model(obj) -> bool:
 
 def profile(
     model_or_tflite,
-    target: Union[str, Target] = "host",
+    target: str | Target = "host",
     representative_data=None,
     runs: int = 50,
     warmup: int = 5,
@@ -279,7 +281,7 @@ def _replace(profile_: Profile, **changes) -> Profile:
     return dataclasses.replace(profile_, **changes)
 
 
-def profiles_table(profiles: List[Profile]) -> str:
+def profiles_table(profiles: list[Profile]) -> str:
     """One line per profile (target, flash, RAM, MACs, latency), for comparisons."""
     lines = [f"{'target':<12} {'flash KB':>9} {'RAM KB':>8} {'MACs':>12} {'latency ms':>11} source"]
     for p in profiles:

@@ -31,10 +31,10 @@ import warnings
 
 import numpy as np
 
-from keras_nas.tflite._capture import capture_stderr
-from keras_nas.tflite.bridge import to_tf_keras
-from keras_nas.tflite.convert import _reason, calibration_samples
-from keras_nas.tflite.errors import ConversionError
+from ._capture import capture_stderr
+from .bridge import to_tf_keras
+from .convert import _reason, calibration_samples
+from .errors import ConversionError
 
 _LEGACY = "TF_USE_LEGACY_KERAS"
 
@@ -250,7 +250,7 @@ def quantize_tf_keras(tf_model):
 
     >>> qat_model = quantize_tf_keras(to_tf_keras(model))  # doctest: +SKIP
     """
-    from keras_nas.tflite.bridge import BridgeError, custom_layers
+    from .bridge import BridgeError, custom_layers
 
     tfmot = import_tfmot()
     import tf_keras
@@ -473,7 +473,7 @@ def prune(
     tfmot = import_tfmot()
     import tf_keras
 
-    from keras_nas.tflite.bridge import custom_layers
+    from .bridge import custom_layers
 
     sparsity = tfmot.sparsity.keras
     steps = int(epochs) * int(np.ceil(x.shape[0] / int(batch_size)))
