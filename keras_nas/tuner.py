@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import os
@@ -28,12 +27,12 @@ from keras_nas.errors import (
 )
 from keras_nas.memory import released_after_use
 from keras_nas.search_dir import atomic_write_json
+from keras_nas.tflite.measurement import Measurer
+from keras_nas.tflite.measurement import randomize_weights  # noqa: F401 (its former home)
 
 COST_FILE = "cost.json"
 TIMING_FILE = "timing.json"
 LATENCY_CACHE_FILE = "latency_cache.json"
-# Candidates measured this close to the flash limit are converted again exactly as exported.
-NEAR_FLASH_LIMIT_KB = 2.0
 INT8_METRIC = "int8_val_accuracy"
 # Per-trial values a multi-fidelity strategy (Hyperband) may set; see `_fidelity`.
 EPOCHS_KEY, INITIAL_EPOCH_KEY, PARENT_KEY = "tuner/epochs", "tuner/initial_epoch", "tuner/trial_id"
@@ -101,6 +100,8 @@ class NASTuner(keras_tuner.Tuner):
         self.representative_data = representative_data
         self.infeasible_after = infeasible_after
         self.latency_runs = latency_runs
+        # Every figure of the search and of the winner is measured by this one service.
+        self.measurer = Measurer(self.target, representative_data, latency_runs, self.latency_cache)
         self.trial_verbose = 1
         self._trial_started = {}
         # Feasible-first: proposals predicted over the flash/RAM limits are drawn
@@ -265,7 +266,7 @@ class NASTuner(keras_tuner.Tuner):
         """Accuracy of the full-integer int8 conversion of `model` on `int8_validation` (LiteRT)."""
         x_val, y_val = self.int8_validation
         try:
-            content = tflite.to_tflite(model, "int8", self.representative_data, signatures=False)
+            content = self.measurer.to_int8(model, fast=True)
         except tflite.ConversionError as e:
             raise keras_tuner.errors.FailedTrialError(
                 f"The trained candidate could not be converted to int8 TFLite: {e}"
@@ -279,7 +280,8 @@ class NASTuner(keras_tuner.Tuner):
         training. A resumed trial reuses the recorded measurement.
 
         Returns:
-            `HardwareCost.to_dict()` of the candidate.
+            `CostRecord.to_dict()` of the candidate (`keras_nas.tflite.Measurer`),
+            with `measure_seconds`, `params` and `graph_features`.
         """
         recorded = self.recorded_cost(trial.trial_id)
         if recorded is not None:
@@ -289,26 +291,11 @@ class NASTuner(keras_tuner.Tuner):
         predicted = (
             self.cost_filter.predictor.predict(features).to_dict() if self.cost_filter else None
         )
-        randomize_weights(model, self.trial_seed(trial))
         start = time.perf_counter()
         try:
-            # Without the signature def: 3x faster; the file is within a few hundred
-            # bytes of the exported one (either way), same kernels and arena.
-            model_bytes, cost = tflite.measure_model(
-                model, self.representative_data, latency_runs=self.latency_runs,
-                cache=self.latency_cache, signatures=False,
+            record = self.measurer.measure_untrained(
+                model, self.trial_seed(trial), flash_limit_kb=self.constraints.flash_kb
             )
-            limit = self.constraints.flash_kb
-            if limit is not None and abs(cost.flash_kb - limit) <= NEAR_FLASH_LIMIT_KB:
-                # Near the limit the decision must be exact: the file that will ship, metadata
-                # included (taken from an unperturbed build: the data's normalization statistics).
-                from keras_nas.export import with_metadata
-
-                exact = with_metadata(
-                    self._try_build(trial.hyperparameters),
-                    tflite.to_tflite(model, "int8", self.representative_data),
-                )
-                cost = dataclasses.replace(cost, flash_bytes=len(exact))
         except tflite.ConversionError as e:
             raise keras_tuner.errors.FailedTrialError(
                 f"The candidate could not be converted to int8 TFLite: {e}"
@@ -316,7 +303,7 @@ class NASTuner(keras_tuner.Tuner):
         except tflite.InvalidModelError as e:
             # It cannot ship to the board: a rejection, like a broken limit.
             raise CandidateRejected([f"the int8 model does not run on TFLite Micro: {e}"]) from e
-        result = self.on_target(model_bytes, cost)
+        result = record.to_dict()
         result["measure_seconds"] = time.perf_counter() - start
         result["params"] = int(model.count_params())
         result["graph_features"] = features
@@ -324,19 +311,6 @@ class NASTuner(keras_tuner.Tuner):
             result["predicted"] = predicted  # before this measurement calibrated the predictor
             self.cost_filter.observe(features, result)
         atomic_write_json(self._cost_path(trial.trial_id), result)
-        return result
-
-    def on_target(self, model_bytes: bytes, cost: "tflite.HardwareCost") -> dict:
-        """`cost` as a dict, with `latency_ms` taken on the target (host figure kept apart)."""
-        result = cost.to_dict()
-        if self.target.kind != "host":
-            latency = self.target.latency(model_bytes, runs=self.latency_runs, cache=self.latency_cache)
-            result.update(
-                host_latency_ms=result["latency_ms"],
-                latency_ms=latency.median_ms,
-                latency_source=latency.source,
-                target=self.target.name,
-            )
         return result
 
     def recorded_cost(self, trial_id: str) -> dict | None:
@@ -368,13 +342,10 @@ class NASTuner(keras_tuner.Tuner):
             # space is measured, and run next if it fits.
             self._smallest_point_tried = True
             smallest = smallest_point(self.oracle.search_space(), self.cost_filter)
-            model = self.build_values(smallest)
-            randomize_weights(model, self.trial_seed(trial))
             try:
-                model_bytes, measured = tflite.measure_model(
-                    model, self.representative_data, latency_runs=self.latency_runs, signatures=False
-                )
-                cost = self.on_target(model_bytes, measured)
+                cost = self.measurer.measure_untrained(
+                    self.build_values(smallest), self.trial_seed(trial)
+                ).to_dict()
             except (tflite.ConversionError, tflite.InvalidModelError):
                 cost = None
             if cost is not None and not self.constraints.violations(cost):
@@ -503,31 +474,6 @@ class NASTuner(keras_tuner.Tuner):
                 summary[f"predicted_{key}_median_error"] = float(np.median(values))
                 summary[f"predicted_{key}_max_error"] = float(np.max(values))
         return summary
-
-
-def randomize_weights(model: keras.Model, seed: int) -> None:
-    """Makes every weight distinct, as training would, without changing its scale.
-
-    A freshly built model has all-zero biases and all-one batch-norm scales; the
-    TFLite converter stores identical constant buffers once, so an untrained
-    model converts ~15 % smaller than the same model after training. A small
-    perturbation of the initial values (1 % of their spread, or 0.01 for
-    constant tensors) gives the size the trained model will have while keeping
-    the initializer's activation scale (tiny logits make TFLite Micro's int8
-    softmax abort).
-
-    Args:
-        model: The model whose weights are perturbed in place.
-        seed: Seed of the perturbation.
-    """
-    rng = np.random.default_rng(seed)
-    for weight in model.weights:
-        values = np.asarray(keras.ops.convert_to_numpy(weight), dtype="float64")
-        spread = float(values.std()) or 1.0
-        noise = rng.normal(0.0, 0.01 * spread, size=values.shape)
-        if "variance" in weight.path:
-            noise = np.abs(noise)
-        weight.assign((values + noise).astype(weight.dtype))
 
 
 def subsample(args: tuple, kwargs: dict, fraction: float, seed: int) -> tuple:

@@ -12,7 +12,11 @@ search space) and imports TensorFlow only when a conversion is asked for:
   take the caller down; see `keras_nas.tflite.micro`).
 - `predict`, `accuracy`: float predictions/accuracy on LiteRT or TFLite Micro.
 - `measure_latency`, `LatencyStats`: LiteRT latency on this host.
-- `measure`, `measure_model`, `HardwareCost`: flash, RAM, latency and ops.
+- `Measurer`, `CostRecord`: the measurement service of the search, the final
+  training and `profile`: Keras model -> int8 -> flash, arena and latency on
+  a target, each figure with its source; `MeasurementBackend`, `BACKENDS`,
+  `backend_for`, `BackendFigures`: who measures a target's hardware figures.
+- `measure`, `measure_model`, `HardwareCost`: flash, RAM, latency and ops on this host.
 - `write_c_array`, `read_c_array`: C++ source for TFLite Micro firmware.
 - `model_ops`, `resolver_method`: the ops a model uses and their
   `MicroMutableOpResolver` methods.
@@ -46,7 +50,17 @@ tflite.write_c_array(model_bytes, "firmware/", name="model_data", labels=class_n
 
 from .c_array import arena_with_margin, read_c_array, write_c_array
 from .convert import CALIBRATED, QUANTIZATIONS, convert, export_saved_model, to_tflite
-from .cost import HardwareCost, measure, measure_model
+from .measurement import (
+    BACKENDS,
+    BackendFigures,
+    CostRecord,
+    HardwareCost,
+    MeasurementBackend,
+    Measurer,
+    backend_for,
+    measure,
+    measure_model,
+)
 from .errors import ConversionError, InvalidModelError
 from .evaluate import accuracy, predict
 from .interpreter import load_interpreter, runtime_name
@@ -72,6 +86,12 @@ from .metadata import add_metadata, read_metadata
 from .qat import prune, quantization_aware_training, weight_sparsity
 
 __all__ = [
+    "BACKENDS",
+    "BackendFigures",
+    "CostRecord",
+    "MeasurementBackend",
+    "Measurer",
+    "backend_for",
     "BridgeError",
     "CALIBRATED",
     "add_metadata",

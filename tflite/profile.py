@@ -11,13 +11,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .convert import to_tflite
-from .errors import InvalidModelError
 from .interpreter import as_model_bytes, load_interpreter
 from .macs import float_ops, read_graph
-from .micro import arena_bytes
+from .measurement import FLASH_FROM_FLATBUFFER, Measurer
 from .ops import model_ops, resolver_method
-from .targets import Target, get_target
+from .targets import Target
 
 
 @dataclass(frozen=True)
@@ -74,6 +72,10 @@ class Profile:
         fits: Whether the model fits the target's limits.
         violations: Reasons it does not fit.
         per_op: The per-op table (`OpRow`s).
+        flash_source: Where the flash figure comes from (`"flatbuffer"`: the
+            bytes profiled).
+        peak_ram_source: Where the arena figure comes from (the target's
+            measurement backend, e.g. `"tflite-micro-host"`).
     """
 
     target: str
@@ -97,6 +99,8 @@ class Profile:
     fits: bool = True
     violations: tuple[str, ...] = ()
     per_op: tuple[OpRow, ...] = field(default_factory=tuple)
+    flash_source: str = FLASH_FROM_FLATBUFFER
+    peak_ram_source: str = ""
 
     @property
     def flash_kb(self) -> float:
@@ -216,7 +220,8 @@ def profile(
     (2.3, 19328, 0.68)
     >>> print(p)  # doctest: +SKIP
     """
-    target = get_target(target)
+    measurer = Measurer(target, representative_data, latency_runs=runs, latency_cache=cache, warmup=warmup)
+    target = measurer.target
     if not isinstance(runs, int) or runs < 1:
         raise ValueError(f"runs must be a positive int, got {runs!r}.")
     if not isinstance(warmup, int) or warmup < 0:
@@ -228,19 +233,16 @@ def profile(
                 "representative_data (a float array of shape (n, *input_shape), e.g. 100-200 "
                 "training inputs). Or pass the .tflite bytes / path instead."
             )
-        data = to_tflite(model_or_tflite, "int8", representative_data=representative_data)
+        data = measurer.to_int8(model_or_tflite)
     else:
         data = as_model_bytes(model_or_tflite)
     load_interpreter(data)  # full validation (verifier) before anything else parses the bytes
     report = read_graph(data)
     ops = model_ops(data)
     unsupported = tuple(op for op in ops if resolver_method(op) is None)
-    peak_ram, tflm_error = None, ""
-    try:
-        peak_ram = arena_bytes(data)
-    except InvalidModelError as e:
-        tflm_error = str(e)
-    latency = target.latency(data, runs=runs, warmup=warmup, cache=cache)
+    # The arena and latency as the search measures them; a model the runtime cannot run is profiled all the same.
+    figures = measurer.backend.measure(data, target, runs=runs, warmup=warmup, cache=cache)
+    latency = figures.latency
     per_op_ms = latency.per_op_ms or (None,) * len(report.ops)
     rows = tuple(
         OpRow(
@@ -253,7 +255,7 @@ def profile(
     result = Profile(
         target=target.name,
         flash_bytes=len(data),
-        peak_ram_bytes=peak_ram,
+        peak_ram_bytes=figures.peak_ram_bytes,
         macs=report.macs,
         flops=report.flops,
         params=report.params,
@@ -268,7 +270,8 @@ def profile(
         xnnpack=latency.use_xnnpack,
         latency_source=latency.source,
         latency_note=latency.note,
-        tflm_error=tflm_error,
+        tflm_error=figures.ram_error,
+        peak_ram_source=figures.peak_ram_source,
         per_op=rows,
     )
     violations = tuple(target.violations(result))

@@ -107,6 +107,9 @@ class Target:
             `"other"`) plus `"default"` for kinds not listed (MCU only).
         op_overhead_cycles: Fixed cycles added per op (MCU only).
         description: Free text (board, source of the constants).
+        measured_by: The measurement backend of the target's figures, a name
+            in `keras_nas.tflite.measurement.BACKENDS`: `"runtimes"` (the
+            default: TFLite Micro's arena on this host and `latency()`).
 
     Raises:
         ValueError: Unknown kind, non-positive limits, or an MCU target
@@ -130,6 +133,7 @@ class Target:
     cycles_per_mac: Mapping[str, float] = field(default_factory=dict)
     op_overhead_cycles: float = 0.0
     description: str = ""
+    measured_by: str = "runtimes"
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -142,6 +146,11 @@ class Target:
             value = getattr(self, attr)
             if value is not None and (not isinstance(value, (int, float)) or value <= 0):
                 raise ValueError(f"Target {self.name!r}: {attr} must be a positive number or None, got {value!r}.")
+        if not isinstance(self.measured_by, str) or not self.measured_by:
+            raise ValueError(
+                f"Target {self.name!r}: measured_by must name a measurement backend (e.g. 'runtimes'), "
+                f"got {self.measured_by!r}."
+            )
         if not isinstance(self.threads, int) or self.threads < 1:
             raise ValueError(f"Target {self.name!r}: threads must be a positive int, got {self.threads!r}.")
         if self.kind == "mcu":
