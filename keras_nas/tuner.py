@@ -15,7 +15,7 @@ import tensorflow as tf
 from keras_tuner.engine import trial as trial_module
 from keras_tuner.src import config as keras_tuner_config
 
-from keras_nas import distributed, search_dir, tflite
+from keras_nas import distributed, fidelity, search_dir, tflite
 from keras_nas.constraints import Constraints
 from keras_nas.cost_predictor import FeasibilityFilter, graph_features, smallest_point
 from keras_nas.hypermodel import SELECTION_METRIC
@@ -34,9 +34,6 @@ COST_FILE = "cost.json"
 TIMING_FILE = "timing.json"
 LATENCY_CACHE_FILE = "latency_cache.json"
 INT8_METRIC = "int8_val_accuracy"
-# Per-trial values a multi-fidelity strategy (Hyperband) may set; see `_fidelity`.
-EPOCHS_KEY, INITIAL_EPOCH_KEY, PARENT_KEY = "tuner/epochs", "tuner/initial_epoch", "tuner/trial_id"
-DATA_FRACTION_KEY = "nas/data_fraction"
 
 
 class NASTuner(keras_tuner.Tuner):
@@ -241,7 +238,7 @@ class NASTuner(keras_tuner.Tuner):
         # trained model kept for the int8 measurement.
         hp = trial.hyperparameters
         model = self._try_build(hp)
-        parent = hp.values.get(PARENT_KEY)
+        parent = hp.values.get(fidelity.PARENT_TRIAL)
         if parent is not None:
             model.load_weights(self._get_checkpoint_fname(parent))
         args, kwargs = self._fidelity(hp, args, kwargs, self.trial_seed(trial))
@@ -254,10 +251,10 @@ class NASTuner(keras_tuner.Tuner):
         """Applies a strategy's per-trial budget: epochs and a share of the training data."""
         kwargs = dict(kwargs)
         values = hp.values
-        if EPOCHS_KEY in values:
-            kwargs["epochs"] = int(values[EPOCHS_KEY])
-            kwargs["initial_epoch"] = int(values.get(INITIAL_EPOCH_KEY, 0))
-        fraction = float(values.get(DATA_FRACTION_KEY, 1.0))
+        if fidelity.EPOCHS in values:
+            kwargs["epochs"] = int(values[fidelity.EPOCHS])
+            kwargs["initial_epoch"] = int(values.get(fidelity.INITIAL_EPOCH, 0))
+        fraction = float(values.get(fidelity.DATA_FRACTION, 1.0))
         if fraction < 1.0:
             args = subsample(args, kwargs, fraction, seed)
         return args, kwargs
