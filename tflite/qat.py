@@ -24,17 +24,12 @@ the converter, the search) is unaffected.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
-import warnings
 
 import numpy as np
 
-from ._capture import capture_stderr
 from .bridge import to_tf_keras
-from .convert import _reason, calibration_samples
-from .errors import ConversionError
+from .convert import calibration_samples, configure_quantization, run_converter
 
 _LEGACY = "TF_USE_LEGACY_KERAS"
 
@@ -287,26 +282,10 @@ def _tf_keras_to_int8(tf_model, calibration, what: str) -> bytes:
     """Convert a tf_keras model (QAT or plain) to a full-integer int8 flatbuffer."""
     import tensorflow as tf
 
-    with capture_stderr() as captured:
-        try:
-            with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                converter = tf.lite.TFLiteConverter.from_keras_model(tf_model)
-                converter.optimizations = [tf.lite.Optimize.DEFAULT]
-                converter.representative_dataset = lambda: ([row[None]] for row in calibration)
-                converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-                converter.inference_input_type = tf.int8
-                converter.inference_output_type = tf.int8
-                content = converter.convert()
-            error = None
-        except Exception as e:  # the converter raises many types
-            error = e
-    if error is not None:
-        raise ConversionError(
-            f"TFLite int8 conversion of the {what} model {tf_model.name!r} failed: "
-            f"{_reason(error, captured.text)}"
-        ) from error
-    return bytes(content)
+    return run_converter(
+        lambda: configure_quantization(tf.lite.TFLiteConverter.from_keras_model(tf_model), "int8", calibration),
+        f"TFLite int8 conversion of the {what} model {tf_model.name!r}",
+    )
 
 
 def quantization_aware_training(
