@@ -155,8 +155,22 @@ def backend_for(target: Target | str) -> MeasurementBackend:
     return BACKENDS[target.measured_by]
 
 
+class _Kilobytes:
+    """`flash_kb` and `peak_ram_kb` of a record with `flash_bytes` and `peak_ram_bytes`."""
+
+    @property
+    def flash_kb(self) -> float:
+        """`flash_bytes / 1024`."""
+        return self.flash_bytes / 1024
+
+    @property
+    def peak_ram_kb(self) -> float:
+        """`peak_ram_bytes / 1024`."""
+        return self.peak_ram_bytes / 1024
+
+
 @dataclass(frozen=True)
-class CostRecord:
+class CostRecord(_Kilobytes):
     """What an int8 model costs on a target; every figure names its source.
 
     Attributes:
@@ -186,16 +200,6 @@ class CostRecord:
     ops: tuple[str, ...]
     host_latency_ms: float | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def flash_kb(self) -> float:
-        """`flash_bytes / 1024`."""
-        return self.flash_bytes / 1024
-
-    @property
-    def peak_ram_kb(self) -> float:
-        """`peak_ram_bytes / 1024`."""
-        return self.peak_ram_bytes / 1024
 
     def to_dict(self) -> dict[str, Any]:
         """The record as a search keeps it (`cost.json`): JSON-ready, with `flash_kb` and `peak_ram_kb`.
@@ -398,7 +402,7 @@ def randomize_weights(model, seed: int) -> None:
 
 
 @dataclass(frozen=True)
-class HardwareCost:
+class HardwareCost(_Kilobytes):
     """What a model costs on this host, measured on the real runtimes.
 
     Attributes:
@@ -420,16 +424,6 @@ class HardwareCost:
     latency_ms: float
     latency_cv: float
     ops: tuple[str, ...]
-
-    @property
-    def flash_kb(self) -> float:
-        """`flash_bytes / 1024`."""
-        return self.flash_bytes / 1024
-
-    @property
-    def peak_ram_kb(self) -> float:
-        """`peak_ram_bytes / 1024`."""
-        return self.peak_ram_bytes / 1024
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-serializable dict of all fields plus `flash_kb`, `peak_ram_kb`.

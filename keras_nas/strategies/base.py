@@ -59,30 +59,8 @@ class NASOracle(ProposalHelpers, SearchControl, abc.ABC):
             budget; a resumed search starts a new count). `None`: no limit.
     """
 
-    def __init__(
-        self,
-        objective="val_accuracy",
-        max_trials: int = 20,
-        max_rejected_trials: int | None = None,
-        max_consecutive_failed_trials: int = 3,
-        seed: int | None = None,
-        hyperparameters=None,
-        worker_timeout: float = 60.0,
-        initial_architectures: list[dict] | None = None,
-        max_search_seconds: float | None = None,
-        **kwargs,
-    ):
-        super().__init__(
-            objective=objective,
-            max_trials=max_trials,
-            max_rejected_trials=max_rejected_trials,
-            max_consecutive_failed_trials=max_consecutive_failed_trials,
-            seed=seed,
-            hyperparameters=hyperparameters,
-            worker_timeout=worker_timeout,
-            max_search_seconds=max_search_seconds,
-            **kwargs,
-        )
+    def __init__(self, initial_architectures: list[dict] | None = None, **kwargs):
+        super().__init__(**kwargs)  # SearchControl: the other arguments above
         if initial_architectures and not self.proposes_initial_architectures:
             raise ValueError(f"{type(self).__name__} schedules its own trials; it takes no initial_architectures.")
         self.init_proposals(initial_architectures)
