@@ -125,7 +125,32 @@ def conv(
     Returns:
         The output tensor.
     """
-    layer = keras.layers.Conv1D if spatial_rank(x) == 1 else keras.layers.Conv2D
+    layer = conv_layer(
+        spatial_rank(x), filters, kernel_size, strides, name=name, use_bias=use_bias, activation=activation
+    )
+    return layer(x)
+
+
+def conv_layer(
+    rank: int,
+    filters: int,
+    kernel_size: int,
+    strides: int | tuple[int, ...] = 1,
+    *,
+    name: str,
+    use_bias: bool = False,
+    activation: str | None = None,
+) -> keras.layers.Layer:
+    """The `Conv1D` or `Conv2D` layer `conv` applies, for a layer that holds its sublayers (the supernet).
+
+    Args:
+        rank: Spatial rank of the input (1 or 2).
+        filters, kernel_size, strides, name, use_bias, activation: As for `conv`.
+
+    Returns:
+        The layer (not yet called).
+    """
+    layer = keras.layers.Conv1D if rank == 1 else keras.layers.Conv2D
     return layer(
         filters,
         kernel_size,
@@ -135,7 +160,7 @@ def conv(
         activation=activation,
         kernel_initializer=CONV_INITIALIZER,
         name=name,
-    )(x)
+    )
 
 
 def depthwise_conv(
@@ -188,7 +213,12 @@ def batch_norm(x, *, name: str):
     Returns:
         The output tensor.
     """
-    return keras.layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM, name=name)(x)
+    return batch_norm_layer(name=name)(x)
+
+
+def batch_norm_layer(*, name: str) -> keras.layers.Layer:
+    """The `BatchNormalization` layer `batch_norm` applies (not yet called)."""
+    return keras.layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM, name=name)
 
 
 def activation(x, name_of_activation: str | None, *, name: str):

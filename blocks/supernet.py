@@ -45,16 +45,6 @@ from .oneshot_space import OneShotSpace
 MODES = ("fixed", "sample", "softmax")
 
 
-def _conv_layer(rank: int, filters: int, kernel: int, strides=1, name=None):
-    layer = keras.layers.Conv1D if rank == 1 else keras.layers.Conv2D
-    return layer(filters, kernel, strides=strides, padding="same", use_bias=False,
-                 kernel_initializer=ops.CONV_INITIALIZER, name=name)
-
-
-def _batch_norm(name=None):
-    return keras.layers.BatchNormalization(momentum=ops.BATCH_NORM_MOMENTUM, name=name)
-
-
 def _softmax(logits):
     """Softmax of a choice's logits (a fixed choice, one option, has probability 1)."""
     return K.ones((1,)) if logits.shape[0] == 1 else K.softmax(logits)
@@ -87,9 +77,9 @@ class _DepthwiseSeparableOp(keras.layers.Layer):
     def __init__(self, rank, max_kernel, strides, out_channels, **kwargs):
         super().__init__(**kwargs)
         self.depthwise = _ElasticDepthwise(rank, max_kernel, strides, name="dw_conv")
-        self.depthwise_bn = _batch_norm("dw_bn")
-        self.pointwise = _conv_layer(rank, out_channels, 1, name="pw_conv")
-        self.pointwise_bn = _batch_norm("pw_bn")
+        self.depthwise_bn = ops.batch_norm_layer(name="dw_bn")
+        self.pointwise = ops.conv_layer(rank, out_channels, 1, name="pw_conv")
+        self.pointwise_bn = ops.batch_norm_layer(name="pw_bn")
 
     def call(self, x, tap_mask, in_mask, training=False):
         h = K.relu(self.depthwise_bn(self.depthwise(x, tap_mask), training=training)) * in_mask
@@ -101,12 +91,12 @@ class _MBConvOp(keras.layers.Layer):
 
     def __init__(self, rank, max_kernel, strides, max_expansion, in_channels, out_channels, **kwargs):
         super().__init__(**kwargs)
-        self.expand = _conv_layer(rank, max_expansion * in_channels, 1, name="expand_conv")
-        self.expand_bn = _batch_norm("expand_bn")
+        self.expand = ops.conv_layer(rank, max_expansion * in_channels, 1, name="expand_conv")
+        self.expand_bn = ops.batch_norm_layer(name="expand_bn")
         self.depthwise = _ElasticDepthwise(rank, max_kernel, strides, name="dw_conv")
-        self.depthwise_bn = _batch_norm("dw_bn")
-        self.project = _conv_layer(rank, out_channels, 1, name="project_conv")
-        self.project_bn = _batch_norm("project_bn")
+        self.depthwise_bn = ops.batch_norm_layer(name="dw_bn")
+        self.project = ops.conv_layer(rank, out_channels, 1, name="project_conv")
+        self.project_bn = ops.batch_norm_layer(name="project_bn")
 
     def call(self, x, tap_mask, hidden_mask, training=False):
         h = K.relu(self.expand_bn(self.expand(x), training=training)) * hidden_mask
@@ -171,8 +161,8 @@ class SuperNet(keras.Model):
             # Built eagerly: its constants must not be created inside a traced graph.
             self.normalization.build((None, *self.sample_shape))
         rank = self.rank
-        self.stem_conv = _conv_layer(rank, max(space.stem_filters), space.stem_kernel(rank), name="stem_conv")
-        self.stem_bn = _batch_norm("stem_bn")
+        self.stem_conv = ops.conv_layer(rank, max(space.stem_filters), space.stem_kernel(rank), name="stem_conv")
+        self.stem_bn = ops.batch_norm_layer(name="stem_bn")
         self.spatial = [self._spatial_size(0)]  # spatial elements before each stage, then after the last
         self.candidates = []  # [stage][position] -> (depthwise-separable op, MBConv op)
         in_channels = max(space.stem_filters)

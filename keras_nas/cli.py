@@ -7,10 +7,11 @@ Subcommands (one function per subcommand, registered in `build_parser`):
 Run as `keras-nas ...` (console script) or `python -m keras_nas.cli ...`.
 """
 
+from __future__ import annotations
+
 import argparse
 import json
 import sys
-from typing import List, Optional
 
 
 def _targets_help() -> str:
@@ -75,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Entry point: parse `argv` (default `sys.argv[1:]`) and run the subcommand.
 
     Returns:

@@ -11,7 +11,7 @@ import numpy as np
 from keras_nas import tflite
 from keras_nas.tflite.convert import export_saved_model
 from keras_nas.tflite.macs import read_graph
-from keras_nas.tflite.metadata import add_metadata
+from keras_nas.tflite.metadata import with_metadata
 from keras_nas.tflite.profile import profile
 
 # format name -> file (or folder) it writes
@@ -180,59 +180,6 @@ def export_model(
     if verbose:
         print(format_report(report))
     return report
-
-
-def with_metadata(model, content: bytes, labels: list[str] | None = None) -> bytes:
-    """`content` (a conversion of `model`) with the metadata `export_model` writes into every file.
-
-    The search measures a candidate near its flash limit with this, so that the
-    limit holds for the bytes that ship (labels, unknown during the search, add
-    a few bytes each; `NASModel.export` warns if they push the file over).
-
-    Args:
-        model: The Keras model `content` was converted from.
-        content: The `.tflite` bytes.
-        labels: Class names, or None.
-
-    Returns:
-        The `.tflite` bytes with metadata.
-    """
-    metadata = _metadata(model, labels)
-    return add_metadata(
-        content,
-        labels=labels,
-        normalization=metadata["normalization"],
-        description=metadata["description"],
-        extra=metadata["extra"],
-    )
-
-
-def _metadata(model, labels) -> dict:
-    """Metadata for the .tflite files: the normalisation layer the model holds."""
-    import keras  # here, not at the top: the CLI reads FORMATS without importing TensorFlow
-
-    normalization = None
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.Normalization):
-            mean = np.asarray(keras.ops.convert_to_numpy(layer.mean), dtype=np.float64).ravel()
-            variance = np.asarray(keras.ops.convert_to_numpy(layer.variance), dtype=np.float64)
-            normalization = {
-                "in_model": True,
-                "layer": layer.name,
-                "mean": [float(v) for v in mean],
-                "std": [float(v) for v in np.sqrt(variance.ravel())],
-                "note": "The model normalises its input itself: feed raw, unnormalised inputs.",
-            }
-            break
-    if normalization is None:
-        normalization = {"in_model": False, "note": "No normalisation layer: feed inputs as in training."}
-    shape = [None if d is None else int(d) for d in model.inputs[0].shape]
-    return {
-        "normalization": normalization,
-        "description": f"keras-nas classifier {model.name!r}, input shape {shape[1:]}.",
-        "extra": {"input_shape": shape[1:], "num_classes": int(model.outputs[0].shape[-1]),
-                  "producer": "keras-nas"},
-    }
 
 
 def _integer_costs(content: bytes) -> dict:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import warnings
@@ -19,7 +18,7 @@ from keras_nas import blocks, checks, distributed, pareto, search_dir, strategie
 from keras_nas.constraints import Constraints
 from keras_nas.data import PreparedData, prepare_data
 from keras_nas.errors import NotFittedError, failure_reason, is_rejection
-from keras_nas.export import export_model, with_metadata
+from keras_nas.export import export_model
 from keras_nas.memory import released_after_use
 from keras_nas.search_setup import make_tuner
 from keras_nas.strategies import NASOracle
@@ -392,7 +391,7 @@ class NASModel:
 
     def _train(self, trial) -> keras.callbacks.History:
         """Trains `trial`'s architecture on the fit data; it becomes the model."""
-        data, fit = self.data_, self._final_fit
+        fit = self._final_fit
         verbose = fit["verbose"]
         self.best_trial_ = trial
         if verbose:
@@ -404,12 +403,8 @@ class NASModel:
             trial, self.tuner.trial_seed(trial), fit["epochs"], list(fit["callbacks"]), verbose
         )
         self.model_ = model
-        model_bytes, cost = tflite.measure_model(
-            model, data.representative_x, latency_runs=self.latency_runs
-        )
-        # The flash figure is of the file export writes (metadata included, labels aside).
-        cost = dataclasses.replace(cost, flash_bytes=len(with_metadata(model, model_bytes)))
-        self.cost_ = self.tuner.on_target(model_bytes, cost)
+        # Measured as the search measured the candidates; flash is the exported file's.
+        self.cost_ = self.tuner.measurer.measure_trained(model).to_dict()
         broken = self.constraints.violations(self.cost_)
         if broken:
             warnings.warn(
@@ -420,8 +415,8 @@ class NASModel:
         self._save_winner(trial, fit["epochs"])
         if verbose:
             print(
-                f"Winner as int8: flash {cost.flash_kb:.1f} KB, TFLite Micro arena "
-                f"{cost.peak_ram_kb:.1f} KB, latency on {self.target.name} "
+                f"Winner as int8: flash {self.cost_['flash_kb']:.1f} KB, TFLite Micro arena "
+                f"{self.cost_['peak_ram_kb']:.1f} KB, latency on {self.target.name} "
                 f"{self.cost_['latency_ms']:.3f} ms."
             )
         return history

@@ -63,8 +63,8 @@ COSTS = ("latency_ms", "flash_kb", "peak_ram_kb", "params", "val_loss", "loss")
 def axis_label(name: str, rows: Sequence[Mapping] = ()) -> str:
     """The axis label of a metric; latency says where it comes from (host LiteRT or a target).
 
-    A search with a `target` other than "host" records `target` and
-    `latency_source` in each cost: "estimate" (an MCU cost model), "adb:<serial>"
+    Each cost records its `target` and `latency_source` (older searches only
+    for a target other than "host"): "estimate" (an MCU cost model), "adb:<serial>"
     (a phone) or "litert-host" (this host, the fallback of a phone target).
     """
     if name != "latency_ms":
@@ -74,6 +74,8 @@ def axis_label(name: str, rows: Sequence[Mapping] = ()) -> str:
     if len(found) != 1:
         return LABELS["latency_ms"] if not found else "latency (ms; sources differ between trials)"
     target, source = found.pop()
+    if target == "host":
+        return LABELS["latency_ms"]
     if source == "estimate":
         return f"latency on {target}: estimate from MAC counts, not measured (ms)"
     if str(source).startswith("adb"):

@@ -42,7 +42,7 @@ import keras_tuner
 from keras_tuner.errors import FatalError
 from keras_tuner.src import config as keras_tuner_config
 
-from keras_nas import pareto, search_dir
+from keras_nas import fidelity, pareto, search_dir
 from keras_nas.blocks.nb201 import declare_nb201, from_nb201_string, to_nb201_string
 from keras_nas.errors import CandidateRejected, is_rejection
 from keras_nas.strategies import NASOracle, get_strategy
@@ -558,9 +558,9 @@ def summarize(oracle, table: TabularBenchmark, objective: str = "val_accuracy",
         if not rejected:
             trained += 1
             seconds = row[time_metric] if time_metric else 1.0
-            if max_epochs and "tuner/epochs" in values:
-                share = (values["tuner/epochs"] - values.get("tuner/initial_epoch", 0)) / max_epochs
-                seconds *= share * values.get("nas/data_fraction", 1.0)
+            if max_epochs and fidelity.EPOCHS in values:
+                share = (values[fidelity.EPOCHS] - values.get(fidelity.INITIAL_EPOCH, 0)) / max_epochs
+                seconds *= share * values.get(fidelity.DATA_FRACTION, 1.0)
             elapsed += seconds
         if trial.status == "COMPLETED" and trial.score is not None:
             val = float(trial.metrics.get_last_value(objective))

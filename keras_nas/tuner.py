@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import os
@@ -16,7 +15,7 @@ import tensorflow as tf
 from keras_tuner.engine import trial as trial_module
 from keras_tuner.src import config as keras_tuner_config
 
-from keras_nas import distributed, search_dir, tflite
+from keras_nas import distributed, fidelity, search_dir, tflite
 from keras_nas.constraints import Constraints
 from keras_nas.cost_predictor import FeasibilityFilter, graph_features, has_all_features, smallest_point
 from keras_nas.hypermodel import SELECTION_METRIC
@@ -28,16 +27,13 @@ from keras_nas.errors import (
 )
 from keras_nas.memory import released_after_use
 from keras_nas.search_dir import atomic_write_json
+from keras_nas.tflite.measurement import Measurer
+from keras_nas.tflite.measurement import randomize_weights  # noqa: F401 (its former home)
 
 COST_FILE = "cost.json"
 TIMING_FILE = "timing.json"
 LATENCY_CACHE_FILE = "latency_cache.json"
-# Candidates measured this close to the flash limit are converted again exactly as exported.
-NEAR_FLASH_LIMIT_KB = 2.0
 INT8_METRIC = "int8_val_accuracy"
-# Per-trial values a multi-fidelity strategy (Hyperband) may set; see `_fidelity`.
-EPOCHS_KEY, INITIAL_EPOCH_KEY, PARENT_KEY = "tuner/epochs", "tuner/initial_epoch", "tuner/trial_id"
-DATA_FRACTION_KEY = "nas/data_fraction"
 
 
 class NASTuner(keras_tuner.Tuner):
@@ -101,6 +97,8 @@ class NASTuner(keras_tuner.Tuner):
         self.representative_data = representative_data
         self.infeasible_after = infeasible_after
         self.latency_runs = latency_runs
+        # Every figure of the search and of the winner is measured by this one service.
+        self.measurer = Measurer(self.target, representative_data, latency_runs, self.latency_cache)
         self.trial_verbose = 1
         self._trial_started = {}
         # Feasible-first: proposals predicted over the flash/RAM limits are drawn
@@ -240,7 +238,7 @@ class NASTuner(keras_tuner.Tuner):
         # trained model kept for the int8 measurement.
         hp = trial.hyperparameters
         model = self._try_build(hp)
-        parent = hp.values.get(PARENT_KEY)
+        parent = hp.values.get(fidelity.PARENT_TRIAL)
         if parent is not None:
             model.load_weights(self._get_checkpoint_fname(parent))
         args, kwargs = self._fidelity(hp, args, kwargs, self.trial_seed(trial))
@@ -253,10 +251,10 @@ class NASTuner(keras_tuner.Tuner):
         """Applies a strategy's per-trial budget: epochs and a share of the training data."""
         kwargs = dict(kwargs)
         values = hp.values
-        if EPOCHS_KEY in values:
-            kwargs["epochs"] = int(values[EPOCHS_KEY])
-            kwargs["initial_epoch"] = int(values.get(INITIAL_EPOCH_KEY, 0))
-        fraction = float(values.get(DATA_FRACTION_KEY, 1.0))
+        if fidelity.EPOCHS in values:
+            kwargs["epochs"] = int(values[fidelity.EPOCHS])
+            kwargs["initial_epoch"] = int(values.get(fidelity.INITIAL_EPOCH, 0))
+        fraction = float(values.get(fidelity.DATA_FRACTION, 1.0))
         if fraction < 1.0:
             args = subsample(args, kwargs, fraction, seed)
         return args, kwargs
@@ -265,7 +263,7 @@ class NASTuner(keras_tuner.Tuner):
         """Accuracy of the full-integer int8 conversion of `model` on `int8_validation` (LiteRT)."""
         x_val, y_val = self.int8_validation
         try:
-            content = tflite.to_tflite(model, "int8", self.representative_data, signatures=False)
+            content = self.measurer.to_int8(model, fast=True)
         except tflite.ConversionError as e:
             raise keras_tuner.errors.FailedTrialError(
                 f"The trained candidate could not be converted to int8 TFLite: {e}"
@@ -279,7 +277,8 @@ class NASTuner(keras_tuner.Tuner):
         training. A resumed trial reuses the recorded measurement.
 
         Returns:
-            `HardwareCost.to_dict()` of the candidate.
+            `CostRecord.to_dict()` of the candidate (`keras_nas.tflite.Measurer`),
+            with `measure_seconds`, `params` and `graph_features`.
         """
         recorded = self.recorded_cost(trial.trial_id)
         if recorded is not None:
@@ -289,26 +288,11 @@ class NASTuner(keras_tuner.Tuner):
         predicted = (
             self.cost_filter.predictor.predict(features).to_dict() if self.cost_filter else None
         )
-        randomize_weights(model, self.trial_seed(trial))
         start = time.perf_counter()
         try:
-            # Without the signature def: 3x faster; the file is within a few hundred
-            # bytes of the exported one (either way), same kernels and arena.
-            model_bytes, cost = tflite.measure_model(
-                model, self.representative_data, latency_runs=self.latency_runs,
-                cache=self.latency_cache, signatures=False,
+            record = self.measurer.measure_untrained(
+                model, self.trial_seed(trial), flash_limit_kb=self.constraints.flash_kb
             )
-            limit = self.constraints.flash_kb
-            if limit is not None and abs(cost.flash_kb - limit) <= NEAR_FLASH_LIMIT_KB:
-                # Near the limit the decision must be exact: the file that will ship, metadata
-                # included (taken from an unperturbed build: the data's normalization statistics).
-                from keras_nas.export import with_metadata
-
-                exact = with_metadata(
-                    self._try_build(trial.hyperparameters),
-                    tflite.to_tflite(model, "int8", self.representative_data),
-                )
-                cost = dataclasses.replace(cost, flash_bytes=len(exact))
         except tflite.ConversionError as e:
             raise keras_tuner.errors.FailedTrialError(
                 f"The candidate could not be converted to int8 TFLite: {e}"
@@ -316,7 +300,7 @@ class NASTuner(keras_tuner.Tuner):
         except tflite.InvalidModelError as e:
             # It cannot ship to the board: a rejection, like a broken limit.
             raise CandidateRejected([f"the int8 model does not run on TFLite Micro: {e}"]) from e
-        result = self.on_target(model_bytes, cost)
+        result = record.to_dict()
         result["measure_seconds"] = time.perf_counter() - start
         result["params"] = int(model.count_params())
         result["graph_features"] = features
@@ -324,19 +308,6 @@ class NASTuner(keras_tuner.Tuner):
             result["predicted"] = predicted  # before this measurement calibrated the predictor
             self.cost_filter.observe(features, result)
         atomic_write_json(self._cost_path(trial.trial_id), result)
-        return result
-
-    def on_target(self, model_bytes: bytes, cost: "tflite.HardwareCost") -> dict:
-        """`cost` as a dict, with `latency_ms` taken on the target (host figure kept apart)."""
-        result = cost.to_dict()
-        if self.target.kind != "host":
-            latency = self.target.latency(model_bytes, runs=self.latency_runs, cache=self.latency_cache)
-            result.update(
-                host_latency_ms=result["latency_ms"],
-                latency_ms=latency.median_ms,
-                latency_source=latency.source,
-                target=self.target.name,
-            )
         return result
 
     def recorded_cost(self, trial_id: str) -> dict | None:
@@ -368,13 +339,10 @@ class NASTuner(keras_tuner.Tuner):
             # space is measured, and run next if it fits.
             self._smallest_point_tried = True
             smallest = smallest_point(self.oracle.search_space(), self.cost_filter)
-            model = self.build_values(smallest)
-            randomize_weights(model, self.trial_seed(trial))
             try:
-                model_bytes, measured = tflite.measure_model(
-                    model, self.representative_data, latency_runs=self.latency_runs, signatures=False
-                )
-                cost = self.on_target(model_bytes, measured)
+                cost = self.measurer.measure_untrained(
+                    self.build_values(smallest), self.trial_seed(trial)
+                ).to_dict()
             except (tflite.ConversionError, tflite.InvalidModelError):
                 cost = None
             if cost is not None and not self.constraints.violations(cost):
@@ -503,31 +471,6 @@ class NASTuner(keras_tuner.Tuner):
                 summary[f"predicted_{key}_median_error"] = float(np.median(values))
                 summary[f"predicted_{key}_max_error"] = float(np.max(values))
         return summary
-
-
-def randomize_weights(model: keras.Model, seed: int) -> None:
-    """Makes every weight distinct, as training would, without changing its scale.
-
-    A freshly built model has all-zero biases and all-one batch-norm scales; the
-    TFLite converter stores identical constant buffers once, so an untrained
-    model converts ~15 % smaller than the same model after training. A small
-    perturbation of the initial values (1 % of their spread, or 0.01 for
-    constant tensors) gives the size the trained model will have while keeping
-    the initializer's activation scale (tiny logits make TFLite Micro's int8
-    softmax abort).
-
-    Args:
-        model: The model whose weights are perturbed in place.
-        seed: Seed of the perturbation.
-    """
-    rng = np.random.default_rng(seed)
-    for weight in model.weights:
-        values = np.asarray(keras.ops.convert_to_numpy(weight), dtype="float64")
-        spread = float(values.std()) or 1.0
-        noise = rng.normal(0.0, 0.01 * spread, size=values.shape)
-        if "variance" in weight.path:
-            noise = np.abs(noise)
-        weight.assign((values + noise).astype(weight.dtype))
 
 
 def subsample(args: tuple, kwargs: dict, fraction: float, seed: int) -> tuple:

@@ -307,3 +307,55 @@ def test_cli_profile(cnn_bytes, tmp_path, capsys):
     )  # fmt: skip
     assert run.returncode == 0, run.stderr[-2000:]
     assert "Profile on target 'host'" in run.stdout and "MACs" in run.stdout
+
+
+# --- the measurement service (tflite.Measurer) and its backends ----------------------------
+
+
+class _InProcessArena:
+    """A second backend: TFLite Micro's arena measured in this process, not in the worker."""
+
+    def measure(self, model_bytes, target, runs, warmup, cache):
+        latency = tflite.get_target("host").latency(model_bytes, runs=runs, warmup=warmup, cache=cache)
+        arena = tflite.arena_bytes(model_bytes, isolated=False)
+        return tflite.BackendFigures(
+            peak_ram_bytes=arena, peak_ram_source="tflite-micro-in-process", latency=latency,
+            extra={"arena_words": arena // 4},
+        )
+
+
+def test_measurer_records_each_figure_with_its_source(cnn_bytes):
+    x = RNG.random((16, 8, 8, 1)).astype("float32")
+    host = tflite.Measurer("host", latency_runs=5, latency_cache=tflite.LatencyCache()).measure_bytes(cnn_bytes)
+    assert host.flash_bytes == len(cnn_bytes) and host.peak_ram_bytes == tflite.arena_bytes(cnn_bytes)
+    assert (host.flash_source, host.peak_ram_source, host.latency_source) == (
+        "flatbuffer", "tflite-micro-host", "litert-host")
+    assert host.host_latency_ms is None and "host_latency_ms" not in host.to_dict()
+    m4 = tflite.Measurer("cortex-m4", x, latency_runs=5).measure_bytes(cnn_bytes).to_dict()
+    assert m4["latency_source"] == "estimate" and m4["target"] == "cortex-m4"
+    assert m4["latency_ms"] == pytest.approx(tflite.get_target("cortex-m4").latency_ms(cnn_bytes))
+    assert m4["host_latency_ms"] > 0 and m4["peak_ram_bytes"] == host.peak_ram_bytes
+    json.dumps(m4)
+    # A trained model is measured as it ships: the exported file, metadata included.
+    model = _cnn(8)
+    record = tflite.Measurer("host", x, latency_runs=5).measure_trained(model)
+    shipped = tflite.metadata.with_metadata(model, tflite.to_tflite(model, "int8", representative_data=x))
+    assert record.flash_bytes == len(shipped) and record.flash_source == "exported-file"
+
+
+def test_a_target_names_its_measurement_backend(cnn_bytes, monkeypatch):
+    monkeypatch.setitem(tflite.BACKENDS, "in-process", _InProcessArena())
+    board = tflite.Target("my-board", kind="mcu", clock_mhz=48, cycles_per_mac={"default": 5},
+                          measured_by="in-process")
+    record = tflite.Measurer(board, latency_runs=3).measure_bytes(cnn_bytes)
+    assert record.peak_ram_source == "tflite-micro-in-process"
+    assert record.peak_ram_bytes == tflite.arena_bytes(cnn_bytes)
+    assert record.to_dict()["arena_words"] == record.peak_ram_bytes // 4
+    assert record.latency_source == "litert-host"  # the backend's, not the MCU estimate
+    profiled = tflite.profile(cnn_bytes, target=board, runs=3, warmup=1)
+    assert profiled.peak_ram_source == "tflite-micro-in-process" and profiled.latency_source == "litert-host"
+    unknown = board.replace(measured_by="qemu")
+    with pytest.raises(ValueError, match="measured by 'qemu'.*known backends"):
+        tflite.Measurer(unknown)
+    with pytest.raises(ValueError, match="measured_by"):
+        tflite.Target("x", measured_by="")

@@ -12,7 +12,11 @@ search space) and imports TensorFlow only when a conversion is asked for:
   take the caller down; see `keras_nas.tflite.micro`).
 - `predict`, `accuracy`: float predictions/accuracy on LiteRT or TFLite Micro.
 - `measure_latency`, `LatencyStats`: LiteRT latency on this host.
-- `measure`, `measure_model`, `HardwareCost`: flash, RAM, latency and ops.
+- `Measurer`, `CostRecord`: the measurement service of the search, the final
+  training and `profile`: Keras model -> int8 -> flash, arena and latency on
+  a target, each figure with its source; `MeasurementBackend`, `BACKENDS`,
+  `backend_for`, `BackendFigures`: who measures a target's hardware figures.
+- `measure`, `measure_model`, `HardwareCost`: flash, RAM, latency and ops on this host.
 - `write_c_array`, `read_c_array`: C++ source for TFLite Micro firmware.
 - `model_ops`, `resolver_method`: the ops a model uses and their
   `MicroMutableOpResolver` methods.
@@ -44,20 +48,30 @@ tflite.write_c_array(model_bytes, "firmware/", name="model_data", labels=class_n
 ```
 """
 
-from keras_nas.tflite.c_array import arena_with_margin, read_c_array, write_c_array
-from keras_nas.tflite.convert import CALIBRATED, QUANTIZATIONS, convert, export_saved_model, to_tflite
-from keras_nas.tflite.cost import HardwareCost, measure, measure_model
-from keras_nas.tflite.errors import ConversionError, InvalidModelError
-from keras_nas.tflite.evaluate import accuracy, predict
-from keras_nas.tflite.interpreter import load_interpreter, runtime_name
-from keras_nas.tflite.latency import LatencyStats, measure_latency
-from keras_nas.tflite.micro import arena_bytes, run_micro
-from keras_nas.tflite.ops import model_ops, resolver_method
-from keras_nas.tflite.macs import MacReport, OpMacs, count_macs
-from keras_nas.tflite.targets import TARGETS, Target, TargetLatency, get_target
-from keras_nas.tflite.latency_cache import CachedLatency, LatencyCache, measure_latency_cached
-from keras_nas.tflite.latency_predictor import LatencyPredictor
-from keras_nas.tflite.benchmark_model import (
+from .c_array import arena_with_margin, read_c_array, write_c_array
+from .convert import CALIBRATED, QUANTIZATIONS, convert, export_saved_model, to_tflite
+from .measurement import (
+    BACKENDS,
+    BackendFigures,
+    CostRecord,
+    HardwareCost,
+    MeasurementBackend,
+    Measurer,
+    backend_for,
+    measure,
+    measure_model,
+)
+from .errors import ConversionError, InvalidModelError
+from .evaluate import accuracy, predict
+from .interpreter import load_interpreter, runtime_name
+from .latency import LatencyStats, measure_latency
+from .micro import arena_bytes, run_micro
+from .ops import model_ops, resolver_method
+from .macs import MacReport, OpMacs, count_macs
+from .targets import TARGETS, Target, TargetLatency, get_target
+from .latency_cache import CachedLatency, LatencyCache, measure_latency_cached
+from .latency_predictor import LatencyPredictor
+from .benchmark_model import (
     AdbError,
     AdbNotFoundError,
     BenchmarkOutputError,
@@ -66,12 +80,18 @@ from keras_nas.tflite.benchmark_model import (
     parse_benchmark_output,
     run_benchmark_model,
 )
-from keras_nas.tflite.profile import OpRow, Profile, profile
-from keras_nas.tflite.bridge import BridgeError, to_tf_keras
-from keras_nas.tflite.metadata import add_metadata, read_metadata
-from keras_nas.tflite.qat import prune, quantization_aware_training, weight_sparsity
+from .profile import OpRow, Profile, profile
+from .bridge import BridgeError, to_tf_keras
+from .metadata import add_metadata, read_metadata
+from .qat import prune, quantization_aware_training, weight_sparsity
 
 __all__ = [
+    "BACKENDS",
+    "BackendFigures",
+    "CostRecord",
+    "MeasurementBackend",
+    "Measurer",
+    "backend_for",
     "BridgeError",
     "CALIBRATED",
     "add_metadata",

@@ -8,6 +8,8 @@ Micro crashes, the worker dies, the request fails with `InvalidModelError`,
 and the next request starts a fresh worker.
 """
 
+from __future__ import annotations
+
 import atexit
 import os
 import select
@@ -16,11 +18,10 @@ import subprocess
 import sys
 import tempfile
 import threading
-from typing import Optional, Tuple
 
 import numpy as np
 
-from keras_nas.tflite import _micro_core
+from . import _micro_core
 
 _STARTUP = "import runpy, sys; runpy.run_path(sys.argv[1], run_name='__main__')"
 
@@ -41,8 +42,8 @@ class MicroWorker:
     def __init__(self, timeout_s: float = 600.0) -> None:
         self.timeout_s = timeout_s
         self._lock = threading.Lock()
-        self._process: Optional[subprocess.Popen] = None
-        self._pid_of_owner: Optional[int] = None
+        self._process: subprocess.Popen | None = None
+        self._pid_of_owner: int | None = None
         self._log_file = None
 
     def _start(self) -> subprocess.Popen:
@@ -124,7 +125,7 @@ class MicroWorker:
 
     def run(
         self, model_content: bytes, raw_inputs: np.ndarray, arena_size: int
-    ) -> Tuple[Optional[np.ndarray], Optional[str], str]:
+    ) -> tuple[np.ndarray | None, str | None, str]:
         """Run `_micro_core.run_tflm` in the worker.
 
         Returns:

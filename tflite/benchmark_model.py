@@ -12,14 +12,16 @@ and authorized device, the functions raise `AdbNotFoundError` /
 `NoDeviceError` with a message saying so.
 """
 
+from __future__ import annotations
+
 import os
 import re
 import shutil
 import subprocess
 import tempfile
-from typing import Any, Dict, List, Optional
+from typing import Any
 
-from keras_nas.tflite.interpreter import ModelSource, as_model_bytes
+from .interpreter import ModelSource, as_model_bytes
 
 DEFAULT_BINARY = "/data/local/tmp/benchmark_model"
 DEVICE_MODEL_PATH = "/data/local/tmp/keras_nas_model.tflite"
@@ -63,7 +65,7 @@ _THREADS = re.compile(r"(?:Num threads|#threads used for CPU inference): \[(\d+)
 _US = ("first", "curr", "min", "max", "avg", "std", "p5", "median", "p95")
 
 
-def parse_benchmark_output(text: str) -> Dict[str, Any]:
+def parse_benchmark_output(text: str) -> dict[str, Any]:
     """Parse the output of the TFLite `benchmark_model` tool.
 
     Understands both the older format (no prefix) and the newer one (lines
@@ -111,7 +113,7 @@ def parse_benchmark_output(text: str) -> Dict[str, Any]:
             "ran to the end (model path, flags) and pass its complete output."
         )
     init, first, warmup, inference = (float(v) / 1000.0 for v in summaries[-1])
-    result: Dict[str, Any] = {
+    result: dict[str, Any] = {
         "init_ms": init,
         "first_inference_ms": first,
         "warmup_avg_ms": warmup,
@@ -160,7 +162,7 @@ def _adb_path(adb: str = "adb") -> str:
     return path
 
 
-def parse_adb_devices(text: str) -> List[str]:
+def parse_adb_devices(text: str) -> list[str]:
     """Serials of usable devices in `adb devices` output (state `device` only).
 
     Example:
@@ -176,11 +178,11 @@ def parse_adb_devices(text: str) -> List[str]:
     return serials
 
 
-def _run(args: List[str], timeout: float) -> subprocess.CompletedProcess:
+def _run(args: list[str], timeout: float) -> subprocess.CompletedProcess:
     return subprocess.run(args, capture_output=True, text=True, timeout=timeout)
 
 
-def adb_devices(adb: str = "adb", timeout: float = 30.0) -> List[str]:
+def adb_devices(adb: str = "adb", timeout: float = 30.0) -> list[str]:
     """Serials of the attached, authorized Android devices (`adb devices`).
 
     Args:
@@ -214,7 +216,7 @@ def adb_devices(adb: str = "adb", timeout: float = 30.0) -> List[str]:
 
 def run_benchmark_model(
     model_content: ModelSource,
-    serial: Optional[str] = None,
+    serial: str | None = None,
     threads: int = 4,
     use_xnnpack: bool = True,
     binary: str = DEFAULT_BINARY,
@@ -222,7 +224,7 @@ def run_benchmark_model(
     warmup: int = 5,
     adb: str = "adb",
     timeout: float = 600.0,
-) -> Dict[str, Any]:
+) -> dict[str, Any]:
     """Push a model to an Android device and run `benchmark_model` on it.
 
     Args:

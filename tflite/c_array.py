@@ -1,15 +1,16 @@
 """Write a TFLite model as C++ source for TFLite Micro, and read it back."""
 
+from __future__ import annotations
+
 import math
 import os
 import re
 from pathlib import Path
-from typing import List, Optional, Tuple, Union
 
-from keras_nas.tflite import micro
-from keras_nas.tflite.interpreter import ModelSource, as_model_bytes, load_interpreter
-from keras_nas.tflite.ops import model_ops, resolver_method
-from keras_nas.tflite.quantization import tensor_quantization
+from . import micro
+from .interpreter import ModelSource, as_model_bytes, load_interpreter
+from .ops import model_ops, resolver_method
+from .quantization import tensor_quantization
 
 # Arena margin added to the measured TFLite Micro arena in the header:
 # max(ARENA_MARGIN_MIN_BYTES, ARENA_MARGIN_FRACTION * measured), rounded up to
@@ -72,14 +73,14 @@ def _c_float(value: float) -> str:
     return text + "f"
 
 
-def _array_lines(data: bytes) -> List[str]:
+def _array_lines(data: bytes) -> list[str]:
     return [
         "    " + ", ".join(f"0x{b:02x}" for b in data[i : i + BYTES_PER_LINE]) + ","
         for i in range(0, len(data), BYTES_PER_LINE)
     ]
 
 
-def _resolver_comment(ops, camel: str) -> List[str]:
+def _resolver_comment(ops, camel: str) -> list[str]:
     return [
         "// TFLite Micro op resolver for this model",
         '// (#include "tensorflow/lite/micro/micro_mutable_op_resolver.h" before this header):',
@@ -89,7 +90,7 @@ def _resolver_comment(ops, camel: str) -> List[str]:
     ]
 
 
-def _resolver_code(ops, camel: str) -> List[str]:
+def _resolver_code(ops, camel: str) -> list[str]:
     """`k<Name>OpCount` and `<Name>RegisterOps(resolver)`, which adds every op the model uses."""
     lines = [
         f"// The {len(ops)} op(s) of the model, added to a tflite::MicroMutableOpResolver<k{camel}OpCount>.",
@@ -113,13 +114,13 @@ def _resolver_code(ops, camel: str) -> List[str]:
 
 def write_c_array(
     model_content: ModelSource,
-    directory: Union[str, os.PathLike],
+    directory: str | os.PathLike,
     name: str = "model_data",
-    arena_bytes: Optional[int] = None,
-    input_quantization: Optional[Tuple[float, int]] = None,
-    output_quantization: Optional[Tuple[float, int]] = None,
-    labels: Optional[List[str]] = None,
-) -> Tuple[Path, Path]:
+    arena_bytes: int | None = None,
+    input_quantization: tuple[float, int] | None = None,
+    output_quantization: tuple[float, int] | None = None,
+    labels: list[str] | None = None,
+) -> tuple[Path, Path]:
     """Write `<name>.cc` and `<name>.h` embedding a model for TFLite Micro.
 
     The `.cc` file holds `alignas(16) const unsigned char g_<name>[]` with the
@@ -248,7 +249,7 @@ def write_c_array(
     return cc_path, h_path
 
 
-def read_c_array(cc_path: Union[str, os.PathLike]) -> bytes:
+def read_c_array(cc_path: str | os.PathLike) -> bytes:
     """Parse the model bytes back out of a `.cc` file from `write_c_array`.
 
     Also reads other `const unsigned char name[] = {0x.., ...};` files (such

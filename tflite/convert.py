@@ -7,8 +7,8 @@ import warnings
 
 import numpy as np
 
-from keras_nas.tflite._capture import capture_stderr
-from keras_nas.tflite.errors import ConversionError
+from ._capture import capture_stderr
+from .errors import ConversionError
 
 QUANTIZATIONS = ("int8", "float32", "float16", "dynamic", "int16x8")
 """Valid `quantization` names for `convert` / `to_tflite`:
@@ -121,6 +121,24 @@ def _converter(model, quantization: str, calibration, signatures: bool = True):
         converter = tf.lite.TFLiteConverter.from_keras_model(model)
     else:
         converter = _frozen_converter(model)
+    return configure_quantization(converter, quantization, calibration)
+
+
+def configure_quantization(converter, quantization: str, calibration=None):
+    """Sets a `tf.lite.TFLiteConverter` up for one of `QUANTIZATIONS`; returns it.
+
+    Args:
+        converter: The converter (of a Keras 3 model, a concrete function or a
+            tf_keras model).
+        quantization: One of `QUANTIZATIONS`.
+        calibration: Float rows `(n, *input_shape)` for the `CALIBRATED`
+            quantizations (see `calibration_samples`).
+
+    Returns:
+        The same converter.
+    """
+    import tensorflow as tf
+
     if quantization == "int8":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = lambda: ([row[None]] for row in calibration)
@@ -141,6 +159,34 @@ def _converter(model, quantization: str, calibration, signatures: bool = True):
     elif quantization == "dynamic":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     return converter
+
+
+def run_converter(make_converter, what: str) -> bytes:
+    """Builds a converter and converts, with the converter's console output captured.
+
+    Args:
+        make_converter: A function returning the set-up `tf.lite.TFLiteConverter`.
+        what: The conversion, for the error message (e.g. "TFLite conversion
+            (int8) of model 'candidate'").
+
+    Returns:
+        The `.tflite` bytes.
+
+    Raises:
+        ConversionError: `"<what> failed: <reason>"`, the reason taken from the
+            exception and the converter's log.
+    """
+    with capture_stderr() as captured:
+        try:
+            with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                content = make_converter().convert()
+            error = None
+        except Exception as e:  # the converter raises many types
+            error = e
+    if error is not None:
+        raise ConversionError(f"{what} failed: {_reason(error, captured.text)}") from error
+    return bytes(content)
 
 
 _UNSUPPORTED_OP = re.compile(r"'(tf\.\w+)' op is neither a custom op nor a flex op")
@@ -252,22 +298,11 @@ def to_tflite(
         calibration = calibration_samples(representative_data, num_calibration_samples)
         _check_int8_data(model, calibration)
 
-    with capture_stderr() as captured:
-        try:
-            with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                converter = _converter(model, quantization, calibration, signatures)
-                model_content = converter.convert()
-            error = None
-        except Exception as e:  # the converter raises many types
-            error = e
-    if error is not None:
-        raise ConversionError(
-            f"TFLite conversion ({quantization}) of model "
-            f"{getattr(model, 'name', type(model).__name__)!r} failed: "
-            f"{_reason(error, captured.text)}"
-        ) from error
-    return strip_tensor_names(bytes(model_content))
+    model_content = run_converter(
+        lambda: _converter(model, quantization, calibration, signatures),
+        f"TFLite conversion ({quantization}) of model {getattr(model, 'name', type(model).__name__)!r}",
+    )
+    return strip_tensor_names(model_content)
 
 
 def strip_tensor_names(model_content: bytes) -> bytes:

@@ -2,14 +2,14 @@
 
 import numpy as np
 
-from keras_nas.tflite.interpreter import (
+from .interpreter import (
     ModelSource,
     as_model_bytes,
     load_interpreter,
     single_io_details,
 )
-from keras_nas.tflite.micro import run_micro
-from keras_nas.tflite.quantization import check_batch, dequantize, quantize
+from .micro import run_micro
+from .quantization import check_batch, dequantize, quantize
 
 RUNTIMES = ("litert", "micro")
 _CHUNK = 256  # samples per LiteRT invoke when the batch dimension is dynamic

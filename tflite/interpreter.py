@@ -8,15 +8,16 @@ imports is used:
 3. `tf.lite.Interpreter` (full TensorFlow, slow to import).
 """
 
+from __future__ import annotations
+
 import os
 import stat
 import warnings
-from typing import Union
 
-from keras_nas.tflite._capture import capture_stderr
-from keras_nas.tflite.errors import InvalidModelError
+from ._capture import capture_stderr
+from .errors import InvalidModelError
 
-ModelSource = Union[bytes, bytearray, memoryview, str, os.PathLike]
+ModelSource = bytes | bytearray | memoryview | str | os.PathLike
 
 TFLITE_IDENTIFIER = b"TFL3"
 # A flatbuffer addresses at most 2 GiB (32-bit offsets); a bigger file is not a .tflite model.

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from keras_nas.tflite.interpreter import ModelSource, load_interpreter
+from .interpreter import ModelSource, load_interpreter
 
 
 @dataclass(frozen=True)

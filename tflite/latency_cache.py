@@ -12,17 +12,18 @@ measurement with the lowest cv is kept; `remeasured` says how many extra
 measurements were needed.
 """
 
+from __future__ import annotations
+
 import hashlib
 import json
 import os
 import tempfile
 import threading
 from dataclasses import asdict, dataclass
-from typing import Dict, Optional
 
-from keras_nas.tflite import latency as _latency
-from keras_nas.tflite.interpreter import ModelSource, as_model_bytes
-from keras_nas.tflite.latency import LatencyStats
+from . import latency as _latency
+from .interpreter import ModelSource, as_model_bytes
+from .latency import LatencyStats
 
 _FORMAT = 1  # bump when the stored fields change
 
@@ -85,7 +86,7 @@ class LatencyCache:
     True
     """
 
-    def __init__(self, path: Optional[str] = None, max_cv: float = 0.15, max_remeasure: int = 3) -> None:
+    def __init__(self, path: str | None = None, max_cv: float = 0.15, max_remeasure: int = 3) -> None:
         if not isinstance(max_cv, (int, float)) or max_cv <= 0:
             raise ValueError(f"max_cv must be a positive number, got {max_cv!r}.")
         if not isinstance(max_remeasure, int) or max_remeasure < 0:
@@ -97,7 +98,7 @@ class LatencyCache:
         self.misses = 0
         self.measurements = 0
         self._lock = threading.Lock()
-        self._entries: Dict[str, dict] = {}
+        self._entries: dict[str, dict] = {}
         if self.path and os.path.exists(self.path):
             self._load()
 
@@ -203,7 +204,7 @@ def measure_latency_cached(
     warmup: int = 5,
     num_threads: int = 1,
     use_xnnpack: bool = True,
-    cache: Optional[LatencyCache] = None,
+    cache: LatencyCache | None = None,
 ) -> CachedLatency:
     """`measure_latency` through a `LatencyCache` (the process-wide one by default).
 

@@ -13,11 +13,13 @@ correlation between predictions and measurements, which is what matters for
 ranking candidates.
 """
 
-from typing import Dict, Iterable, List, Sequence
+from __future__ import annotations
+
+from typing import Iterable, Sequence
 
 import numpy as np
 
-from keras_nas.tflite.macs import KINDS, MacReport, read_graph
+from .macs import KINDS, MacReport, read_graph
 
 _MACS_SCALE = 1e6  # features in millions of MACs, for conditioning
 
@@ -63,8 +65,8 @@ class LatencyPredictor:
     """
 
     def __init__(self) -> None:
-        self.kinds: List[str] = []
-        self.coef_ms_per_mmac: Dict[str, float] = {}
+        self.kinds: list[str] = []
+        self.coef_ms_per_mmac: dict[str, float] = {}
         self.ms_per_op: float = 0.0
         self.intercept_ms: float = 0.0
         self._fitted = False
@@ -139,7 +141,7 @@ class LatencyPredictor:
         models = list(models)
         return spearman(self.predict_many(models), latencies_ms)
 
-    def to_dict(self) -> Dict[str, object]:
+    def to_dict(self) -> dict[str, object]:
         """The fitted coefficients as a JSON-serializable dict."""
         return {
             "coef_ms_per_mmac": dict(self.coef_ms_per_mmac),

@@ -33,13 +33,15 @@ data): weights, biases and also small constant operands such as the axes of
 inputs of each op; `MacReport.params` counts each constant tensor once.
 """
 
+from __future__ import annotations
+
 from dataclasses import asdict, dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 import numpy as np
 
-from keras_nas.tflite.errors import InvalidModelError
-from keras_nas.tflite.interpreter import ModelSource, as_model_bytes
+from .errors import InvalidModelError
+from .interpreter import ModelSource, as_model_bytes
 
 KINDS = ("conv", "depthwise", "fc", "elementwise", "pool", "reduce", "activation", "other")
 """Op kinds a `MacReport` groups ops into (the cost models price each kind)."""
@@ -92,7 +94,7 @@ class TensorInfo:
 
     index: int
     name: str
-    shape: Tuple[int, ...]
+    shape: tuple[int, ...]
     dtype: str
     constant: bool
 
@@ -123,10 +125,10 @@ class OpMacs:
     kind: str
     macs: int
     params: int
-    output_shape: Tuple[int, ...]
-    input_dtypes: Tuple[str, ...] = ()
-    output_dtypes: Tuple[str, ...] = ()
-    weight_dtypes: Tuple[str, ...] = ()
+    output_shape: tuple[int, ...]
+    input_dtypes: tuple[str, ...] = ()
+    output_dtypes: tuple[str, ...] = ()
+    weight_dtypes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -143,20 +145,20 @@ class MacReport:
         output_dtypes: Types of the model outputs.
     """
 
-    ops: Tuple[OpMacs, ...]
+    ops: tuple[OpMacs, ...]
     macs: int
     params: int
-    macs_by_kind: Dict[str, int] = field(default_factory=dict)
-    ops_by_kind: Dict[str, int] = field(default_factory=dict)
-    input_dtypes: Tuple[str, ...] = ()
-    output_dtypes: Tuple[str, ...] = ()
+    macs_by_kind: dict[str, int] = field(default_factory=dict)
+    ops_by_kind: dict[str, int] = field(default_factory=dict)
+    input_dtypes: tuple[str, ...] = ()
+    output_dtypes: tuple[str, ...] = ()
 
     @property
     def flops(self) -> int:
         """`2 * macs` (a multiply and an add per MAC)."""
         return 2 * self.macs
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-serializable dict (ops as a list of dicts, `flops` included)."""
         result = asdict(self)
         result["ops"] = [asdict(op) for op in self.ops]
@@ -193,7 +195,7 @@ def _schema():
     return schema
 
 
-def _pool_window(schema, operator) -> Tuple[int, int]:
+def _pool_window(schema, operator) -> tuple[int, int]:
     table = operator.BuiltinOptions()
     if table is None:
         return 1, 1
@@ -202,7 +204,7 @@ def _pool_window(schema, operator) -> Tuple[int, int]:
     return max(1, options.FilterHeight()), max(1, options.FilterWidth())
 
 
-def _op_macs(name: str, kind: str, inputs: List[Optional[TensorInfo]], outputs, window) -> int:
+def _op_macs(name: str, kind: str, inputs: list[TensorInfo | None], outputs, window) -> int:
     out_elements = outputs[0].elements if outputs else 0
     first = inputs[0] if inputs and inputs[0] is not None else None
     weights = inputs[1] if len(inputs) > 1 and inputs[1] is not None else None
@@ -283,7 +285,7 @@ def read_graph(model_content: ModelSource) -> MacReport:
                 )
             )
 
-        def tensor_list(indices) -> List[Optional[TensorInfo]]:
+        def tensor_list(indices) -> list[TensorInfo | None]:
             return [tensors[int(i)] if 0 <= int(i) < len(tensors) else None for i in indices]
 
         rows = []
@@ -342,7 +344,7 @@ count_macs = read_graph
 """Alias of `read_graph`: `count_macs(model_bytes) -> MacReport`."""
 
 
-def float_ops(report: MacReport) -> Tuple[OpMacs, ...]:
+def float_ops(report: MacReport) -> tuple[OpMacs, ...]:
     """Ops that keep an otherwise integer model from being fully integer.
 
     In a model with integer tensors (int8/int16 activations or weights),

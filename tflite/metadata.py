@@ -22,9 +22,11 @@ back.
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Sequence
 
-from keras_nas.tflite.interpreter import ModelSource, as_model_bytes
+import numpy as np
+
+from .interpreter import ModelSource, as_model_bytes
 
 METADATA_NAME = "keras_nas"
 LABELS_NAME = "labels.txt"
@@ -39,10 +41,10 @@ def _schema():
 
 def add_metadata(
     model_content: ModelSource,
-    labels: Optional[Sequence[str]] = None,
-    normalization: Optional[Dict[str, Any]] = None,
+    labels: Sequence[str] | None = None,
+    normalization: dict[str, Any] | None = None,
     description: str = "",
-    extra: Optional[Dict[str, Any]] = None,
+    extra: dict[str, Any] | None = None,
 ) -> bytes:
     """Return a copy of a `.tflite` model with keras-nas metadata entries.
 
@@ -115,7 +117,7 @@ def _name(value) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
-def read_metadata(model_content: ModelSource) -> Dict[str, Any]:
+def read_metadata(model_content: ModelSource) -> dict[str, Any]:
     """Read the metadata entries of a `.tflite` model.
 
     Args:
@@ -137,7 +139,7 @@ def read_metadata(model_content: ModelSource) -> Dict[str, Any]:
     data = as_model_bytes(model_content)
     schema, _ = _schema()
     model = schema.Model.GetRootAsModel(data, 0)
-    result: Dict[str, Any] = {}
+    result: dict[str, Any] = {}
     entries = {}
     raw = {}
     for i in range(model.MetadataLength()):
@@ -153,3 +155,65 @@ def read_metadata(model_content: ModelSource) -> Dict[str, Any]:
         result["labels"] = raw[LABELS_NAME].decode("utf-8").splitlines()
     result["entries"] = entries
     return result
+
+
+def model_metadata(model) -> dict[str, Any]:
+    """The metadata a Keras model's `.tflite` files carry: its normalisation layer, input and classes.
+
+    Args:
+        model: A built Keras model.
+
+    Returns:
+        The keyword arguments `normalization`, `description` and `extra` of
+        `add_metadata`.
+
+    Example:
+
+    >>> add_metadata(model_bytes, labels=["yes", "no"], **model_metadata(model))  # doctest: +SKIP
+    """
+    import keras  # here, not at the top: reading metadata needs no Keras
+
+    normalization = None
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Normalization):
+            mean = np.asarray(keras.ops.convert_to_numpy(layer.mean), dtype=np.float64).ravel()
+            variance = np.asarray(keras.ops.convert_to_numpy(layer.variance), dtype=np.float64)
+            normalization = {
+                "in_model": True,
+                "layer": layer.name,
+                "mean": [float(v) for v in mean],
+                "std": [float(v) for v in np.sqrt(variance.ravel())],
+                "note": "The model normalises its input itself: feed raw, unnormalised inputs.",
+            }
+            break
+    if normalization is None:
+        normalization = {"in_model": False, "note": "No normalisation layer: feed inputs as in training."}
+    shape = [None if d is None else int(d) for d in model.inputs[0].shape]
+    return {
+        "normalization": normalization,
+        "description": f"keras-nas classifier {model.name!r}, input shape {shape[1:]}.",
+        "extra": {"input_shape": shape[1:], "num_classes": int(model.outputs[0].shape[-1]),
+                  "producer": "keras-nas"},
+    }
+
+
+def with_metadata(model, content: ModelSource, labels: Sequence[str] | None = None) -> bytes:
+    """`content` (a conversion of `model`) with the metadata every exported file carries.
+
+    The search measures a candidate near its flash limit with this, so that the
+    limit holds for the bytes that ship (labels, unknown during the search, add
+    a few bytes each; `NASModel.export` warns if they push the file over).
+
+    Args:
+        model: The Keras model `content` was converted from.
+        content: The `.tflite` bytes.
+        labels: Class names, or None.
+
+    Returns:
+        The `.tflite` bytes with metadata.
+
+    Example:
+
+    >>> open("model.tflite", "wb").write(with_metadata(model, to_tflite(model, "int8", x)))  # doctest: +SKIP
+    """
+    return add_metadata(content, labels=labels, **model_metadata(model))

@@ -23,17 +23,17 @@ import re
 
 import numpy as np
 
-from keras_nas.tflite import _micro_core
-from keras_nas.tflite._micro_process import WorkerCrashed, shared_worker
-from keras_nas.tflite._capture import capture_stderr
-from keras_nas.tflite.errors import InvalidModelError
-from keras_nas.tflite.interpreter import (
+from . import _micro_core
+from ._micro_process import WorkerCrashed, shared_worker
+from ._capture import capture_stderr
+from .errors import InvalidModelError
+from .interpreter import (
     ModelSource,
     as_model_bytes,
     load_interpreter,
     single_io_details,
 )
-from keras_nas.tflite.quantization import check_batch, dequantize, quantize
+from .quantization import check_batch, dequantize, quantize
 
 _ARENA_TOTAL = re.compile(r"Arena allocation total (\d+) bytes")
 

@@ -1,9 +1,10 @@
 """Operators of a TFLite model, and the TFLite Micro op-resolver calls they need."""
 
-from typing import Optional, Tuple
 
-from keras_nas.tflite.errors import InvalidModelError
-from keras_nas.tflite.interpreter import ModelSource, as_model_bytes
+from __future__ import annotations
+
+from .errors import InvalidModelError
+from .interpreter import ModelSource, as_model_bytes
 
 # TFLite builtin operator name (or custom op code) -> `MicroMutableOpResolver`
 # method, from tensorflow/lite/micro/micro_mutable_op_resolver.h (TFLM main).
@@ -129,7 +130,7 @@ RESOLVER_METHODS = {
 }
 
 
-def resolver_method(op: str) -> Optional[str]:
+def resolver_method(op: str) -> str | None:
     """The `MicroMutableOpResolver` method that registers an op.
 
     Args:
@@ -148,7 +149,7 @@ def resolver_method(op: str) -> Optional[str]:
     return RESOLVER_METHODS.get(op)
 
 
-def model_ops(model_content: ModelSource) -> Tuple[str, ...]:
+def model_ops(model_content: ModelSource) -> tuple[str, ...]:
     """Sorted names of the distinct operators a TFLite model uses.
 
     Read from the flatbuffer's operator codes (schema from `tflite_micro`),

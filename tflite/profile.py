@@ -6,16 +6,16 @@ ops that are not fully integer, and latency (measured with LiteRT on host /
 mobile targets, estimated from MACs on MCU targets), with a per-op table.
 """
 
-from dataclasses import asdict, dataclass, field
-from typing import Any, Dict, List, Optional, Tuple, Union
+from __future__ import annotations
 
-from keras_nas.tflite.convert import to_tflite
-from keras_nas.tflite.errors import InvalidModelError
-from keras_nas.tflite.interpreter import as_model_bytes, load_interpreter
-from keras_nas.tflite.macs import float_ops, read_graph
-from keras_nas.tflite.micro import arena_bytes
-from keras_nas.tflite.ops import model_ops, resolver_method
-from keras_nas.tflite.targets import Target, get_target
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .interpreter import as_model_bytes, load_interpreter
+from .macs import float_ops, read_graph
+from .measurement import FLASH_FROM_FLATBUFFER, Measurer
+from .ops import model_ops, resolver_method
+from .targets import Target
 
 
 @dataclass(frozen=True)
@@ -38,9 +38,9 @@ class OpRow:
     kind: str
     macs: int
     params: int
-    output_shape: Tuple[int, ...]
+    output_shape: tuple[int, ...]
     tflm_supported: bool
-    estimated_ms: Optional[float] = None
+    estimated_ms: float | None = None
 
 
 @dataclass(frozen=True)
@@ -72,29 +72,35 @@ class Profile:
         fits: Whether the model fits the target's limits.
         violations: Reasons it does not fit.
         per_op: The per-op table (`OpRow`s).
+        flash_source: Where the flash figure comes from (`"flatbuffer"`: the
+            bytes profiled).
+        peak_ram_source: Where the arena figure comes from (the target's
+            measurement backend, e.g. `"tflite-micro-host"`).
     """
 
     target: str
     flash_bytes: int
-    peak_ram_bytes: Optional[int]
+    peak_ram_bytes: int | None
     macs: int
     flops: int
     params: int
-    ops: Tuple[str, ...]
-    unsupported_ops_on_tflm: Tuple[str, ...]
-    not_fully_integer_ops: Tuple[str, ...]
+    ops: tuple[str, ...]
+    unsupported_ops_on_tflm: tuple[str, ...]
+    not_fully_integer_ops: tuple[str, ...]
     latency_median_ms: float
-    latency_p90_ms: Optional[float]
-    latency_cv: Optional[float]
+    latency_p90_ms: float | None
+    latency_cv: float | None
     latency_runs: int
-    threads: Optional[int]
-    xnnpack: Optional[bool]
+    threads: int | None
+    xnnpack: bool | None
     latency_source: str
     latency_note: str = ""
     tflm_error: str = ""
     fits: bool = True
-    violations: Tuple[str, ...] = ()
-    per_op: Tuple[OpRow, ...] = field(default_factory=tuple)
+    violations: tuple[str, ...] = ()
+    per_op: tuple[OpRow, ...] = field(default_factory=tuple)
+    flash_source: str = FLASH_FROM_FLATBUFFER
+    peak_ram_source: str = ""
 
     @property
     def flash_kb(self) -> float:
@@ -102,11 +108,11 @@ class Profile:
         return self.flash_bytes / 1024
 
     @property
-    def peak_ram_kb(self) -> Optional[float]:
+    def peak_ram_kb(self) -> float | None:
         """`peak_ram_bytes / 1024` (`None` when unknown)."""
         return None if self.peak_ram_bytes is None else self.peak_ram_bytes / 1024
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-serializable dict (tuples as lists, per-op rows as dicts, KB figures added).
 
         Example:
@@ -176,7 +182,7 @@ def _is_keras_model(obj) -> bool:
 
 def profile(
     model_or_tflite,
-    target: Union[str, Target] = "host",
+    target: str | Target = "host",
     representative_data=None,
     runs: int = 50,
     warmup: int = 5,
@@ -214,7 +220,8 @@ def profile(
     (2.3, 19328, 0.68)
     >>> print(p)  # doctest: +SKIP
     """
-    target = get_target(target)
+    measurer = Measurer(target, representative_data, latency_runs=runs, latency_cache=cache, warmup=warmup)
+    target = measurer.target
     if not isinstance(runs, int) or runs < 1:
         raise ValueError(f"runs must be a positive int, got {runs!r}.")
     if not isinstance(warmup, int) or warmup < 0:
@@ -226,19 +233,16 @@ def profile(
                 "representative_data (a float array of shape (n, *input_shape), e.g. 100-200 "
                 "training inputs). Or pass the .tflite bytes / path instead."
             )
-        data = to_tflite(model_or_tflite, "int8", representative_data=representative_data)
+        data = measurer.to_int8(model_or_tflite)
     else:
         data = as_model_bytes(model_or_tflite)
     load_interpreter(data)  # full validation (verifier) before anything else parses the bytes
     report = read_graph(data)
     ops = model_ops(data)
     unsupported = tuple(op for op in ops if resolver_method(op) is None)
-    peak_ram, tflm_error = None, ""
-    try:
-        peak_ram = arena_bytes(data)
-    except InvalidModelError as e:
-        tflm_error = str(e)
-    latency = target.latency(data, runs=runs, warmup=warmup, cache=cache)
+    # The arena and latency as the search measures them; a model the runtime cannot run is profiled all the same.
+    figures = measurer.backend.measure(data, target, runs=runs, warmup=warmup, cache=cache)
+    latency = figures.latency
     per_op_ms = latency.per_op_ms or (None,) * len(report.ops)
     rows = tuple(
         OpRow(
@@ -251,7 +255,7 @@ def profile(
     result = Profile(
         target=target.name,
         flash_bytes=len(data),
-        peak_ram_bytes=peak_ram,
+        peak_ram_bytes=figures.peak_ram_bytes,
         macs=report.macs,
         flops=report.flops,
         params=report.params,
@@ -266,7 +270,8 @@ def profile(
         xnnpack=latency.use_xnnpack,
         latency_source=latency.source,
         latency_note=latency.note,
-        tflm_error=tflm_error,
+        tflm_error=figures.ram_error,
+        peak_ram_source=figures.peak_ram_source,
         per_op=rows,
     )
     violations = tuple(target.violations(result))
@@ -279,7 +284,7 @@ def _replace(profile_: Profile, **changes) -> Profile:
     return dataclasses.replace(profile_, **changes)
 
 
-def profiles_table(profiles: List[Profile]) -> str:
+def profiles_table(profiles: list[Profile]) -> str:
     """One line per profile (target, flash, RAM, MACs, latency), for comparisons."""
     lines = [f"{'target':<12} {'flash KB':>9} {'RAM KB':>8} {'MACs':>12} {'latency ms':>11} source"]
     for p in profiles:

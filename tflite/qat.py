@@ -24,17 +24,12 @@ the converter, the search) is unaffected.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
-import warnings
 
 import numpy as np
 
-from keras_nas.tflite._capture import capture_stderr
-from keras_nas.tflite.bridge import to_tf_keras
-from keras_nas.tflite.convert import _reason, calibration_samples
-from keras_nas.tflite.errors import ConversionError
+from .bridge import to_tf_keras
+from .convert import calibration_samples, configure_quantization, run_converter
 
 _LEGACY = "TF_USE_LEGACY_KERAS"
 
@@ -250,7 +245,7 @@ def quantize_tf_keras(tf_model):
 
     >>> qat_model = quantize_tf_keras(to_tf_keras(model))  # doctest: +SKIP
     """
-    from keras_nas.tflite.bridge import BridgeError, custom_layers
+    from .bridge import BridgeError, custom_layers
 
     tfmot = import_tfmot()
     import tf_keras
@@ -287,26 +282,10 @@ def _tf_keras_to_int8(tf_model, calibration, what: str) -> bytes:
     """Convert a tf_keras model (QAT or plain) to a full-integer int8 flatbuffer."""
     import tensorflow as tf
 
-    with capture_stderr() as captured:
-        try:
-            with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                converter = tf.lite.TFLiteConverter.from_keras_model(tf_model)
-                converter.optimizations = [tf.lite.Optimize.DEFAULT]
-                converter.representative_dataset = lambda: ([row[None]] for row in calibration)
-                converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-                converter.inference_input_type = tf.int8
-                converter.inference_output_type = tf.int8
-                content = converter.convert()
-            error = None
-        except Exception as e:  # the converter raises many types
-            error = e
-    if error is not None:
-        raise ConversionError(
-            f"TFLite int8 conversion of the {what} model {tf_model.name!r} failed: "
-            f"{_reason(error, captured.text)}"
-        ) from error
-    return bytes(content)
+    return run_converter(
+        lambda: configure_quantization(tf.lite.TFLiteConverter.from_keras_model(tf_model), "int8", calibration),
+        f"TFLite int8 conversion of the {what} model {tf_model.name!r}",
+    )
 
 
 def quantization_aware_training(
@@ -473,7 +452,7 @@ def prune(
     tfmot = import_tfmot()
     import tf_keras
 
-    from keras_nas.tflite.bridge import custom_layers
+    from .bridge import custom_layers
 
     sparsity = tfmot.sparsity.keras
     steps = int(epochs) * int(np.ceil(x.shape[0] / int(batch_size)))

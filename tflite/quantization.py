@@ -5,14 +5,15 @@ Both runtimes (LiteRT and TFLite Micro) describe a tensor with a `dtype` and
 affine mapping `real = scale * (q - zero_point)` in either direction.
 """
 
-from typing import Tuple
+
+from __future__ import annotations
 
 import numpy as np
 
 _INTEGER_TYPES = (np.int8, np.uint8, np.int16)
 
 
-def tensor_quantization(details: dict) -> Tuple[float, int]:
+def tensor_quantization(details: dict) -> tuple[float, int]:
     """Per-tensor `(scale, zero_point)` of a tensor; `(0.0, 0)` when float.
 
     Args:

@@ -40,12 +40,14 @@ not validated against a measurement: the M7's dual-issue pipeline usually
 needs fewer cycles, so treat its figures as an upper bound.
 """
 
+from __future__ import annotations
+
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Union
+from typing import Any, Mapping
 
-from keras_nas.tflite.interpreter import ModelSource, as_model_bytes
-from keras_nas.tflite.macs import KINDS, MacReport, read_graph
+from .interpreter import ModelSource, as_model_bytes
+from .macs import KINDS, MacReport, read_graph
 
 TARGET_KINDS = ("host", "mobile", "mcu")
 
@@ -78,11 +80,11 @@ class TargetLatency:
     """
 
     median_ms: float
-    p90_ms: Optional[float]
-    cv: Optional[float]
+    p90_ms: float | None
+    cv: float | None
     runs: int
-    threads: Optional[int]
-    use_xnnpack: Optional[bool]
+    threads: int | None
+    use_xnnpack: bool | None
     source: str
     note: str = ""
     per_op_ms: tuple = ()
@@ -105,6 +107,9 @@ class Target:
             `"other"`) plus `"default"` for kinds not listed (MCU only).
         op_overhead_cycles: Fixed cycles added per op (MCU only).
         description: Free text (board, source of the constants).
+        measured_by: The measurement backend of the target's figures, a name
+            in `keras_nas.tflite.measurement.BACKENDS`: `"runtimes"` (the
+            default: TFLite Micro's arena on this host and `latency()`).
 
     Raises:
         ValueError: Unknown kind, non-positive limits, or an MCU target
@@ -120,14 +125,15 @@ class Target:
 
     name: str
     kind: str = "host"
-    ram_kb: Optional[float] = None
-    flash_kb: Optional[float] = None
+    ram_kb: float | None = None
+    flash_kb: float | None = None
     threads: int = 1
     use_xnnpack: bool = True
-    clock_mhz: Optional[float] = None
+    clock_mhz: float | None = None
     cycles_per_mac: Mapping[str, float] = field(default_factory=dict)
     op_overhead_cycles: float = 0.0
     description: str = ""
+    measured_by: str = "runtimes"
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -140,6 +146,11 @@ class Target:
             value = getattr(self, attr)
             if value is not None and (not isinstance(value, (int, float)) or value <= 0):
                 raise ValueError(f"Target {self.name!r}: {attr} must be a positive number or None, got {value!r}.")
+        if not isinstance(self.measured_by, str) or not self.measured_by:
+            raise ValueError(
+                f"Target {self.name!r}: measured_by must name a measurement backend (e.g. 'runtimes'), "
+                f"got {self.measured_by!r}."
+            )
         if not isinstance(self.threads, int) or self.threads < 1:
             raise ValueError(f"Target {self.name!r}: threads must be a positive int, got {self.threads!r}.")
         if self.kind == "mcu":
@@ -175,7 +186,7 @@ class Target:
         """Cycles per MAC the cost model charges for an op kind (MCU targets)."""
         return float(self.cycles_per_mac.get(kind, self.cycles_per_mac.get("default", 0.0)))
 
-    def estimate(self, model: Union[ModelSource, MacReport]) -> TargetLatency:
+    def estimate(self, model: ModelSource | MacReport) -> TargetLatency:
         """Estimate the latency of a model with this MCU target's cost model.
 
         Args:
@@ -241,7 +252,7 @@ class Target:
             return self.estimate(data)
         note = ""
         if self.kind == "mobile":
-            from keras_nas.tflite.benchmark_model import AdbError, adb_devices, run_benchmark_model
+            from .benchmark_model import AdbError, adb_devices, run_benchmark_model
 
             try:
                 serial = adb_devices()[0]
@@ -267,7 +278,7 @@ class Target:
                     source=f"adb:{serial}",
                     note="benchmark_model on the device; median_ms is its avg when it prints no median",
                 )
-        from keras_nas.tflite.latency_cache import measure_latency_cached
+        from .latency_cache import measure_latency_cached
 
         measured = measure_latency_cached(
             data, runs=runs, warmup=warmup, num_threads=self.threads,
@@ -298,7 +309,7 @@ class Target:
         return self.latency(model_content, runs=runs, warmup=warmup).median_ms
 
     # -- fit checks ---------------------------------------------------------
-    def violations(self, profile) -> List[str]:
+    def violations(self, profile) -> list[str]:
         """Why a profiled model does not fit this target (empty list = fits).
 
         Args:
@@ -337,14 +348,14 @@ class Target:
         """A copy with some fields changed, e.g. `get_target("host").replace(threads=2)`."""
         return dataclasses.replace(self, **changes)
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-serializable dict of the fields."""
         result = dataclasses.asdict(self)
         result["cycles_per_mac"] = dict(self.cycles_per_mac)
         return result
 
 
-TARGETS: Dict[str, Target] = {
+TARGETS: dict[str, Target] = {
     "host": Target(
         "host", kind="host", threads=1, use_xnnpack=True,
         description="This machine's CPU, LiteRT interpreter (XNNPACK on, 1 thread).",
@@ -378,7 +389,7 @@ TARGETS: Dict[str, Target] = {
 """Built-in targets by name (see the module docstring for their sources)."""
 
 
-def get_target(target: Union[str, Target]) -> Target:
+def get_target(target: str | Target) -> Target:
     """Look up a built-in target by name (a `Target` is returned unchanged).
 
     Args:

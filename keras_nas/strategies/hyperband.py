@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 
+from keras_nas import fidelity as control
 from keras_nas.errors import is_rejection
 from keras_nas.strategies.base import WAIT, NASOracle, TrialStatus
 from keras_nas.strategies.registry import register
@@ -122,15 +123,15 @@ class Hyperband(NASOracle):
         """Fraction of the training data used in round `round_num` of bracket `bracket`."""
         return round(max(self.min_data_fraction, float(self.factor) ** -(bracket - round_num)), 6)
 
-    def fidelity(self, iteration: int, bracket: int, round_num: int) -> dict:
+    def fidelity(self, iteration: int, bracket: int, round_num: int) -> control.Fidelity:
         """The control values of a trial in this rung (without `tuner/trial_id`)."""
         return {
-            "tuner/epochs": self.rung_epochs(bracket, round_num),
-            "tuner/initial_epoch": 0 if round_num == 0 else self.rung_epochs(bracket, round_num - 1),
-            "tuner/bracket": bracket,
-            "tuner/round": round_num,
-            "nas/data_fraction": self.rung_data_fraction(bracket, round_num),
-            "nas/iteration": iteration,
+            control.EPOCHS: self.rung_epochs(bracket, round_num),
+            control.INITIAL_EPOCH: 0 if round_num == 0 else self.rung_epochs(bracket, round_num - 1),
+            control.BRACKET: bracket,
+            control.ROUND: round_num,
+            control.DATA_FRACTION: self.rung_data_fraction(bracket, round_num),
+            control.ITERATION: iteration,
         }
 
     # -- proposing ----------------------------------------------------------------------------
@@ -144,11 +145,11 @@ class Hyperband(NASOracle):
         for trial_id in self.start_order:
             trial = self.trials[trial_id]
             values = trial.hyperparameters.values
-            if "tuner/bracket" not in values or is_rejection(trial.message):
+            if control.BRACKET not in values or is_rejection(trial.message):
                 continue
-            key = (int(values.get("nas/iteration", 0)), int(values["tuner/bracket"]))
+            key = (int(values.get(control.ITERATION, 0)), int(values[control.BRACKET]))
             rounds = result.setdefault(key, [[] for _ in range(key[1] + 1)])
-            rounds[int(values["tuner/round"])].append(trial)
+            rounds[int(values[control.ROUND])].append(trial)
         return result
 
     def propose(self, trial_id: str, rng: np.random.Generator):
@@ -184,12 +185,12 @@ class Hyperband(NASOracle):
                 return WAIT
             ranked = self.ranked(previous)
             target = min(self.rung_size(bracket, round_num), len(ranked))
-            promoted = {t.hyperparameters.values.get("tuner/trial_id") for t in rounds[round_num]}
+            promoted = {t.hyperparameters.values.get(control.PARENT_TRIAL) for t in rounds[round_num]}
             if len(rounds[round_num]) < target:
                 parent = next(t for t in ranked if t.trial_id not in promoted)
                 values = dict(parent.hyperparameters.values)
                 values.update(self.fidelity(iteration, bracket, round_num))
-                values["tuner/trial_id"] = parent.trial_id
+                values[control.PARENT_TRIAL] = parent.trial_id
                 return values
         return None
 

@@ -27,13 +27,13 @@ import keras
 import keras_tuner
 import numpy as np
 
-from keras_nas import distributed, tflite
+from keras_nas import distributed
 from keras_nas.data import _as_class_indices, _take_from_dataset
 from keras_nas.blocks.oneshot_space import OneShotSpace
 from keras_nas.blocks.supernet import SuperNet
 from keras_nas.search_dir import atomic_write_json
 from keras_nas.strategies.learned import LearnedDistribution
-from keras_nas.tuner import NASTuner, randomize_weights
+from keras_nas.tuner import NASTuner
 from keras_nas.weight_sharing.cost_model import CostModel, fit_cost_model
 from keras_nas.weight_sharing.darts import DartsTrainer
 from keras_nas.weight_sharing.single_path import InheritedScorer, train_single_path
@@ -229,14 +229,9 @@ class DartsTuner(WeightSharingTuner):
         for i in range(self.calibration_subnets):
             indices = self.space.sample(rng, self.rank)
             model = self.build_values(self.space.decode(indices, self.rank))
-            randomize_weights(model, int(self.oracle.seed) + i)
-            model_bytes, cost = tflite.measure_model(
-                model, self.representative_data, latency_runs=self.latency_runs,
-                cache=self.latency_cache, signatures=False,
-            )
+            measured.append(self.measurer.measure_untrained(model, int(self.oracle.seed) + i).to_dict())
             self.supernet.set_architecture(indices)
             expected.append({k: float(v) for k, v in self.supernet.expected_cost().items()})
-            measured.append(self.on_target(model_bytes, cost))
         cost_model = fit_cost_model(expected, measured)
         if verbose:
             print(f"Cost model from {len(measured)} measured subnets: R^2 latency "

@@ -1,0 +1,218 @@
+"""How a search runs: trial budgets, the time limit, worker liveness and repair of lost trials.
+
+`SearchControl` is the Keras Tuner half of `NASOracle` (keras_nas/strategies/base.py):
+
+- `max_trials` counts candidates that were *trained*. Candidates rejected for their
+  hardware cost are cheap (no training) and are budgeted separately by
+  `max_rejected_trials`, so a tight constraint does not eat the training budget.
+- Consecutive-failure accounting ignores rejections: three rejections in a row are
+  normal under tight limits, three crashed trainings are not.
+- A distributed search's workers send signs of life; the trial of a silent worker
+  goes to the next worker that asks.
+- Its files are written atomically, checked and repaired on resume.
+
+The other half, `keras_nas.strategies.proposals.ProposalHelpers`, proposes.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import keras_tuner
+from keras_tuner.engine import trial as trial_module
+
+from keras_nas.distributed import take_message
+from keras_nas.errors import is_rejection
+from keras_nas.search_dir import atomic_write_json, check_search_files, restore_lost_trials
+
+TrialStatus = trial_module.TrialStatus
+
+
+class SearchControl(keras_tuner.Oracle):
+    """A Keras Tuner `Oracle` with keras-nas budgets, liveness and crash safety; see the module docstring.
+
+    Args: as `NASOracle`'s (`objective`, `max_trials`, `max_rejected_trials`,
+    `max_consecutive_failed_trials`, `seed`, `hyperparameters`,
+    `worker_timeout`, `max_search_seconds`).
+    """
+
+    def __init__(
+        self,
+        objective="val_accuracy",
+        max_trials: int = 20,
+        max_rejected_trials: int | None = None,
+        max_consecutive_failed_trials: int = 3,
+        seed: int | None = None,
+        hyperparameters=None,
+        worker_timeout: float = 60.0,
+        max_search_seconds: float | None = None,
+        **kwargs,
+    ):
+        if isinstance(objective, str) and objective.endswith("accuracy"):
+            objective = keras_tuner.Objective(objective, direction="max")
+        if not isinstance(max_trials, int) or max_trials < 1:
+            raise ValueError(f"`max_trials` must be a positive integer, got {max_trials!r}.")
+        # Keras Tuner's own budget counts failed trials; ours counts trained ones
+        # (see `stop_status`), so its limit is switched off here.
+        super().__init__(
+            objective=objective,
+            max_trials=None,
+            hyperparameters=hyperparameters,
+            seed=seed,
+            max_consecutive_failed_trials=2**31,
+            **kwargs,
+        )
+        if seed is not None:
+            # Keras Tuner replaces a falsy seed (0) by a random one; 0 is a seed too.
+            self.seed = seed
+        self.trial_budget = max_trials
+        self.max_rejected_trials = (
+            10 * max_trials if max_rejected_trials is None else max_rejected_trials
+        )
+        self.max_consecutive_training_failures = max_consecutive_failed_trials
+        if not worker_timeout > 0:
+            raise ValueError(f"`worker_timeout` must be a positive number of seconds, got {worker_timeout!r}.")
+        self.worker_timeout = float(worker_timeout)
+        self._tuner_seen = {}  # tuner id -> time.monotonic() of its last sign of life
+        if max_search_seconds is not None and not max_search_seconds > 0:
+            raise ValueError(f"`max_search_seconds` must be a positive number, got {max_search_seconds!r}.")
+        self.max_search_seconds = max_search_seconds
+        self._started = None  # time.monotonic() of the first proposal in this process
+
+    def stop_status(self) -> str | None:
+        """`TrialStatus.IDLE` (wait), `TrialStatus.STOPPED` (the search is over) or None (propose).
+
+        The budgets: trained and rejected trials, and the time limit.
+        """
+        # Budget spent while other workers still run trials (distributed search):
+        # wait, as one of those may fail, be rejected or lose its worker.
+        if self.ongoing_trials and (
+            self.trained_count() >= self.trial_budget
+            or self.rejected_count() >= self.max_rejected_trials
+        ):
+            return TrialStatus.IDLE
+        if self.trained_count() >= self.trial_budget:
+            return TrialStatus.STOPPED
+        if self.rejected_count() >= self.max_rejected_trials:
+            print(
+                f"Stopping: {self.rejected_count()} candidates were rejected for their "
+                f"hardware cost (max_rejected_trials={self.max_rejected_trials})."
+            )
+            return TrialStatus.STOPPED
+        if self.max_search_seconds is not None:
+            self._started = self._started or time.monotonic()
+            if time.monotonic() - self._started > self.max_search_seconds:
+                print(f"Stopping: the search time limit ({self.max_search_seconds:.0f} s) is reached.")
+                return TrialStatus.STOPPED
+        return None
+
+    @keras_tuner.synchronized
+    def create_trial(self, tuner_id):
+        now = time.monotonic()
+        self._tuner_seen[tuner_id] = now
+        self._reclaim_lost_trials(tuner_id, now)
+        return super().create_trial(tuner_id)
+
+    def get_trial(self, trial_id):
+        # A worker's heartbeat (keras_nas.distributed.Heartbeat) is a get_trial call.
+        for tuner_id, running in list(self.ongoing_trials.items()):
+            if running.trial_id == trial_id:
+                self._tuner_seen[tuner_id] = time.monotonic()
+        return super().get_trial(trial_id)
+
+    def _reclaim_lost_trials(self, tuner_id: str, now: float) -> None:
+        """Hands the trials of workers silent for `worker_timeout` back for a re-run."""
+        for other, running in list(self.ongoing_trials.items()):
+            silent = now - self._tuner_seen.setdefault(other, now)
+            if other != tuner_id and silent > self.worker_timeout:
+                del self.ongoing_trials[other]
+                self.tuner_ids.discard(other)
+                self._retry_queue.append(running.trial_id)
+                print(
+                    f"Worker {other!r} sent no sign of life for {silent:.0f} s: its trial "
+                    f"{running.trial_id} is run again by {tuner_id!r}.",
+                    flush=True,
+                )
+
+    @keras_tuner.synchronized
+    def search_done(self) -> bool:
+        """Chief only: no trial is running and every worker was told to stop or went silent."""
+        now = time.monotonic()
+        holding = set(self.ongoing_trials)
+        for tuner_id in list(self.tuner_ids):
+            if tuner_id not in holding and now - self._tuner_seen.setdefault(tuner_id, now) > self.worker_timeout:
+                self.tuner_ids.discard(tuner_id)
+        return not self.ongoing_trials and not self.tuner_ids
+
+    @keras_tuner.synchronized
+    def end_trial(self, trial):
+        take_message(trial)  # a worker's failure reason (see keras_nas.distributed)
+        if trial.trial_id in self.end_order:
+            # Ended twice: a trial re-run after its first worker went silent, which then
+            # finished after all. The first result stands.
+            for tuner_id, running in list(self.ongoing_trials.items()):
+                if running.trial_id == trial.trial_id:
+                    del self.ongoing_trials[tuner_id]
+            return
+        super().end_trial(trial)
+        self.save()  # Keras Tuner saves before it drops the trial from `ongoing_trials`
+        failures, last_error = 0, None
+        for trial_id in self.end_order:
+            ended = self.trials[trial_id]
+            if ended.status == TrialStatus.FAILED and not is_rejection(ended.message):
+                failures, last_error = failures + 1, ended.message
+            elif ended.status == TrialStatus.COMPLETED:
+                failures = 0
+        if failures >= self.max_consecutive_training_failures:
+            raise RuntimeError(
+                f"{failures} trials in a row failed in training; the search stops. "
+                f"Last error:\n{last_error}"
+            )
+
+    def remaining_trials(self):
+        return self.trial_budget - self.trained_count()
+
+    # -- crash safety: atomic files, checked and repaired on resume ------------------------
+
+    def save(self):
+        atomic_write_json(self._get_oracle_fname(), self.get_state())
+
+    def _save_trial(self, trial):
+        path = os.path.join(self._get_trial_dir(trial.trial_id), "trial.json")
+        atomic_write_json(path, trial.get_state())
+
+    def reload(self):
+        check_search_files(self._project_dir)
+        restore_lost_trials(self._project_dir)  # a deleted trial folder never frees its id
+        super().reload()
+        # Keras Tuner writes trial.json before oracle.json; a search killed between
+        # the two left trials that oracle.json does not know as running or ended.
+        for trial_id, trial in sorted(self.trials.items()):
+            if trial_id not in self.start_order:
+                self.start_order.append(trial_id)
+            if trial.status in (TrialStatus.COMPLETED, TrialStatus.FAILED):
+                if trial_id in self._retry_queue:
+                    self._retry_queue.remove(trial_id)
+                if trial_id not in self.end_order:
+                    self.end_order.append(trial_id)
+            elif trial.status == TrialStatus.RUNNING and trial_id not in self._retry_queue:
+                self._retry_queue.append(trial_id)
+
+    # -- bookkeeping shared by strategies ------------------------------------------------
+
+    def trained_count(self) -> int:
+        """Trials that were (or are being) trained: everything but rejections."""
+        return sum(1 for t in self.trials.values() if not is_rejection(t.message))
+
+    def rejected_count(self) -> int:
+        """Trials rejected for their hardware cost before training."""
+        return sum(1 for t in self.trials.values() if is_rejection(t.message))
+
+    def completed_trials(self) -> list:
+        """Completed trials with a score, in the order they ended."""
+        return [
+            self.trials[i]
+            for i in self.end_order
+            if self.trials[i].status == TrialStatus.COMPLETED and self.trials[i].score is not None
+        ]
