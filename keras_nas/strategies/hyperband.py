@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from keras_nas.errors import is_rejection
+from keras_nas.run_record import outcome_of
 from keras_nas.strategies.base import WAIT, NASOracle, TrialStatus
 
 ENDED = (TrialStatus.COMPLETED, TrialStatus.FAILED, TrialStatus.INVALID, TrialStatus.STOPPED)
@@ -137,7 +137,7 @@ class Hyperband(NASOracle):
         for trial_id in self.start_order:
             trial = self.trials[trial_id]
             values = trial.hyperparameters.values
-            if "tuner/bracket" not in values or is_rejection(trial.message):
+            if "tuner/bracket" not in values or outcome_of(trial).rejected:
                 continue
             key = (int(values.get("nas/iteration", 0)), int(values["tuner/bracket"]))
             rounds = result.setdefault(key, [[] for _ in range(key[1] + 1)])
