@@ -514,11 +514,9 @@ def run_export(args: argparse.Namespace) -> int:
             f"formats {sorted(needs_calibration)} need calibration data: pass --data CONFIG "
             "(a YAML/JSON file with a `data` section, e.g. the search config).",
         )
-    import keras
-
     from keras_nas.export import export_model
 
-    model = keras.models.load_model(run_record.winner_model_path(project), safe_mode=True)
+    model = run_record.load_winner_model(project)
     data = data or {}
     # Accuracy is reported on validation data only (never on the training data).
     x_val, y_val = data.get("x_val"), data.get("y_val")

@@ -643,6 +643,22 @@ def save_winner(model, trial, epochs: int) -> None:
     )
 
 
+def load_winner_model(project_dir):
+    """The trained winner of a search directory, a `keras.Model` (loaded with `safe_mode=True`).
+
+    Raises:
+        FileNotFoundError: If the search has no `winner.keras`.
+    """
+    import keras
+
+    from keras_nas import blocks  # noqa: F401  (registers the custom layers the winner may use)
+
+    path = winner_model_path(project_dir)
+    if not path.is_file():
+        raise FileNotFoundError(f"{str(project_dir)!r} has no trained winner ({WINNER_MODEL}).")
+    return keras.models.load_model(path, safe_mode=True)
+
+
 def read_winner(project_dir) -> dict | None:
     """`winner.json` of a search directory (trial id, score, cost, architecture, settings), or None."""
     return _read_if_present(os.path.join(str(project_dir), WINNER_INFO), str(project_dir))
@@ -673,6 +689,7 @@ __all__ = [
     "atomic_save_model",
     "atomic_write_json",
     "has_winner",
+    "load_winner_model",
     "outcome_of",
     "read_cost",
     "read_json",
