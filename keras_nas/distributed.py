@@ -105,7 +105,10 @@ def worker_oracle(client):
 
 
 def attach_message(trial) -> None:
-    """Puts `trial.message` and its recorded outcome where Keras Tuner's gRPC `Trial` carries them: metric names."""
+    """Puts `trial.message` and its recorded outcome where Keras Tuner's gRPC `Trial` carries them.
+
+    That is, in metric names (see `take_message`).
+    """
     if trial.message:
         trial.metrics.register(MESSAGE_PREFIX + trial.message)
     outcome = run_record.recorded_outcome(trial)
@@ -121,7 +124,8 @@ def take_message(trial) -> None:
             trial.message = trial.message or name[len(MESSAGE_PREFIX):]
         elif name.startswith(OUTCOME_PREFIX):
             trial.metrics.metrics.pop(name)
-            run_record.record_outcome(trial, run_record.Outcome.from_dict(json.loads(name[len(OUTCOME_PREFIX):])))
+            outcome = run_record.Outcome.from_dict(json.loads(name[len(OUTCOME_PREFIX):]))
+            run_record.record_outcome(trial, outcome)
 
 
 class Heartbeat:

@@ -91,7 +91,8 @@ def trial_dir(project_dir, trial_id: str) -> str:
 
 def trial_dirs(project_dir) -> list[str]:
     """Every `trial_*` folder of a search directory, sorted."""
-    return sorted(p for p in glob.glob(os.path.join(str(project_dir), TRIAL_PREFIX + "*")) if os.path.isdir(p))
+    pattern = os.path.join(str(project_dir), TRIAL_PREFIX + "*")
+    return sorted(path for path in glob.glob(pattern) if os.path.isdir(path))
 
 
 def trial_id_of(folder: str) -> str:
