@@ -608,8 +608,15 @@ class NASModel:
     # -- search results and export -------------------------------------------------------
 
     def trials(self) -> list[dict]:
-        """Every trial of the search: id, status, outcome, reason, metrics, cost, architecture and
-        seconds (rows as `keras_nas.run_record.trial_row` builds them)."""
+        """Every trial of the search, one row each.
+
+        Returns:
+            Rows sorted by trial id, as `keras_nas.run_record.trial_row` builds
+            them: id, status, outcome, reason, metrics, cost, architecture, seconds.
+
+        Raises:
+            NotFittedError: Before `fit`.
+        """
         if self.tuner is None:
             raise NotFittedError("No search yet: call `fit` first.")
         return run_record.rows_of_trials(self.tuner.oracle.trials.values(), self.tuner.project_dir)
