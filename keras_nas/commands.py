@@ -497,7 +497,8 @@ def _search(config: dict, data: dict, verbose: int) -> int:
 
 
 def _fit_export_report(model, config: dict, data: dict, verbose: int) -> int:
-    from keras_nas.report import save_search_info, write_report
+    from keras_nas.report import write_report
+    from keras_nas.run_record import save_search_info
     from keras_nas.search_dir import SearchLockedError
 
     validation = (data["x_val"], data["y_val"]) if "x_val" in data else None
@@ -577,18 +578,17 @@ def run_export(args: argparse.Namespace) -> int:
     Returns:
         0 on success, 2 for a missing directory, winner or data, or a bad format.
     """
-    from keras_nas.report import SEARCH_INFO, WINNER_INFO, check_project_dir
+    from keras_nas import run_record
 
     try:
-        project = check_project_dir(args.project_dir)
-        winner_path = project / "winner.keras"
-        if not winner_path.is_file() or not (project / WINNER_INFO).is_file():
+        project = run_record.search_path(args.project_dir)
+        if not run_record.has_winner(project):
             raise FileNotFoundError(
-                f"{str(project)!r} has no trained winner (winner.keras, {WINNER_INFO}): the search "
-                "did not finish `fit`. Run it to the end first."
+                f"{str(project)!r} has no trained winner ({run_record.WINNER_MODEL}, "
+                f"{run_record.WINNER_INFO}): the search did not finish `fit`. Run it to the end first."
             )
         formats = _check_formats(args.formats, "--formats")
-        data = _export_data(args, project / SEARCH_INFO)
+        data = _export_data(args, run_record.read_search_info(project))
     except (FileNotFoundError, ConfigError) as e:
         return _error("export", str(e))
     needs_calibration = {"tflite-int8", "c-array", "tflite-int16x8", "tflite-int8-qat"} & set(formats)
@@ -598,12 +598,9 @@ def run_export(args: argparse.Namespace) -> int:
             f"formats {sorted(needs_calibration)} need calibration data: pass --data CONFIG "
             "(a YAML/JSON file with a `data` section, e.g. the search config).",
         )
-    import keras
-
     from keras_nas.export import export_model
-    from keras_nas.report import save_search_info
 
-    model = keras.models.load_model(winner_path, safe_mode=True)
+    model = run_record.load_winner_model(project)
     data = data or {}
     # Accuracy is reported on validation data only (never on the training data).
     x_val, y_val = data.get("x_val"), data.get("y_val")
@@ -614,27 +611,26 @@ def run_export(args: argparse.Namespace) -> int:
             x_val=x_val, y_val=y_val, labels=args.labels, verbose=not args.quiet,
             x_train=data.get("x"), y_train=data.get("y"),
         )
-        save_search_info(project, {"export_dir": str(Path(args.out).resolve())})
+        run_record.save_search_info(project, {"export_dir": str(Path(args.out).resolve())})
     except ValueError as e:
         return _error("export", str(e))
     except OSError as e:  # a read-only or full disk
         return _error("export", f"cannot write: {e}. Choose a writable --out folder (the search "
                                 "directory must be writable too: the export is recorded there).")
-    print(f"Exported trial {json.loads((project / WINNER_INFO).read_text())['trial_id']} to {args.out}: "
+    print(f"Exported trial {run_record.read_winner(project)['trial_id']} to {args.out}: "
           f"{', '.join(report['files'])}")
     return 0
 
 
-def _export_data(args, search_info_path: Path) -> dict | None:
+def _export_data(args, recorded: dict) -> dict | None:
+    """The data of `--data`, or of the config a CLI search recorded (`recorded`: its `search.json`)."""
     if args.data:
         config = load_config(args.data)
         if "data" not in config:
             raise ConfigError(f"{args.data} has no `data` section.")
         return load_data(config["data"], config["_base"])
-    if search_info_path.is_file():
-        recorded = json.loads(search_info_path.read_text())
-        if "config" in recorded and "data" in recorded["config"]:
-            return load_data(recorded["config"]["data"], recorded.get("config_dir", "."))
+    if "config" in recorded and "data" in recorded["config"]:
+        return load_data(recorded["config"]["data"], recorded.get("config_dir", "."))
     return None
 
 

@@ -8,9 +8,9 @@ ask it for trials. Three things it does not do are added here:
   run a trial, and the chief hands a trial whose worker stayed silent for
   `NASOracle(worker_timeout=...)` seconds to the next worker that asks. Keras
   Tuner would keep that trial RUNNING forever and the chief would never exit.
-- A failed trial's reason reaches the chief: Keras Tuner's gRPC `Trial` has no
-  message field, so the reason travels as the name of a metric of the ended
-  trial and is put back in `trial.message` by the oracle. Without it the chief
+- A failed trial's reason and outcome reach the chief: Keras Tuner's gRPC `Trial`
+  has no message field, so both travel as names of metrics of the ended trial
+  and are put back on the trial by the oracle. Without the outcome the chief
   cannot tell a candidate rejected for its hardware cost from a crash.
 - The chief stops within a second of the last trial (Keras Tuner polls every
   20 s) and forgets workers that went silent between trials.
@@ -20,11 +20,14 @@ gRPC is imported only in distributed mode (`pip install keras-nas[distributed]`)
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
 
 from keras_tuner.src.distribute import utils as dist_utils
+
+from keras_nas import run_record
 
 # How often a worker tells the chief it is alive while it runs a trial.
 HEARTBEAT_SECONDS = 2.0
@@ -34,6 +37,8 @@ IDLE_POLL_SECONDS = 1.0
 CHIEF_POLL_SECONDS = 0.5
 # Prefix of the metric name that carries a failed trial's message to the chief.
 MESSAGE_PREFIX = "keras_nas/message:"
+# Prefix of the metric name that carries a trial's recorded outcome (`keras_nas.run_record`).
+OUTCOME_PREFIX = "keras_nas/outcome:"
 
 
 def is_chief() -> bool:
@@ -100,17 +105,27 @@ def worker_oracle(client):
 
 
 def attach_message(trial) -> None:
-    """Puts `trial.message` where Keras Tuner's gRPC `Trial` carries it: a metric name."""
+    """Puts `trial.message` and its recorded outcome where Keras Tuner's gRPC `Trial` carries them.
+
+    That is, in metric names (see `take_message`).
+    """
     if trial.message:
         trial.metrics.register(MESSAGE_PREFIX + trial.message)
+    outcome = run_record.recorded_outcome(trial)
+    if outcome is not None:
+        trial.metrics.register(OUTCOME_PREFIX + json.dumps(outcome.to_dict()))
 
 
 def take_message(trial) -> None:
-    """Moves a message carried by `attach_message` back into `trial.message`."""
+    """Moves a message and an outcome carried by `attach_message` back onto the trial."""
     for name in list(trial.metrics.metrics):
         if name.startswith(MESSAGE_PREFIX):
             trial.metrics.metrics.pop(name)
             trial.message = trial.message or name[len(MESSAGE_PREFIX):]
+        elif name.startswith(OUTCOME_PREFIX):
+            trial.metrics.metrics.pop(name)
+            outcome = run_record.Outcome.from_dict(json.loads(name[len(OUTCOME_PREFIX):]))
+            run_record.record_outcome(trial, outcome)
 
 
 class Heartbeat:

@@ -4,8 +4,9 @@ import re
 
 from keras_tuner.errors import FailedTrialError, FatalError
 
-# Every rejection message starts with this marker, so that a strategy can tell a candidate
-# rejected for its hardware cost (cheap, never trained) from a trial that failed in training.
+# Every rejection message starts with this marker. A trial's outcome is recorded apart
+# (keras_nas/run_record.py); older search directories have only this marker to tell a
+# candidate rejected for its hardware cost from a trial that failed in training.
 REJECTION_MARKER = "[keras-nas] rejected before training:"
 
 
@@ -25,22 +26,15 @@ class InfeasibleConstraintsError(FatalError, ValueError):
     """No candidate of the search space seems able to meet the constraints: the search stops."""
 
 
-def is_rejection(message: str | None) -> bool:
-    """Whether a trial's failure message is a constraint rejection (see `CandidateRejected`)."""
-    return bool(message) and REJECTION_MARKER in message
-
-
 def failure_reason(message: str | None) -> str | None:
     """Why a trial failed, in one line: its exception's message without the class name, or None.
 
-    A rejection gives its reasons only, e.g. "flash 80.1 KB > 64 KB".
+    (A rejection's reasons are recorded as its outcome: `keras_nas.run_record.outcome_of`.)
     """
     lines = (message or "").strip().splitlines()
     if not lines:
         return None
     reason = lines[-1]
-    if REJECTION_MARKER in reason:
-        return reason.split(REJECTION_MARKER, 1)[1].strip()
     head, sep, rest = reason.partition(": ")
     if sep and re.fullmatch(r"[A-Za-z_][\w.]*(Error|Exception|Rejected)", head):
         return rest.strip()

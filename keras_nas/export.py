@@ -14,6 +14,8 @@ from keras_nas.tflite.macs import read_graph
 from keras_nas.tflite.metadata import with_metadata
 from keras_nas.tflite.profile import profile
 
+# The export folder's report (what was written, accuracy per format); `keras_nas.report` reads it.
+EXPORT_REPORT, EXPORT_REPORT_MD = "report.json", "report.md"
 # format name -> file (or folder) it writes
 FORMATS = {
     "tflite-int8": "model_int8.tflite",
@@ -174,9 +176,9 @@ def export_model(
         report["files"]["saved-model"] = export_saved_model(model, path, check)
         report["formats"]["saved-model"] = {"file": str(path), "size_bytes": _folder_size(path)}
 
-    with open(out / "report.json", "w") as f:
+    with open(out / EXPORT_REPORT, "w") as f:
         json.dump(report, f, indent=1)
-    (out / "report.md").write_text(format_report(report, markdown=True) + "\n")
+    (out / EXPORT_REPORT_MD).write_text(format_report(report, markdown=True) + "\n")
     if verbose:
         print(format_report(report))
     return report

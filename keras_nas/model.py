@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import warnings
 import zlib
@@ -14,10 +13,10 @@ import keras
 import numpy as np
 from keras_tuner.engine import trial as trial_module
 
-from keras_nas import blocks, checks, distributed, pareto, search_dir, strategies, tflite
+from keras_nas import blocks, checks, distributed, pareto, run_record, search_dir, strategies, tflite
 from keras_nas.constraints import Constraints
 from keras_nas.data import PreparedData, prepare_data
-from keras_nas.errors import NotFittedError, failure_reason, is_rejection
+from keras_nas.errors import NotFittedError
 from keras_nas.export import export_model
 from keras_nas.memory import released_after_use
 from keras_nas.search_setup import make_tuner
@@ -33,8 +32,6 @@ DEFAULT_OBJECTIVE, DEFAULT_MAX_TRIALS = "val_accuracy", 20
 # With a time budget (`max_search_seconds`): the epochs per candidate (the share of
 # the budget the search may take is `search_setup.SEARCH_SHARE_OF_BUDGET`).
 MAX_BUDGETED_SEARCH_EPOCHS = 20
-# Written into the project directory after `fit`: the trained winner and what it is.
-WINNER_MODEL, WINNER_INFO = "winner.keras", "winner.json"
 
 
 class NASModel:
@@ -412,7 +409,7 @@ class NASModel:
                 "untrained measurement fitted; please report this as a bug.",
                 RuntimeWarning,
             )
-        self._save_winner(trial, fit["epochs"])
+        run_record.save_winner(self, trial, fit["epochs"])  # for the CLI and reports
         if verbose:
             print(
                 f"Winner as int8: flash {self.cost_['flash_kb']:.1f} KB, TFLite Micro arena "
@@ -447,7 +444,7 @@ class NASModel:
             completed = [t for t in completed if t.trial_id not in over]
         if not completed:
             reasons = {
-                t.trial_id: failure_reason(t.message)
+                t.trial_id: run_record.outcome_of(t).reason
                 for t in self.tuner.oracle.trials.values()
                 if t.message
             }
@@ -509,38 +506,6 @@ class NASModel:
         )
         return model, history
 
-    def _save_winner(self, trial, epochs: int) -> None:
-        """Writes `winner.keras` and `winner.json` into the project directory (for the CLI and reports)."""
-        project = self.tuner.project_dir
-        # Each file is whole or absent: a kill during the save leaves the previous winner.
-        search_dir.atomic_save_model(self.model_, os.path.join(project, WINNER_MODEL))
-        search_dir.atomic_write_json(
-            os.path.join(project, WINNER_INFO),
-            (
-                {
-                    "trial_id": trial.trial_id,
-                    "objective": self.objective,
-                    "score": trial.score,
-                    "epochs": epochs,
-                    "cost": self.cost_,
-                    "finalist_scores": self.finalist_scores_,
-                    "hyperparameters": dict(trial.hyperparameters.values),
-                    "search": {
-                        "strategy": self._strategy_name(),
-                        "strategy_kwargs": _jsonable(self.strategy_kwargs),
-                        "seed": self.seed,
-                        "max_trials": self.max_trials,
-                        "max_rejected_trials": self.max_rejected_trials,
-                        "search_epochs": self.search_epochs,
-                        "constraints": self.constraints.active(),
-                        "target": self.target.name,
-                        "proxy": self.proxy,
-                    },
-                }
-            ),
-            indent=1,
-        )
-
     # -- the trained model ----------------------------------------------------------------
 
     @property
@@ -583,27 +548,18 @@ class NASModel:
     # -- search results and export -------------------------------------------------------
 
     def trials(self) -> list[dict]:
-        """Every trial of the search: id, status, reason, metrics, cost and architecture."""
+        """Every trial of the search, one row each.
+
+        Returns:
+            Rows sorted by trial id, as `keras_nas.run_record.trial_row` builds
+            them: id, status, outcome, reason, metrics, cost, architecture, seconds.
+
+        Raises:
+            NotFittedError: Before `fit`.
+        """
         if self.tuner is None:
             raise NotFittedError("No search yet: call `fit` first.")
-        rows = []
-        for trial in self.tuner.oracle.trials.values():
-            metrics = {
-                name: trial.metrics.get_last_value(name)
-                for name in trial.metrics.metrics
-            }
-            rows.append(
-                {
-                    "trial_id": trial.trial_id,
-                    "status": "REJECTED" if is_rejection(trial.message) else trial.status,
-                    "score": trial.score,
-                    "metrics": metrics,
-                    "cost": self.tuner.recorded_cost(trial.trial_id),
-                    "hyperparameters": dict(trial.hyperparameters.values),
-                    "message": failure_reason(trial.message),
-                }
-            )
-        return sorted(rows, key=lambda row: row["trial_id"])
+        return run_record.rows_of_trials(self.tuner.oracle.trials.values(), self.tuner.project_dir)
 
     def search_summary(self) -> dict:
         """Trials trained, rejected and failed, search time and the share spent measuring cost."""
@@ -674,9 +630,7 @@ class NASModel:
             x_train=data.train_args[0] if len(data.train_args) == 2 else None,
             y_train=data.train_args[1] if len(data.train_args) == 2 else None,
         )
-        from keras_nas.report import save_search_info
-
-        save_search_info(self.tuner.project_dir, {"export_dir": str(Path(directory).resolve())})
+        run_record.save_search_info(self.tuner.project_dir, {"export_dir": str(Path(directory).resolve())})
         for line in self.constraints.shipped_over_limit(report):
             warnings.warn(line, UserWarning)
         return report
@@ -693,15 +647,3 @@ def _with_target_limits(constraints: Constraints, target) -> Constraints:
     }
     return Constraints.from_dict({k: v for k, v in limits.items() if v is not None})
 
-
-def _jsonable(values: dict) -> dict:
-    """`values` with anything JSON cannot hold replaced by its repr."""
-    return {k: v if _is_plain(v) else repr(v) for k, v in values.items()}
-
-
-def _is_plain(value) -> bool:
-    try:
-        json.dumps(value)
-        return True
-    except TypeError:
-        return False

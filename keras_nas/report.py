@@ -3,9 +3,7 @@
 `write_report` writes `report.json`, `report.md` and `report.html` (with PNG
 plots next to them, embedded in the HTML page) into a search's project directory. It works from a live
 `NASModel` after `fit` or from the project directory on disk alone: it reads
-only the JSON files Keras Tuner and keras-nas write there (`oracle.json`,
-`trial_*/trial.json`, `trial_*/cost.json`, `trial_*/timing.json`,
-`winner.json`, `keras_nas.json`, `search.json`), never a pickle.
+only the JSON files of the search (through `keras_nas.run_record`), never a pickle.
 
 Example:
 
@@ -26,105 +24,22 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
-from keras_nas import pareto
-from keras_nas.errors import failure_reason, is_rejection
+from keras_nas import pareto, run_record
+from keras_nas.export import EXPORT_REPORT
+from keras_nas.run_record import (  # the directory's readers, under their earlier names here
+    read_trials,
+    save_search_info,
+    search_path as check_project_dir,
+    search_settings as search_info,
+    summarize,
+)
 
-SEARCH_INFO = "search.json"  # strategy, budget, constraints: written by write_report(model) and the CLI
-WINNER_INFO = "winner.json"  # written by NASModel.fit
-MARKER_FILE = "keras_nas.json"  # written when a search starts (keras_nas.search_dir)
-ORACLE_FILE = "oracle.json"
-COST_FILE, TIMING_FILE, TRIAL_FILE = "cost.json", "timing.json", "trial.json"
-REPORT_FILES = {"json": "report.json", "md": "report.md", "html": "report.html"}
 PLOT_AXES = ("latency_ms", "flash_kb", "peak_ram_kb")
 COST_OBJECTIVES = tuple((name, "min") for name in PLOT_AXES)
 
 
 # -- reading a project directory ---------------------------------------------------------
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path} is not valid JSON ({e}); the search directory is damaged.") from e
-
-
-def check_project_dir(project_dir) -> Path:
-    """The project directory as a `Path`, after checking it holds a search.
-
-    Raises:
-        FileNotFoundError: If the directory or its `oracle.json` is missing.
-    """
-    path = Path(project_dir)
-    if not path.is_dir():
-        raise FileNotFoundError(
-            f"No search directory at {str(path)!r}. Give the project directory of a search, "
-            "i.e. `directory/project_name` as passed to NASModel (e.g. runs/digits)."
-        )
-    if not (path / ORACLE_FILE).exists():
-        found = sorted(p.name for p in path.iterdir() if (p / ORACLE_FILE).exists())
-        hint = f" It contains the searches {found}: pass one of them." if found else ""
-        raise FileNotFoundError(
-            f"{str(path)!r} is not a search directory: it has no {ORACLE_FILE}.{hint}"
-        )
-    return path
-
-
-def _last_value(metric: Mapping) -> float | None:
-    observations = metric.get("observations") or []
-    if not observations:
-        return None
-    value = observations[-1].get("value")
-    if isinstance(value, list):
-        value = value[-1] if value else None
-    return value
-
-
-def read_trials(project_dir) -> list[dict]:
-    """Every trial of a search directory as a `NASModel.trials()` row (plus `seconds`).
-
-    Args:
-        project_dir: The search's project directory.
-
-    Returns:
-        Rows sorted by trial id: `trial_id`, `status` (COMPLETED, REJECTED,
-        FAILED, RUNNING, ...), `score`, `metrics`, `cost` (or None),
-        `hyperparameters`, `message` (the reason of a rejection or failure),
-        `seconds` and `measure_seconds` (or None).
-
-    Raises:
-        FileNotFoundError: If `project_dir` is not a search directory.
-    """
-    root = check_project_dir(project_dir)
-    rows = []
-    for trial_dir in sorted(root.glob("trial_*")):
-        if not (trial_dir / TRIAL_FILE).exists():
-            continue
-        state = _read_json(trial_dir / TRIAL_FILE)
-        message = state.get("message")
-        metrics = {
-            name: _last_value(metric)
-            for name, metric in (state.get("metrics") or {}).get("metrics", {}).items()
-        }
-        cost = _read_json(trial_dir / COST_FILE) if (trial_dir / COST_FILE).exists() else None
-        timing = _read_json(trial_dir / TIMING_FILE) if (trial_dir / TIMING_FILE).exists() else {}
-        rows.append(
-            {
-                "trial_id": state.get("trial_id", trial_dir.name.split("_", 1)[1]),
-                "status": "REJECTED" if is_rejection(message) else state.get("status"),
-                "score": state.get("score"),
-                "metrics": {k: v for k, v in metrics.items() if v is not None},
-                "cost": cost,
-                "hyperparameters": dict((state.get("hyperparameters") or {}).get("values", {})),
-                "message": failure_reason(message),
-                "seconds": timing.get("trial_seconds"),
-                "measure_seconds": timing.get("measure_seconds"),
-            }
-        )
-    return sorted(rows, key=lambda row: row["trial_id"])
 
 
 def read_space(project_dir) -> list[dict]:
@@ -136,8 +51,7 @@ def read_space(project_dir) -> list[dict]:
         `conditions` (the parent choices it depends on) and `size` (number of
         values, None for continuous ranges).
     """
-    root = check_project_dir(project_dir)
-    state = _read_json(root / ORACLE_FILE)
+    state = run_record.read_oracle_state(project_dir)
     return [_describe_hp(entry) for entry in state.get("hyperparameters", {}).get("space", [])]
 
 
@@ -165,25 +79,6 @@ def _describe_hp(entry: Mapping) -> dict:
     return described
 
 
-def summarize(rows: list[dict]) -> dict:
-    """Trials by outcome, search time and the share spent measuring hardware cost."""
-    counts = {status: 0 for status in ("COMPLETED", "REJECTED", "FAILED", "RUNNING")}
-    for row in rows:
-        counts[row["status"]] = counts.get(row["status"], 0) + 1
-    total = sum(row.get("seconds") or 0.0 for row in rows)
-    measured = sum(row.get("measure_seconds") or 0.0 for row in rows)
-    return {
-        "trials": len(rows),
-        "trained": counts["COMPLETED"],
-        "rejected": counts["REJECTED"],
-        "failed": len(rows) - counts["COMPLETED"] - counts["REJECTED"] - counts["RUNNING"],
-        "running": counts["RUNNING"],
-        "search_seconds": total,
-        "measure_seconds": measured,
-        "measure_share": measured / total if total else 0.0,
-    }
-
-
 def load_search(project_dir) -> dict:
     """Everything the report needs, read from a search directory alone.
 
@@ -192,68 +87,22 @@ def load_search(project_dir) -> dict:
 
     Returns:
         A dict with `project_dir`, `search` (strategy, seed, budget,
-        constraints, objective: from `search.json` when the search was run by
-        the CLI or reported with `write_report(model)`, else what
-        `keras_nas.json`, `oracle.json` and `winner.json` hold), `space`, `trials`, `summary` and `winner`
-        (`winner.json` or None).
+        constraints, objective: `keras_nas.run_record.read_settings`), `space`,
+        `trials`, `summary` and `winner` (`winner.json` or None).
 
     Raises:
         FileNotFoundError: If `project_dir` is not a search directory.
     """
     root = check_project_dir(project_dir)
-    oracle = _read_json(root / ORACLE_FILE)
-    search = _read_json(root / SEARCH_INFO) if (root / SEARCH_INFO).exists() else {}
-    winner = _read_json(root / WINNER_INFO) if (root / WINNER_INFO).exists() else None
-    marker = _read_json(root / MARKER_FILE) if (root / MARKER_FILE).exists() else {}
-    search = dict(search)
-    for key in ("strategy", "space", "objective", "seed", "input_shape", "num_classes"):
-        if isinstance(marker, dict) and marker.get(key) is not None:
-            search.setdefault(key, marker[key])
-    search.setdefault("seed", oracle.get("seed"))
-    if winner is not None:
-        search.setdefault("objective", winner.get("objective"))
-        search.setdefault("epochs", winner.get("epochs"))
-        for key, value in (winner.get("search") or {}).items():
-            search.setdefault(key, value)
-    search.setdefault("objective", "val_accuracy")
     rows = read_trials(root)
     return {
         "project_dir": str(root),
-        "search": search,
+        "search": run_record.read_settings(root),
         "space": read_space(root),
         "trials": rows,
-        "summary": summarize(rows),
-        "winner": winner,
+        "summary": run_record.read_summary(root, rows),
+        "winner": run_record.read_winner(root),
     }
-
-
-def search_info(model) -> dict:
-    """The strategy, budget and constraints of a fitted `NASModel`, as JSON-able values."""
-    strategy = model._strategy_name()
-    fit = getattr(model, "_final_fit", {}) or {}
-    space = model.tuner.hypermodel.space if model.tuner is not None else None
-    return {
-        "strategy": strategy,
-        "strategy_kwargs": dict(model.strategy_kwargs),
-        "seed": model.seed,
-        "objective": model.objective,
-        "max_trials": model.max_trials,
-        "max_rejected_trials": model.max_rejected_trials,
-        "search_epochs": model.search_epochs,
-        "epochs": fit.get("epochs"),
-        "constraints": model.constraints.active(),
-        "space": type(space).__name__ if space is not None else None,
-        "input_shape": list(model.input_shape) if model.input_shape else None,
-        "num_classes": model.num_classes,
-    }
-
-
-def save_search_info(project_dir, info: Mapping) -> None:
-    """Writes (or updates) `search.json` in a project directory."""
-    path = Path(project_dir) / SEARCH_INFO
-    current = _read_json(path) if path.exists() else {}
-    current.update({k: v for k, v in info.items() if v is not None})
-    path.write_text(json.dumps(current, indent=1, default=str))
 
 
 # -- building the report -----------------------------------------------------------------
@@ -305,13 +154,16 @@ def _space_size(space: list[dict]) -> int | None:
 def _read_export(export_dir) -> dict | None:
     if export_dir is None:
         return None
-    path = Path(export_dir) / "report.json"
+    path = Path(export_dir) / EXPORT_REPORT
     if not path.exists():
         raise FileNotFoundError(
             f"No export report at {str(path)!r}: run `model.export(dir)` or `keras-nas export` first, "
             "or leave export_dir out."
         )
-    report = _read_json(path)
+    try:
+        report = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path} is not valid JSON ({e}); export the model again.") from e
     report["dir"] = str(export_dir)
     return report
 
@@ -358,16 +210,17 @@ def write_report(model_or_project_dir, path=None, export_dir=None, plots: bool =
         save_search_info(project_dir, {"export_dir": str(Path(export_dir).resolve())})
     search = load_search(project_dir)
     recorded_export = search["search"].get("export_dir")
-    if export_dir is None and recorded_export and (Path(recorded_export) / "report.json").exists():
+    if export_dir is None and recorded_export and (Path(recorded_export) / EXPORT_REPORT).exists():
         export_dir = recorded_export
     report = build_report(search, _read_export(export_dir))
     out = Path(path) if path is not None else project_dir
     out.mkdir(parents=True, exist_ok=True)
     report["plots"] = _write_plots(report, out) if plots else {}
-    report["files"] = {kind: str(out / name) for kind, name in REPORT_FILES.items()}
-    (out / REPORT_FILES["json"]).write_text(json.dumps(report, indent=1, default=str))
-    (out / REPORT_FILES["md"]).write_text(format_markdown(report))
-    (out / REPORT_FILES["html"]).write_text(format_html(report, images=out))
+    files = run_record.REPORT_FILES
+    report["files"] = {kind: str(out / name) for kind, name in files.items()}
+    (out / files["json"]).write_text(json.dumps(report, indent=1, default=str))
+    (out / files["md"]).write_text(format_markdown(report))
+    (out / files["html"]).write_text(format_html(report, images=out))
     return report
 
 
@@ -384,14 +237,14 @@ def _write_plots(report: dict, out: Path) -> dict:
     for axis in PLOT_AXES:
         if not any(axis in pareto.available_metrics(r) for r in rows):
             continue
-        name = f"pareto_{axis}.png"
+        name = run_record.pareto_plot(axis)
         fig = plots.plot_pareto(rows, x=axis, y=objective, winner=winner, path=out / name,
                                 limits=report["search"].get("constraints") or None)
         plt.close(fig)
         written[f"pareto_{axis}"] = name
-    fig = plots.plot_history(rows, path=out / "history.png", objective=objective)
+    fig = plots.plot_history(rows, path=out / run_record.HISTORY_PLOT, objective=objective)
     plt.close(fig)
-    written["history"] = "history.png"
+    written["history"] = run_record.HISTORY_PLOT
     return written
 
 

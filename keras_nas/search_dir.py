@@ -1,10 +1,10 @@
-"""The search directory: what a search is (a marker checked on resume) and crash-safe JSON.
+"""The search directory: what a search is (a marker checked on resume), and its safety.
 
-A search directory (`directory/project_name`) is Keras Tuner's: `oracle.json`, one
-`tuner*.json` per tuner process and a `trial_<id>/` folder per trial (`trial.json`,
-`cost.json`, weight checkpoints). Everything keras-nas and Keras Tuner read back
-from it is JSON; weights are read only by `keras.Model.load_weights`. Nothing in
-it is unpickled or executed.
+A search directory (`directory/project_name`) is Keras Tuner's, with keras-nas files
+added; what each file holds, and how it is written (atomically) and read, is
+`keras_nas.run_record`'s. Everything keras-nas and Keras Tuner read back from it is
+JSON; weights are read only by `keras.Model.load_weights`. Nothing in it is
+unpickled or executed.
 
 This module adds:
 
@@ -12,11 +12,9 @@ This module adds:
   resumes, so that a directory made by another project (other data shape,
   classes, search space or strategy) or by an incompatible keras-nas is refused
   with an error naming the difference, instead of mixing two searches;
-- `atomic_write_json`: every file is written to a temporary name and renamed, so
-  a search killed at any point (SIGKILL, power loss) leaves either the old or
-  the new file, never half of one;
 - `check_search_files`: before a resume, every JSON file is parsed and a corrupt
-  one is named with the way to recover;
+  one is named with the way to recover; `restore_lost_trials` keeps the ids of
+  trials whose files were deleted;
 - `check_project_name` and `clear_for_overwrite`: a project name is one folder
   name, and `overwrite=True` empties only a folder that is empty or carries the
   marker, never another folder or a file;
@@ -31,95 +29,35 @@ import hashlib
 import json
 import os
 import shutil
-from typing import Any
 
 try:
     import fcntl
 except ImportError:  # not POSIX (Windows): SearchLock does not lock there
     fcntl = None
 
-# Bump when the layout or meaning of the files in a search directory changes.
-FORMAT_VERSION = 1
-MARKER_FILE = "keras_nas.json"
-# Held (fcntl.flock) by the process running `fit` on the directory; see `SearchLock`.
-LOCK_FILE = "keras_nas.lock"
+from keras_nas.run_record import (  # the directory's format; re-exported for older imports
+    FORMAT_VERSION,
+    LOCK_FILE,
+    MARKER_FILE,
+    ORACLE_FILE,
+    COST_FILE,
+    TRIAL_FILE,
+    SearchDirectoryError,
+    START_AFRESH as _FIX,
+    atomic_save_model,  # noqa: F401
+    atomic_write_json,
+    read_json,
+    save_trial,
+    trial_dir,
+    trial_dirs,
+    trial_id_of,
+    tuner_file,
+)
 
 # What must match for a directory to be resumed; the rest of the marker is informative.
 CHECKED_KEYS = (
     "format_version", "input_shape", "num_classes", "space", "hyperparameters", "strategy", "objective",
 )
-
-_FIX = "pass overwrite=True to start this search afresh, or use another project_name"
-
-
-class SearchDirectoryError(ValueError):
-    """A search directory cannot be resumed: it belongs to another search or is damaged."""
-
-
-def atomic_write_json(path: str, obj: Any, indent: int | None = None) -> None:
-    """Writes `obj` as JSON so that `path` holds either its old or its new content.
-
-    The text goes to a temporary file in the same folder, is flushed to disk and
-    renamed over `path` (`os.replace` is atomic on POSIX and Windows).
-
-    Args:
-        path: The file to write.
-        obj: A JSON-serializable object.
-        indent: As for `json.dumps` (None: one line).
-
-    Example:
-
-    ```python
-    atomic_write_json("runs/digits/trial_0001/cost.json", {"flash_kb": 20.1})
-    ```
-    """
-    text = json.dumps(obj, indent=indent)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def atomic_save_model(model, path: str) -> None:
-    """Saves a Keras model to `path` (`.keras`) so that `path` is either the old or the new file.
-
-    The model is saved to a temporary `.keras` file in the same folder, then
-    renamed over `path`; if saving fails, the temporary file is removed.
-
-    Args:
-        model: A `keras.Model`.
-        path: The destination, ending in `.keras`.
-    """
-    folder, name = os.path.split(path)
-    tmp = os.path.join(folder, f".{name}.tmp-{os.getpid()}.keras")
-    try:
-        model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def read_json(path: str, project_dir: str | None = None) -> Any:
-    """Reads a JSON file of a search directory, naming the file and the fix if it is corrupt.
-
-    Args:
-        path: The file.
-        project_dir: The search directory it belongs to (for the message).
-
-    Returns:
-        The parsed content.
-
-    Raises:
-        SearchDirectoryError: If the file is not valid UTF-8 JSON (e.g. cut short).
-    """
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise SearchDirectoryError(_corrupt_message(path, project_dir, e)) from e
 
 
 def check_search_files(project_dir: str) -> None:
@@ -136,21 +74,22 @@ def check_search_files(project_dir: str) -> None:
             although tuner files exist.
     """
     # What Keras Tuner reads back: oracle.json and this process's tuner file (and the marker).
-    tuner_file = os.environ.get("KERASTUNER_TUNER_ID", "tuner0") + ".json"
+    own_tuner_file = tuner_file(os.environ.get("KERASTUNER_TUNER_ID", "tuner0"))
     tops = [
         os.path.join(project_dir, name)
-        for name in ("oracle.json", tuner_file, MARKER_FILE)
+        for name in (ORACLE_FILE, own_tuner_file, MARKER_FILE)
         if os.path.exists(os.path.join(project_dir, name))
     ]
-    trials = sorted(glob.glob(os.path.join(project_dir, "trial_*", "trial.json")))
-    costs = sorted(glob.glob(os.path.join(project_dir, "trial_*", "cost.json")))
-    for path in tops + trials + costs:
+    per_trial = [
+        os.path.join(folder, name) for folder in trial_dirs(project_dir) for name in (TRIAL_FILE, COST_FILE)
+    ]
+    for path in tops + [p for p in per_trial if os.path.exists(p)]:
         read_json(path, project_dir)
-    if os.path.exists(os.path.join(project_dir, tuner_file)) and not os.path.exists(
-        os.path.join(project_dir, "oracle.json")
+    if os.path.exists(os.path.join(project_dir, own_tuner_file)) and not os.path.exists(
+        os.path.join(project_dir, ORACLE_FILE)
     ):
         raise SearchDirectoryError(
-            f"The search directory {project_dir} has tuner files but no oracle.json, so the "
+            f"The search directory {project_dir} has tuner files but no {ORACLE_FILE}, so the "
             f"search state is lost; {_FIX}."
         )
 
@@ -238,7 +177,7 @@ def check_search_marker(project_dir: str, info: dict) -> None:
     """
     marker = os.path.join(project_dir, MARKER_FILE)
     if not os.path.exists(marker):
-        if glob.glob(os.path.join(project_dir, "*.json")) or glob.glob(os.path.join(project_dir, "trial_*")):
+        if glob.glob(os.path.join(project_dir, "*.json")) or trial_dirs(project_dir):
             raise SearchDirectoryError(
                 f"The search directory {project_dir} holds a search without a keras-nas marker "
                 f"({MARKER_FILE}): it was made by plain Keras Tuner or another tool, and resuming "
@@ -273,23 +212,6 @@ def check_search_marker(project_dir: str, info: dict) -> None:
             + "; ".join(mismatches)
             + f"). Resuming it would mix two searches; {_FIX}."
         )
-
-
-def _corrupt_message(path: str, project_dir: str | None, error: Exception) -> str:
-    where = os.path.relpath(path, project_dir) if project_dir else path
-    folder = os.path.dirname(path)
-    if project_dir and os.path.basename(folder).startswith("trial_"):
-        fix = (
-            f"delete the folder {folder} (the resumed search records that trial as lost, "
-            f"counts it as failed and goes on with new trial ids), or {_FIX}"
-        )
-    else:
-        fix = _FIX
-    return (
-        f"The search directory {project_dir or os.path.dirname(path)} has a corrupt file {where} "
-        f"({type(error).__name__}: {error}); it was probably cut short by a crash or a full disk. "
-        f"To continue, {fix}."
-    )
 
 
 # -- where a search lives: names, overwrite, one process at a time ------------------------
@@ -512,29 +434,26 @@ def restore_lost_trials(project_dir: str) -> list[str]:
     from keras_tuner.engine import trial as trial_module
 
     ids = set()
-    oracle_path = os.path.join(project_dir, "oracle.json")
+    oracle_path = os.path.join(project_dir, ORACLE_FILE)
     if os.path.exists(oracle_path):
         state = read_json(oracle_path, project_dir)
         if isinstance(state, dict):
             for key in ("start_order", "end_order", "retry_queue"):
                 ids |= {str(i) for i in state.get(key) or []}
             ids |= {str(i) for i in (state.get("ongoing_trials") or {}).values()}
-    for folder in glob.glob(os.path.join(project_dir, "trial_*")):
-        if os.path.isdir(folder):
-            ids.add(os.path.basename(folder)[len("trial_"):])
+    ids |= {trial_id_of(folder) for folder in trial_dirs(project_dir)}
     numbered = [i for i in ids if i.isdigit()]
     if numbered:
         width = max(len(i) for i in numbered)
         ids |= {f"{n:0{width}d}" for n in range(max(int(i) for i in numbered) + 1)}
-    lost = sorted(i for i in ids if not os.path.isfile(os.path.join(project_dir, f"trial_{i}", "trial.json")))
+    lost = sorted(i for i in ids if not os.path.isfile(os.path.join(trial_dir(project_dir, i), TRIAL_FILE)))
     for trial_id in lost:
-        folder = os.path.join(project_dir, f"trial_{trial_id}")
-        os.makedirs(folder, exist_ok=True)
+        os.makedirs(trial_dir(project_dir, trial_id), exist_ok=True)
         trial = trial_module.Trial(
             keras_tuner.HyperParameters(), trial_id=trial_id, status=trial_module.TrialStatus.FAILED,
             message=LOST_TRIAL_MESSAGE,
         )
-        atomic_write_json(os.path.join(folder, "trial.json"), trial.get_state())
+        save_trial(project_dir, trial)
         print(f"Trial {trial_id} of {project_dir} has no trial.json: recorded as lost (failed); its "
               "id is not reused.")
     return lost

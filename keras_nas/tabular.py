@@ -42,9 +42,9 @@ import keras_tuner
 from keras_tuner.errors import FatalError
 from keras_tuner.src import config as keras_tuner_config
 
-from keras_nas import fidelity, pareto, search_dir
+from keras_nas import fidelity, pareto, run_record, search_dir
 from keras_nas.blocks.nb201 import declare_nb201, from_nb201_string, to_nb201_string
-from keras_nas.errors import CandidateRejected, is_rejection
+from keras_nas.errors import CandidateRejected
 from keras_nas.strategies import NASOracle, get_strategy
 from keras_nas.strategies.base import architecture_values, values_key
 
@@ -372,6 +372,7 @@ class TabularTuner(keras_tuner.engine.base_tuner.BaseTuner):
             if row[name] > limit
         ]
         if broken:
+            run_record.record_rejection(trial, broken)
             raise CandidateRejected(broken)
         return {name: row[name] for name in self.table.metrics if name not in self.hidden}
 
@@ -552,7 +553,7 @@ def summarize(oracle, table: TabularBenchmark, objective: str = "val_accuracy",
             continue
         values = trial.hyperparameters.values
         row = table.lookup(values)
-        rejected = is_rejection(trial.message)
+        rejected = run_record.outcome_of(trial).rejected
         status = "REJECTED" if rejected else trial.status
         val = None
         if not rejected:

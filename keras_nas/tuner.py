@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
@@ -15,24 +14,21 @@ import tensorflow as tf
 from keras_tuner.engine import trial as trial_module
 from keras_tuner.src import config as keras_tuner_config
 
-from keras_nas import distributed, fidelity, search_dir, tflite
+from keras_nas import distributed, fidelity, run_record, search_dir, tflite
 from keras_nas.constraints import Constraints
 from keras_nas.cost_predictor import FeasibilityFilter, graph_features, has_all_features, smallest_point
 from keras_nas.hypermodel import SELECTION_METRIC
-from keras_nas.errors import (
-    CandidateRejected,
-    InfeasibleConstraintsError,
-    failure_reason,
-    is_rejection,
-)
+from keras_nas.errors import CandidateRejected, InfeasibleConstraintsError
 from keras_nas.memory import released_after_use
-from keras_nas.search_dir import atomic_write_json
+from keras_nas.run_record import (
+    COST_FILE,
+    LATENCY_CACHE_FILE,
+    TIMING_FILE,  # noqa: F401  (kept importable from here)
+    atomic_write_json,
+    outcome_of,
+)
 from keras_nas.tflite.measurement import Measurer
 from keras_nas.tflite.measurement import randomize_weights  # noqa: F401 (its former home)
-
-COST_FILE = "cost.json"
-TIMING_FILE = "timing.json"
-LATENCY_CACHE_FILE = "latency_cache.json"
 INT8_METRIC = "int8_val_accuracy"
 
 
@@ -168,6 +164,9 @@ class NASTuner(keras_tuner.Tuner):
         with released_after_use():
             try:
                 return self._run_trial(trial, *args, **kwargs)
+            except CandidateRejected as e:
+                run_record.record_rejection(trial, e.reasons)  # the trial's outcome, with its reasons
+                raise
             except (tf.errors.ResourceExhaustedError, MemoryError) as e:
                 # Keras puts "Exception encountered when calling ..." before TF's own line.
                 text = re.sub(r"\x1b\[[0-9;]*m", "", str(e))  # and bold terminal codes
@@ -312,11 +311,7 @@ class NASTuner(keras_tuner.Tuner):
 
     def recorded_cost(self, trial_id: str) -> dict | None:
         """The cost measured for a trial, or None if it was never measured."""
-        path = self._cost_path(trial_id)
-        if not os.path.exists(path):
-            return None
-        with open(path) as f:
-            return json.load(f)
+        return run_record.read_cost(self.project_dir, trial_id)
 
     def trial_seed(self, trial) -> int:
         """The seed of a trial's weights and data order: fixed by the oracle seed and trial id."""
@@ -328,9 +323,9 @@ class NASTuner(keras_tuner.Tuner):
     def _check_feasible(self, trial) -> None:
         """Stops the search when the constraints look impossible for this space."""
         trials = self.oracle.trials.values()
-        if any(not is_rejection(t.message) and t.trial_id != trial.trial_id for t in trials):
+        if any(not outcome_of(t).rejected and t.trial_id != trial.trial_id for t in trials):
             return
-        rejected = [t.trial_id for t in trials if is_rejection(t.message)] + [trial.trial_id]
+        rejected = [t.trial_id for t in trials if outcome_of(t).rejected] + [trial.trial_id]
         hopeless = getattr(self.oracle, "found_no_predicted_fit", False) and not self._smallest_point_tried
         if len(rejected) < self.infeasible_after and not hopeless:
             return
@@ -388,13 +383,11 @@ class NASTuner(keras_tuner.Tuner):
         super().on_trial_end(trial)
         seconds = time.perf_counter() - self._trial_started.pop(trial.trial_id, time.perf_counter())
         cost = self.recorded_cost(trial.trial_id)
-        timing = {"trial_seconds": seconds}
-        if cost is not None and "measure_seconds" in cost:
-            timing["measure_seconds"] = cost["measure_seconds"]
-        atomic_write_json(os.path.join(self.get_trial_dir(trial.trial_id), TIMING_FILE), timing)
+        run_record.write_timing(self.project_dir, trial.trial_id, seconds, cost)
         if self.trial_verbose:
             ended = self.oracle.get_trial(trial.trial_id)
             ended.message = ended.message or trial.message  # a worker's copy has no message
+            run_record.keep_recorded_outcome(trial, ended)  # nor outcome
             print(format_trial(ended, cost, seconds, self.oracle.objective.name), flush=True)
             print(self.progress_line(), flush=True)
 
@@ -418,59 +411,15 @@ class NASTuner(keras_tuner.Tuner):
         """Counts of trials by outcome, search time and the share spent measuring hardware cost.
 
         Returns:
-            A dict with `trained`, `rejected`, `failed` (in training), `skipped`
-            (proposals predicted over the flash/RAM limits, never converted),
-            `search_seconds` (time in trials), `measure_seconds`, `measure_share`
-            (measurement time / trial time), `prediction_seconds` (building
-            proposals to predict their cost), `rejection_share` (time of rejected
-            candidates and of prediction / trial and prediction time) and, when the cost was predicted, the
-            predictor's median and largest relative error on flash and arena
-            (`predicted_flash_kb_median_error`, ...).
+            `keras_nas.run_record.summarize` of the trials so far (`trained`,
+            `rejected`, `failed`, `skipped`, `search_seconds`, `measure_share`,
+            `rejection_share`, the cost predictor's errors, ...).
         """
-        trials = list(self.oracle.trials.values())
-        completed = sum(t.status == trial_module.TrialStatus.COMPLETED for t in trials)
-        rejected = sum(is_rejection(t.message) for t in trials)
-        failed = sum(
-            t.status in (trial_module.TrialStatus.FAILED, trial_module.TrialStatus.INVALID)
-            and not is_rejection(t.message)
-            for t in trials
+        return run_record.summarize(
+            run_record.rows_of_trials(self.oracle.trials.values(), self.project_dir),
+            skipped=getattr(self.oracle, "skipped_proposals", 0),
+            prediction_seconds=float(getattr(self.oracle, "prediction_seconds", 0.0)),
         )
-        total = measured = rejected_seconds = 0.0
-        errors = {"flash_kb": [], "peak_ram_kb": []}
-        for t in trials:
-            path = os.path.join(self.get_trial_dir(t.trial_id), TIMING_FILE)
-            if os.path.exists(path):
-                with open(path) as f:
-                    timing = json.load(f)
-                total += timing.get("trial_seconds", 0.0)
-                measured += timing.get("measure_seconds", 0.0)
-                if is_rejection(t.message):
-                    rejected_seconds += timing.get("trial_seconds", 0.0)
-            cost = self.recorded_cost(t.trial_id)
-            if cost is not None and "predicted" in cost:
-                for key, values in errors.items():
-                    values.append(abs(cost["predicted"][key] - cost[key]) / max(cost[key], 1e-9))
-        # Every proposal is built once to predict its cost: counted as time spent on
-        # rejections, with the rejected candidates' conversions.
-        predicting = float(getattr(self.oracle, "prediction_seconds", 0.0))
-        summary = {
-            "trained": completed,
-            "rejected": rejected,
-            "failed": failed,
-            "skipped": int(getattr(self.oracle, "skipped_proposals", 0)),
-            "search_seconds": total,
-            "measure_seconds": measured,
-            "measure_share": measured / total if total else 0.0,
-            "prediction_seconds": predicting,
-            "rejection_share": (
-                (rejected_seconds + predicting) / (total + predicting) if total else 0.0
-            ),
-        }
-        for key, values in errors.items():
-            if values:
-                summary[f"predicted_{key}_median_error"] = float(np.median(values))
-                summary[f"predicted_{key}_max_error"] = float(np.max(values))
-        return summary
 
 
 def subsample(args: tuple, kwargs: dict, fraction: float, seed: int) -> tuple:
@@ -530,8 +479,9 @@ def format_trial(trial, cost: dict | None, seconds: float, objective: str = "val
         )
     if trial.status == trial_module.TrialStatus.COMPLETED:
         return f"{head}  {objective} {trial.score:.4f}  ({seconds:.1f} s)"
-    reason = failure_reason(trial.message) or trial.status
-    if is_rejection(trial.message):
+    outcome = outcome_of(trial)
+    reason = outcome.reason or trial.status
+    if outcome.rejected:
         reason = "rejected: " + reason
     elif trial.message:
         reason = f"FAILED: {reason} (traceback in trial_{trial.trial_id}/trial.json)"

@@ -1,8 +1,9 @@
 """Candidates that cannot ship or cannot train: recorded with their reason, the search goes on."""
 
 import keras
+import keras_tuner
 
-from keras_nas import NASModel
+from keras_nas import NASModel, run_record
 from keras_nas.blocks import Block
 from keras_nas.datasets import load_digits
 
@@ -38,7 +39,10 @@ def test_failure_reason_is_the_exception_message_alone():
 
     traceback = "Traceback (most recent call last):\n  File ...\nkeras_tuner.src.errors.FailedTrialError: Training diverged (NaN)."
     assert failure_reason(traceback) == "Training diverged (NaN)."
+    # A trial of an older directory says it was rejected in its message only; its reasons are read from it.
     rejected = f"Traceback ...\nkeras_nas.errors.CandidateRejected: {CandidateRejected(['flash 80.0 KB > 64 KB'])}"
-    assert failure_reason(rejected) == "flash 80.0 KB > 64 KB"
+    old_trial = keras_tuner.engine.trial.Trial(keras_tuner.HyperParameters(), trial_id="0", status="FAILED",
+                                               message=rejected)
+    assert run_record.outcome_of(old_trial) == run_record.Outcome("rejected", "flash 80.0 KB > 64 KB")
     assert failure_reason("no class here: just text") == "no class here: just text"
     assert failure_reason("") is None and failure_reason(None) is None

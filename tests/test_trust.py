@@ -12,7 +12,7 @@ import keras_tuner
 import numpy as np
 import pytest
 
-from keras_nas import NASModel, commands, tabular
+from keras_nas import NASModel, commands, run_record, tabular
 from keras_nas.datasets import load_digits
 from keras_nas.search_dir import (
     LOCK_FILE,
@@ -198,7 +198,7 @@ def test_fit_releases_the_lock_and_writes_the_winner_atomically(fitted, monkeypa
     with monkeypatch.context() as m:
         m.setattr(keras.Model, "save", save_half_then_die)
         with pytest.raises(KeyboardInterrupt):
-            fitted._save_winner(fitted.best_trial_, 1)
+            run_record.save_winner(fitted, fitted.best_trial_, 1)
     assert (project / "winner.keras").read_bytes() == good
     keras.models.load_model(project / "winner.keras")
 
@@ -206,7 +206,7 @@ def test_fit_releases_the_lock_and_writes_the_winner_atomically(fitted, monkeypa
     fitted.cost_ = {"flash_kb": object()}  # not JSON: the write fails half way
     try:
         with pytest.raises(TypeError):
-            fitted._save_winner(fitted.best_trial_, 1)
+            run_record.save_winner(fitted, fitted.best_trial_, 1)
     finally:
         fitted.cost_ = cost
     assert (project / "winner.json").read_text() == info

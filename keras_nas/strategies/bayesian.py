@@ -11,7 +11,7 @@ import scipy.linalg
 from scipy.stats import norm
 from sklearn.linear_model import LogisticRegression
 
-from keras_nas.errors import is_rejection
+from keras_nas.run_record import outcome_of
 from keras_nas.strategies.base import NASOracle, architecture_values, values_key
 from keras_nas.strategies.registry import register
 from keras_nas.strategies.encoding import SpaceEncoder
@@ -219,7 +219,7 @@ class BayesianOptimization(NASOracle):
             if trial.status not in ("COMPLETED", "FAILED"):
                 continue
             rows.append(architecture_values(trial.hyperparameters.values))
-            labels.append(0 if is_rejection(trial.message) else 1)
+            labels.append(0 if outcome_of(trial).rejected else 1)
         if len(set(labels)) < 2:
             return None
         model = LogisticRegression(C=10.0, max_iter=1000)

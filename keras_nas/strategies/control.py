@@ -16,15 +16,15 @@ The other half, `keras_nas.strategies.proposals.ProposalHelpers`, proposes.
 
 from __future__ import annotations
 
-import os
 import time
 
 import keras_tuner
 from keras_tuner.engine import trial as trial_module
 
 from keras_nas.distributed import take_message
-from keras_nas.errors import is_rejection
-from keras_nas.search_dir import atomic_write_json, check_search_files, restore_lost_trials
+from keras_nas import run_record
+from keras_nas.run_record import atomic_write_json, outcome_of
+from keras_nas.search_dir import check_search_files, restore_lost_trials
 
 TrialStatus = trial_module.TrialStatus
 
@@ -147,7 +147,7 @@ class SearchControl(keras_tuner.Oracle):
 
     @keras_tuner.synchronized
     def end_trial(self, trial):
-        take_message(trial)  # a worker's failure reason (see keras_nas.distributed)
+        take_message(trial)  # a worker's failure reason and outcome (see keras_nas.distributed)
         if trial.trial_id in self.end_order:
             # Ended twice: a trial re-run after its first worker went silent, which then
             # finished after all. The first result stands.
@@ -155,12 +155,13 @@ class SearchControl(keras_tuner.Oracle):
                 if running.trial_id == trial.trial_id:
                     del self.ongoing_trials[tuner_id]
             return
+        run_record.keep_recorded_outcome(trial, self.trials[trial.trial_id])
         super().end_trial(trial)
         self.save()  # Keras Tuner saves before it drops the trial from `ongoing_trials`
         failures, last_error = 0, None
         for trial_id in self.end_order:
             ended = self.trials[trial_id]
-            if ended.status == TrialStatus.FAILED and not is_rejection(ended.message):
+            if ended.status == TrialStatus.FAILED and not outcome_of(ended).rejected:
                 failures, last_error = failures + 1, ended.message
             elif ended.status == TrialStatus.COMPLETED:
                 failures = 0
@@ -179,13 +180,13 @@ class SearchControl(keras_tuner.Oracle):
         atomic_write_json(self._get_oracle_fname(), self.get_state())
 
     def _save_trial(self, trial):
-        path = os.path.join(self._get_trial_dir(trial.trial_id), "trial.json")
-        atomic_write_json(path, trial.get_state())
+        run_record.save_trial(self._project_dir, trial)  # with its outcome
 
     def reload(self):
         check_search_files(self._project_dir)
         restore_lost_trials(self._project_dir)  # a deleted trial folder never frees its id
         super().reload()
+        run_record.restore_outcomes(self.trials, self._project_dir)
         # Keras Tuner writes trial.json before oracle.json; a search killed between
         # the two left trials that oracle.json does not know as running or ended.
         for trial_id, trial in sorted(self.trials.items()):
@@ -203,11 +204,11 @@ class SearchControl(keras_tuner.Oracle):
 
     def trained_count(self) -> int:
         """Trials that were (or are being) trained: everything but rejections."""
-        return sum(1 for t in self.trials.values() if not is_rejection(t.message))
+        return sum(1 for t in self.trials.values() if not outcome_of(t).rejected)
 
     def rejected_count(self) -> int:
         """Trials rejected for their hardware cost before training."""
-        return sum(1 for t in self.trials.values() if is_rejection(t.message))
+        return sum(1 for t in self.trials.values() if outcome_of(t).rejected)
 
     def completed_trials(self) -> list:
         """Completed trials with a score, in the order they ended."""

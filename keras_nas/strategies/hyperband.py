@@ -9,7 +9,7 @@ import math
 import numpy as np
 
 from keras_nas import fidelity as control
-from keras_nas.errors import is_rejection
+from keras_nas.run_record import outcome_of
 from keras_nas.strategies.base import WAIT, NASOracle, TrialStatus
 from keras_nas.strategies.registry import register
 
@@ -145,7 +145,7 @@ class Hyperband(NASOracle):
         for trial_id in self.start_order:
             trial = self.trials[trial_id]
             values = trial.hyperparameters.values
-            if control.BRACKET not in values or is_rejection(trial.message):
+            if control.BRACKET not in values or outcome_of(trial).rejected:
                 continue
             key = (int(values.get(control.ITERATION, 0)), int(values[control.BRACKET]))
             rounds = result.setdefault(key, [[] for _ in range(key[1] + 1)])

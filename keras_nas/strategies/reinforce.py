@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from keras_nas.errors import is_rejection
+from keras_nas.run_record import outcome_of
 from keras_nas.strategies.base import MAX_DUPLICATE_DRAWS, NASOracle, TrialStatus, values_key
 from keras_nas.strategies.registry import register
 from keras_nas.strategies.encoding import active_walk, categories
@@ -105,7 +105,7 @@ class Reinforce(NASOracle):
         Raises:
             ValueError: If a latency target is set but the trial has no `latency_ms`.
         """
-        if trial.status == TrialStatus.FAILED and is_rejection(trial.message):
+        if trial.status == TrialStatus.FAILED and outcome_of(trial).rejected:
             return self.rejection_reward
         if trial.status != TrialStatus.COMPLETED or trial.score is None:
             return None

@@ -31,15 +31,12 @@ from keras_nas import distributed
 from keras_nas.data import _as_class_indices, _take_from_dataset
 from keras_nas.blocks.oneshot_space import OneShotSpace
 from keras_nas.blocks.supernet import SuperNet
-from keras_nas.search_dir import atomic_write_json
+from keras_nas.run_record import DARTS_FILE, SUPERNET_WEIGHTS, atomic_write_json
 from keras_nas.strategies.learned import LearnedDistribution
 from keras_nas.tuner import NASTuner
 from keras_nas.weight_sharing.cost_model import CostModel, fit_cost_model
 from keras_nas.weight_sharing.darts import DartsTrainer
 from keras_nas.weight_sharing.single_path import InheritedScorer, train_single_path
-
-SUPERNET_WEIGHTS = "supernet.weights.h5"
-DARTS_FILE = "darts.json"
 
 
 class WeightSharingTuner(NASTuner):

@@ -1,0 +1,712 @@
+"""The run record: the one module that knows what a search directory holds.
+
+A search directory (`directory/project_name`) is Keras Tuner's, with keras-nas
+files added. Every file name, every reader and every writer of them is here:
+
+```
+keras_nas.json          the marker: what search this is (checked on resume, keras_nas/search_dir.py)
+keras_nas.lock          held by the process running `fit` (keras_nas.search_dir.SearchLock)
+oracle.json             the strategy's state (Keras Tuner, plus NASOracle's counters)
+tuner0.json, ...        one per tuner process (Keras Tuner)
+latency_cache.json      latency measurements shared by the search's trials
+trial_<id>/trial.json   the trial: architecture, status, metrics, message and its `outcome`
+trial_<id>/cost.json    the hardware cost measured before training
+trial_<id>/timing.json  seconds of the trial and of its measurement
+winner.keras            the trained winner, and winner.json: what it is and how it was searched
+search.json             the search's settings (strategy, budget, ...), the CLI config, the export folder
+report.{json,md,html}   the report (keras_nas.report), with its PNG plots
+supernet.weights.h5     weight-sharing searches: the supernet; darts.json: DARTS' learned choices
+```
+
+A trial's outcome is a field of its `trial.json` (`"outcome": {"status":
+"rejected", "reason": "flash 80.1 KB > 64 KB"}`): `trained`, `rejected` (over a
+constraint, never trained), `failed` (an error in training) or `running`. The
+tuner records a rejection on the trial (`record_rejection`); the oracle writes
+the outcome with the trial (`trial_state`) and strategies read it with
+`outcome_of`. Directories written before the outcome was recorded are read by
+`_legacy_rejection_reason`, the only code that looks into a trial's message.
+
+Every file is written atomically (`atomic_write_json`, `atomic_save_model`):
+a search killed at any point leaves the old or the new file, never half of one.
+
+Example:
+
+```python
+from keras_nas import run_record
+rows = run_record.read_trials("runs/digits")   # as NASModel.trials() returns them
+run_record.summarize(rows)                     # {'trained': 20, 'rejected': 7, ...}
+run_record.read_winner("runs/digits")["trial_id"]
+```
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import glob
+import json
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from keras_nas.errors import REJECTION_MARKER, failure_reason
+
+# Bump when the layout or meaning of the files in a search directory changes.
+FORMAT_VERSION = 1
+
+# -- file names ----------------------------------------------------------------------------
+
+MARKER_FILE = "keras_nas.json"
+LOCK_FILE = "keras_nas.lock"
+ORACLE_FILE = "oracle.json"
+LATENCY_CACHE_FILE = "latency_cache.json"
+TRIAL_PREFIX = "trial_"
+TRIAL_FILE, COST_FILE, TIMING_FILE = "trial.json", "cost.json", "timing.json"
+WINNER_MODEL, WINNER_INFO = "winner.keras", "winner.json"
+SEARCH_INFO = "search.json"
+REPORT_FILES = {"json": "report.json", "md": "report.md", "html": "report.html"}
+HISTORY_PLOT = "history.png"
+SUPERNET_WEIGHTS, DARTS_FILE = "supernet.weights.h5", "darts.json"
+
+START_AFRESH = "pass overwrite=True to start this search afresh, or use another project_name"
+
+
+def tuner_file(tuner_id: str) -> str:
+    """The name of a tuner process's state file (`tuner0.json`)."""
+    return f"{tuner_id}.json"
+
+
+def pareto_plot(axis: str) -> str:
+    """The name of the report's plot of the objective against the cost `axis`."""
+    return f"pareto_{axis}.png"
+
+
+def trial_dir(project_dir, trial_id: str) -> str:
+    """The folder of a trial (as Keras Tuner names it)."""
+    return os.path.join(str(project_dir), f"{TRIAL_PREFIX}{trial_id}")
+
+
+def trial_dirs(project_dir) -> list[str]:
+    """Every `trial_*` folder of a search directory, sorted."""
+    pattern = os.path.join(str(project_dir), TRIAL_PREFIX + "*")
+    return sorted(path for path in glob.glob(pattern) if os.path.isdir(path))
+
+
+def trial_id_of(folder: str) -> str:
+    """The trial id of a `trial_<id>` folder."""
+    return os.path.basename(folder)[len(TRIAL_PREFIX):]
+
+
+# -- writing and reading files safely --------------------------------------------------------
+
+
+class SearchDirectoryError(ValueError):
+    """A search directory cannot be resumed: it belongs to another search or is damaged."""
+
+
+def atomic_write_json(path: str, obj: Any, indent: int | None = None) -> None:
+    """Writes `obj` as JSON so that `path` holds either its old or its new content.
+
+    The text goes to a temporary file in the same folder, is flushed to disk and
+    renamed over `path` (`os.replace` is atomic on POSIX and Windows).
+
+    Args:
+        path: The file to write.
+        obj: A JSON-serializable object.
+        indent: As for `json.dumps` (None: one line).
+
+    Example:
+
+    ```python
+    atomic_write_json("runs/digits/trial_0001/cost.json", {"flash_kb": 20.1})
+    ```
+    """
+    text = json.dumps(obj, indent=indent)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def atomic_save_model(model, path: str) -> None:
+    """Saves a Keras model to `path` (`.keras`) so that `path` is either the old or the new file.
+
+    The model is saved to a temporary `.keras` file in the same folder, then
+    renamed over `path`; if saving fails, the temporary file is removed.
+
+    Args:
+        model: A `keras.Model`.
+        path: The destination, ending in `.keras`.
+    """
+    folder, name = os.path.split(path)
+    tmp = os.path.join(folder, f".{name}.tmp-{os.getpid()}.keras")
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def read_json(path: str, project_dir: str | None = None) -> Any:
+    """Reads a JSON file of a search directory, naming the file and the fix if it is corrupt.
+
+    Args:
+        path: The file.
+        project_dir: The search directory it belongs to (for the message).
+
+    Returns:
+        The parsed content.
+
+    Raises:
+        SearchDirectoryError: If the file is not valid UTF-8 JSON (e.g. cut short).
+    """
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise SearchDirectoryError(_corrupt_message(str(path), project_dir, e)) from e
+
+
+def _read_if_present(path: str, project_dir=None, default=None) -> Any:
+    return read_json(path, project_dir) if os.path.exists(path) else default
+
+
+def _corrupt_message(path: str, project_dir: str | None, error: Exception) -> str:
+    project_dir = str(project_dir) if project_dir else None
+    where = os.path.relpath(path, project_dir) if project_dir else path
+    folder = os.path.dirname(path)
+    if project_dir and os.path.basename(folder).startswith(TRIAL_PREFIX):
+        fix = (
+            f"delete the folder {folder} (the resumed search records that trial as lost, "
+            f"counts it as failed and goes on with new trial ids), or {START_AFRESH}"
+        )
+    else:
+        fix = START_AFRESH
+    return (
+        f"The search directory {project_dir or os.path.dirname(path)} has a corrupt file {where} "
+        f"({type(error).__name__}: {error}); it was probably cut short by a crash or a full disk. "
+        f"To continue, {fix}."
+    )
+
+
+def search_path(project_dir) -> Path:
+    """The project directory as a `Path`, after checking it holds a search.
+
+    Raises:
+        FileNotFoundError: If the directory or its `oracle.json` is missing.
+    """
+    path = Path(project_dir)
+    if not path.is_dir():
+        raise FileNotFoundError(
+            f"No search directory at {str(path)!r}. Give the project directory of a search, "
+            "i.e. `directory/project_name` as passed to NASModel (e.g. runs/digits)."
+        )
+    if not (path / ORACLE_FILE).exists():
+        found = sorted(p.name for p in path.iterdir() if (p / ORACLE_FILE).exists())
+        hint = f" It contains the searches {found}: pass one of them." if found else ""
+        raise FileNotFoundError(
+            f"{str(path)!r} is not a search directory: it has no {ORACLE_FILE}.{hint}"
+        )
+    return path
+
+
+def read_oracle_state(project_dir) -> dict:
+    """The strategy's saved state (`oracle.json`) of a search directory."""
+    root = search_path(project_dir)
+    return read_json(str(root / ORACLE_FILE), str(root))
+
+
+# -- the outcome of a trial ------------------------------------------------------------------
+
+TRAINED, REJECTED, FAILED, RUNNING = "trained", "rejected", "failed", "running"
+OUTCOMES = (TRAINED, REJECTED, FAILED, RUNNING)
+# A trial row's `status`: Keras Tuner's (COMPLETED, FAILED, ...), or this for a rejection.
+REJECTED_STATUS = "REJECTED"
+# The key of the outcome in trial.json, and the attribute that carries it on a live trial.
+OUTCOME_KEY = "outcome"
+_OUTCOME_ATTRIBUTE = "keras_nas_outcome"
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """How a trial ended.
+
+    Attributes:
+        status: "trained" (completed training), "rejected" (broke a hardware
+            constraint and was never trained), "failed" (an error, e.g. a
+            diverged training) or "running" (not ended yet).
+        reason: Why it was rejected or failed, in one line; None otherwise.
+    """
+
+    status: str
+    reason: str | None = None
+
+    def __post_init__(self):
+        if self.status not in OUTCOMES:
+            raise ValueError(f"Unknown trial outcome {self.status!r}; outcomes are {list(OUTCOMES)}.")
+
+    @property
+    def rejected(self) -> bool:
+        return self.status == REJECTED
+
+    def to_dict(self) -> dict:
+        return {"status": self.status, "reason": self.reason}
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> Outcome:
+        return cls(status=data["status"], reason=data.get("reason"))
+
+
+def record_rejection(trial, reasons: Iterable[str]) -> None:
+    """Records on a live Keras Tuner trial that it broke the constraints `reasons` (the tuner calls this)."""
+    record_outcome(trial, Outcome(REJECTED, "; ".join(reasons)))
+
+
+def recorded_outcome(trial) -> Outcome | None:
+    """The outcome recorded on a live trial, or None."""
+    return getattr(trial, _OUTCOME_ATTRIBUTE, None)
+
+
+def keep_recorded_outcome(source, target) -> None:
+    """Copies the outcome recorded on `source` to `target` (the oracle's copy of an ended trial)."""
+    if source is not target:
+        record_outcome(target, recorded_outcome(source))
+
+
+def record_outcome(trial, outcome: Outcome | None) -> None:
+    """Records (or, with None, forgets) the outcome of a live Keras Tuner trial."""
+    setattr(trial, _OUTCOME_ATTRIBUTE, outcome)
+
+
+def outcome_of(trial) -> Outcome:
+    """The outcome of a live Keras Tuner trial (an oracle's or a tuner's).
+
+    Example:
+
+    ```python
+    rejected = sum(outcome_of(t).rejected for t in oracle.trials.values())
+    ```
+    """
+    return _outcome(trial.status, trial.message, recorded_outcome(trial))
+
+
+def _outcome(status: str, message: str | None, recorded: Outcome | None) -> Outcome:
+    if status == "RUNNING":
+        return Outcome(RUNNING)
+    if recorded is not None:
+        return recorded
+    if status == "COMPLETED":
+        return Outcome(TRAINED)
+    if status in ("FAILED", "INVALID"):
+        legacy = _legacy_rejection_reason(message)
+        if legacy is not None:
+            return Outcome(REJECTED, legacy)
+        return Outcome(FAILED, failure_reason(message))
+    return Outcome(RUNNING)
+
+
+def _legacy_rejection_reason(message: str | None) -> str | None:
+    """The reason of a rejection written before outcomes were recorded, or None.
+
+    Trials of older directories (and of an older keras-nas on a worker) say
+    that they were rejected only by `REJECTION_MARKER` in their failure message.
+    """
+    if not message or REJECTION_MARKER not in message:
+        return None
+    last = message.strip().splitlines()[-1]
+    return last.split(REJECTION_MARKER, 1)[1].strip() if REJECTION_MARKER in last else last
+
+
+def trial_state(trial) -> dict:
+    """What `trial.json` holds for a live trial: Keras Tuner's state and, once ended, the outcome."""
+    state = trial.get_state()
+    outcome = outcome_of(trial)
+    if outcome.status != RUNNING:
+        state[OUTCOME_KEY] = outcome.to_dict()
+    return state
+
+
+def save_trial(project_dir, trial) -> None:
+    """Writes a live trial's `trial.json` (with its outcome)."""
+    folder = trial_dir(project_dir, trial.trial_id)
+    os.makedirs(folder, exist_ok=True)
+    atomic_write_json(os.path.join(folder, TRIAL_FILE), trial_state(trial))
+
+
+def restore_outcomes(trials: Mapping, project_dir) -> None:
+    """Puts the outcomes recorded in the trials' `trial.json` back on reloaded live trials."""
+    for trial_id, trial in trials.items():
+        state = _read_if_present(os.path.join(trial_dir(project_dir, trial_id), TRIAL_FILE), project_dir, {})
+        recorded = state.get(OUTCOME_KEY) if isinstance(state, dict) else None
+        record_outcome(trial, Outcome.from_dict(recorded) if recorded else None)
+
+
+# -- per-trial files: cost and timing --------------------------------------------------------
+
+
+def cost_path(project_dir, trial_id: str) -> str:
+    """Where a trial's measured hardware cost is kept."""
+    return os.path.join(trial_dir(project_dir, trial_id), COST_FILE)
+
+
+def read_cost(project_dir, trial_id: str) -> dict | None:
+    """The cost measured for a trial, or None if it was never measured."""
+    return _read_if_present(cost_path(project_dir, trial_id), project_dir)
+
+
+def read_timing(project_dir, trial_id: str) -> dict:
+    """`{"trial_seconds": ..., "measure_seconds": ...}` of a trial, or `{}`."""
+    return _read_if_present(os.path.join(trial_dir(project_dir, trial_id), TIMING_FILE), project_dir, {})
+
+
+def write_timing(project_dir, trial_id: str, trial_seconds: float, cost: dict | None) -> None:
+    """Records how long a trial took, and its measurement (from its cost)."""
+    timing = {"trial_seconds": trial_seconds}
+    if cost is not None and "measure_seconds" in cost:
+        timing["measure_seconds"] = cost["measure_seconds"]
+    folder = trial_dir(project_dir, trial_id)
+    os.makedirs(folder, exist_ok=True)
+    atomic_write_json(os.path.join(folder, TIMING_FILE), timing)
+
+
+# -- trial rows ------------------------------------------------------------------------------
+
+
+def trial_row(
+    project_dir,
+    trial_id: str,
+    status: str,
+    outcome: Outcome,
+    score: float | None,
+    metrics: Mapping[str, Any],
+    hyperparameters: Mapping[str, Any],
+) -> dict:
+    """One trial as `NASModel.trials()` and `read_trials` give it.
+
+    Returns:
+        A dict: `trial_id`, `status` (Keras Tuner's: COMPLETED, FAILED, RUNNING,
+        ...; REJECTED for a rejection), `outcome` (see `Outcome`), `score`,
+        `metrics` (last values), `cost` (`cost.json`, or None), `hyperparameters`,
+        `message` (the reason of a rejection or failure), `seconds` and
+        `measure_seconds` (or None).
+    """
+    timing = read_timing(project_dir, trial_id)
+    return {
+        "trial_id": trial_id,
+        "status": REJECTED_STATUS if outcome.rejected else status,
+        "outcome": outcome.status,
+        "score": score,
+        "metrics": {name: value for name, value in metrics.items() if value is not None},
+        "cost": read_cost(project_dir, trial_id),
+        "hyperparameters": dict(hyperparameters),
+        "message": outcome.reason,
+        "seconds": timing.get("trial_seconds"),
+        "measure_seconds": timing.get("measure_seconds"),
+    }
+
+
+def rows_of_trials(trials: Iterable, project_dir) -> list[dict]:
+    """`trial_row`s of live Keras Tuner trials, sorted by trial id."""
+    rows = [
+        trial_row(
+            project_dir,
+            trial.trial_id,
+            trial.status,
+            outcome_of(trial),
+            trial.score,
+            {name: trial.metrics.get_last_value(name) for name in trial.metrics.metrics},
+            trial.hyperparameters.values,
+        )
+        for trial in trials
+    ]
+    return sorted(rows, key=lambda row: row["trial_id"])
+
+
+def read_trials(project_dir) -> list[dict]:
+    """Every trial of a search directory as a `NASModel.trials()` row (see `trial_row`).
+
+    Args:
+        project_dir: The search's project directory.
+
+    Returns:
+        Rows sorted by trial id.
+
+    Raises:
+        FileNotFoundError: If `project_dir` is not a search directory.
+    """
+    root = search_path(project_dir)
+    rows = []
+    for folder in trial_dirs(root):
+        path = os.path.join(folder, TRIAL_FILE)
+        if not os.path.exists(path):
+            continue
+        state = read_json(path, str(root))
+        recorded = state.get(OUTCOME_KEY)
+        status = state.get("status")
+        rows.append(
+            trial_row(
+                root,
+                state.get("trial_id", trial_id_of(folder)),
+                status,
+                _outcome(status, state.get("message"), Outcome.from_dict(recorded) if recorded else None),
+                state.get("score"),
+                {
+                    name: _last_value(metric)
+                    for name, metric in (state.get("metrics") or {}).get("metrics", {}).items()
+                },
+                (state.get("hyperparameters") or {}).get("values", {}),
+            )
+        )
+    return sorted(rows, key=lambda row: row["trial_id"])
+
+
+def _last_value(metric: Mapping) -> float | None:
+    observations = metric.get("observations") or []
+    if not observations:
+        return None
+    value = observations[-1].get("value")
+    if isinstance(value, list):
+        value = value[-1] if value else None
+    return value
+
+
+# -- the summary -------------------------------------------------------------------------------
+
+
+def summarize(rows: list[dict], skipped: int = 0, prediction_seconds: float = 0.0) -> dict:
+    """Trials by outcome, search time and the share spent measuring hardware cost.
+
+    Args:
+        rows: `trial_row`s of the search.
+        skipped: Proposals predicted over the flash/RAM limits, never converted.
+        prediction_seconds: Time spent building proposals to predict their cost.
+
+    Returns:
+        A dict with `trials`, `trained`, `rejected`, `failed` (in training),
+        `running`, `skipped`, `search_seconds` (time in trials),
+        `measure_seconds`, `measure_share` (measurement time / trial time),
+        `prediction_seconds`, `rejection_share` (time of rejected candidates
+        and of prediction / trial and prediction time) and, when the cost was
+        predicted, the predictor's median and largest relative error on flash
+        and arena (`predicted_flash_kb_median_error`, ...).
+    """
+    counts = collections.Counter(row["outcome"] for row in rows)
+    total = sum(row["seconds"] or 0.0 for row in rows)
+    measured = sum(row["measure_seconds"] or 0.0 for row in rows)
+    rejected_seconds = sum(row["seconds"] or 0.0 for row in rows if row["outcome"] == REJECTED)
+    errors = {"flash_kb": [], "peak_ram_kb": []}
+    for row in rows:
+        cost = row["cost"]
+        if cost is not None and "predicted" in cost:
+            for key, values in errors.items():
+                values.append(abs(cost["predicted"][key] - cost[key]) / max(cost[key], 1e-9))
+    # Every proposal is built once to predict its cost: counted as time spent on
+    # rejections, with the rejected candidates' conversions.
+    summary = {
+        "trials": len(rows),
+        "trained": counts[TRAINED],
+        "rejected": counts[REJECTED],
+        "failed": counts[FAILED],
+        "running": counts[RUNNING],
+        "skipped": int(skipped),
+        "search_seconds": total,
+        "measure_seconds": measured,
+        "measure_share": measured / total if total else 0.0,
+        "prediction_seconds": float(prediction_seconds),
+        "rejection_share": (
+            (rejected_seconds + prediction_seconds) / (total + prediction_seconds) if total else 0.0
+        ),
+    }
+    for key, values in errors.items():
+        if values:
+            summary[f"predicted_{key}_median_error"] = float(np.median(values))
+            summary[f"predicted_{key}_max_error"] = float(np.max(values))
+    return summary
+
+
+def read_summary(project_dir, rows: list[dict] | None = None) -> dict:
+    """`summarize` of a search directory, with the strategy's counters from `oracle.json`."""
+    state = read_oracle_state(project_dir)
+    return summarize(
+        read_trials(project_dir) if rows is None else rows,
+        skipped=state.get("skipped_proposals", 0),
+        prediction_seconds=state.get("prediction_seconds", 0.0),
+    )
+
+
+# -- the search's settings ----------------------------------------------------------------------
+
+# What the marker tells about the settings when nothing else does.
+_MARKER_SETTINGS = ("strategy", "space", "objective", "seed", "input_shape", "num_classes")
+
+
+def search_settings(model) -> dict:
+    """The strategy, budget and constraints of a fitted `NASModel`, as JSON-able values."""
+    strategy = model._strategy_name()
+    fit = getattr(model, "_final_fit", {}) or {}
+    space = model.tuner.hypermodel.space if model.tuner is not None else None
+    return {
+        "strategy": strategy,
+        "strategy_kwargs": _jsonable(model.strategy_kwargs),
+        "seed": model.seed,
+        "objective": model.objective,
+        "max_trials": model.max_trials,
+        "max_rejected_trials": model.max_rejected_trials,
+        "search_epochs": model.search_epochs,
+        "epochs": fit.get("epochs"),
+        "constraints": model.constraints.active(),
+        "target": model.target.name,
+        "proxy": model.proxy,
+        "space": type(space).__name__ if space is not None else None,
+        "input_shape": list(model.input_shape) if model.input_shape else None,
+        "num_classes": model.num_classes,
+    }
+
+
+def read_search_info(project_dir) -> dict:
+    """`search.json` of a search directory (settings, CLI config, export folder), or `{}`."""
+    return _read_if_present(os.path.join(str(project_dir), SEARCH_INFO), str(project_dir), {})
+
+
+def save_search_info(project_dir, info: Mapping) -> None:
+    """Writes (or updates) `search.json` in a project directory; None values are left out."""
+    current = read_search_info(project_dir)
+    current.update({k: v for k, v in info.items() if v is not None})
+    atomic_write_json(os.path.join(str(project_dir), SEARCH_INFO), _jsonable(current), indent=1)
+
+
+def read_settings(project_dir) -> dict:
+    """The search's settings from the directory alone.
+
+    From `search.json` when the search was run by the CLI or reported with
+    `write_report(model)`, else what the marker, `oracle.json` and
+    `winner.json` hold, in that order; `objective` defaults to "val_accuracy".
+    """
+    root = search_path(project_dir)
+    marker = _read_if_present(str(root / MARKER_FILE), str(root), {})
+    marker = marker if isinstance(marker, dict) else {}
+    winner = read_winner(root) or {}
+    sources = (
+        read_search_info(root),
+        {key: marker.get(key) for key in _MARKER_SETTINGS},
+        {"seed": read_oracle_state(root).get("seed")},
+        {"objective": winner.get("objective"), "epochs": winner.get("epochs")},
+        winner.get("search") or {},
+        {"objective": "val_accuracy"},
+    )
+    settings = {}
+    for source in sources:  # the first source that knows a value wins
+        for key, value in source.items():
+            if value is not None:
+                settings.setdefault(key, value)
+    return settings
+
+
+# -- the winner --------------------------------------------------------------------------------
+
+
+def winner_model_path(project_dir) -> Path:
+    """Where the trained winner (`winner.keras`) of a search is kept."""
+    return Path(project_dir) / WINNER_MODEL
+
+
+def save_winner(model, trial, epochs: int) -> None:
+    """Writes `winner.keras` and `winner.json` of a fitted `NASModel` into its project directory.
+
+    Each file is whole or absent: a kill during the save leaves the previous winner.
+
+    Args:
+        model: The `NASModel` whose `model_` was trained from `trial`.
+        trial: The winning Keras Tuner trial.
+        epochs: Epochs of the final training.
+    """
+    project = model.tuner.project_dir
+    atomic_save_model(model.model_, str(winner_model_path(project)))
+    atomic_write_json(
+        os.path.join(project, WINNER_INFO),
+        {
+            "trial_id": trial.trial_id,
+            "objective": model.objective,
+            "score": trial.score,
+            "epochs": epochs,
+            "cost": model.cost_,
+            "finalist_scores": model.finalist_scores_,
+            "hyperparameters": dict(trial.hyperparameters.values),
+            "search": search_settings(model),
+        },
+        indent=1,
+    )
+
+
+def load_winner_model(project_dir):
+    """The trained winner of a search directory, a `keras.Model` (loaded with `safe_mode=True`).
+
+    Raises:
+        FileNotFoundError: If the search has no `winner.keras`.
+    """
+    import keras
+
+    from keras_nas import blocks  # noqa: F401  (registers the custom layers the winner may use)
+
+    path = winner_model_path(project_dir)
+    if not path.is_file():
+        raise FileNotFoundError(f"{str(project_dir)!r} has no trained winner ({WINNER_MODEL}).")
+    return keras.models.load_model(path, safe_mode=True)
+
+
+def read_winner(project_dir) -> dict | None:
+    """`winner.json` of a search directory (trial id, score, cost, architecture, settings), or None."""
+    return _read_if_present(os.path.join(str(project_dir), WINNER_INFO), str(project_dir))
+
+
+def has_winner(project_dir) -> bool:
+    """Whether a search directory holds a trained winner (`winner.keras` and `winner.json`)."""
+    return winner_model_path(project_dir).is_file() and (Path(project_dir) / WINNER_INFO).is_file()
+
+
+def _jsonable(values: Mapping) -> dict:
+    """`values` with anything JSON cannot hold replaced by its repr."""
+    return {k: v if _is_plain(v) else repr(v) for k, v in values.items()}
+
+
+def _is_plain(value) -> bool:
+    try:
+        json.dumps(value)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
+__all__ = [
+    "FORMAT_VERSION",
+    "Outcome",
+    "SearchDirectoryError",
+    "atomic_save_model",
+    "atomic_write_json",
+    "has_winner",
+    "load_winner_model",
+    "outcome_of",
+    "read_cost",
+    "read_json",
+    "read_search_info",
+    "read_settings",
+    "read_summary",
+    "read_trials",
+    "read_winner",
+    "record_outcome",
+    "record_rejection",
+    "rows_of_trials",
+    "save_search_info",
+    "save_trial",
+    "save_winner",
+    "search_path",
+    "search_settings",
+    "summarize",
+    "trial_row",
+]
