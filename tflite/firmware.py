@@ -277,6 +277,42 @@ class Firmware:
         _run(command, f"linking {output}")
         return Path(output)
 
+    def link_c_array(self, cc_path: Union[str, os.PathLike], output: Union[str, os.PathLike],
+                     name: str = "model_data") -> Path:
+        """Link an image with a model exported by `write_c_array` compiled in (no semihosting load).
+
+        The `.cc` and its header (same folder) are compiled with the
+        firmware's flags; a glue file hands `g_<name>`, `<Name>RegisterOps`
+        and `k<Name>ArenaSize` to the firmware, which then registers only
+        the model's ops and runs the linked array.
+
+        Args:
+            cc_path: The `<name>.cc` written by `write_c_array`.
+            output: The ELF to write (objects go next to it).
+            name: The `name` given to `write_c_array`.
+
+        Returns:
+            The ELF's path; run it with `emulator.run_on_board(..., elf=path)`.
+
+        Raises:
+            FirmwareError: The exported files do not compile or link.
+        """
+        output = Path(output)
+        camel = "".join(part[:1].upper() + part[1:] for part in name.split("_") if part)
+        glue = output.with_name(f"{name}_glue.cc")
+        glue.write_text(
+            f'#include "knas_firmware.h"\n#include "{name}.h"\n'
+            f"static bool RegisterOps(knas::Resolver& r) {{ return {camel}RegisterOps(r); }}\n"
+            f"static const knas::LinkedModel kModel = {{g_{name}, g_{name}_len, &RegisterOps, k{camel}ArenaSize}};\n"
+            "const knas::LinkedModel* knas_linked_model() { return &kModel; }\n"
+        )
+        folder = Path(cc_path).resolve().parent
+        objects = [
+            self.compile(cc_path, output.with_name(f"{name}.o"), include_dirs=[folder]),
+            self.compile(glue, output.with_name(f"{name}_glue.o"), include_dirs=[folder]),
+        ]
+        return self.link(output, ops=(), extra_objects=objects)
+
     def image_sizes(self, ops: Iterable[str]) -> SectionSizes:
         """Section sizes of the firmware that registers only `ops` (linked once per op set, cached).
 

@@ -6,7 +6,8 @@
 //   inputs.bin    optional: samples, each the concatenated bytes of every input
 //                 tensor; without it one sample of a fixed pseudo-random pattern
 //   outputs.bin   written: per sample, the concatenated bytes of every output
-// Stdout: `KNAS key=value` lines, ending with `KNAS status=ok` on success.
+// Stdout: `KNAS key=value` lines, ending with `KNAS status=ok` on success
+// (tick counts printed as 32-bit: newlib-nano's printf has no %llu).
 //
 // Time: SysTick on the processor clock; under QEMU's `-icount shift=0` every
 // executed instruction advances the clock by 1 ns, so ticks count executed
@@ -42,7 +43,8 @@ alignas(16) __attribute__((section(".knas_big.model"))) uint8_t g_model[kModelCa
 alignas(16) __attribute__((section(".knas_big.arena"))) uint8_t g_arena[kArenaCapacity];
 alignas(16) __attribute__((section(".knas_big.inputs"))) uint8_t g_inputs[kIoCapacity];
 alignas(16) __attribute__((section(".knas_big.outputs"))) uint8_t g_outputs[kIoCapacity];
-uint64_t g_sample_ticks[kMaxSamples];
+// Harness-only state also lives in the big RAM, so .data + .bss stay what a deployment needs.
+__attribute__((section(".knas_big.ticks"))) uint64_t g_sample_ticks[kMaxSamples];
 
 volatile uint32_t* const kSysTickCsr = reinterpret_cast<volatile uint32_t*>(0xE000E010);
 volatile uint32_t* const kSysTickRvr = reinterpret_cast<volatile uint32_t*>(0xE000E014);
@@ -84,8 +86,8 @@ class OpProfiler : public tflite::MicroProfilerInterface {
   void Reset() { count_ = 0; }
   void Print() const {
     for (uint32_t i = 0; i < count_; ++i) {
-      printf("KNAS op=%lu tag=%s ticks=%llu\n", static_cast<unsigned long>(i), tags_[i],
-             static_cast<unsigned long long>(ticks_[i]));
+      printf("KNAS op=%lu tag=%s ticks=%lu\n", static_cast<unsigned long>(i), tags_[i],
+             static_cast<unsigned long>(ticks_[i]));
     }
   }
 
@@ -96,7 +98,7 @@ class OpProfiler : public tflite::MicroProfilerInterface {
   uint64_t ticks_[kMaxOpEvents];
 };
 
-OpProfiler g_profiler;
+__attribute__((section(".knas_big.profiler"))) OpProfiler g_profiler;
 
 // Fills the stack below the current frame with kPaint (the scan finds the
 // deepest word that changed).
@@ -152,8 +154,8 @@ int main() {
   uint64_t t0 = Ticks();
   Spin(kSpin);
   uint64_t spin_ticks = Ticks() - t0;
-  printf("KNAS calibration_instructions=%lu calibration_ticks=%llu\n",
-         static_cast<unsigned long>(2 * kSpin), static_cast<unsigned long long>(spin_ticks));
+  printf("KNAS calibration_instructions=%lu calibration_ticks=%lu\n",
+         static_cast<unsigned long>(2 * kSpin), static_cast<unsigned long>(spin_ticks));
 
   const knas::LinkedModel* linked = knas_linked_model();
   const uint8_t* model_data;
@@ -250,11 +252,11 @@ int main() {
 
   printf("KNAS arena_used_bytes=%lu\n", static_cast<unsigned long>(interpreter.arena_used_bytes()));
   printf("KNAS stack_bytes=%lu\n", static_cast<unsigned long>(stack_bytes));
-  printf("KNAS allocate_ticks=%llu\n", static_cast<unsigned long long>(alloc_ticks));
+  printf("KNAS allocate_ticks=%lu\n", static_cast<unsigned long>(alloc_ticks));
   printf("KNAS samples=%ld input_bytes=%lu output_bytes=%lu\n", samples,
          static_cast<unsigned long>(input_bytes), static_cast<unsigned long>(output_bytes));
   for (long s = 0; s < samples; ++s) {
-    printf("KNAS sample=%ld ticks=%llu\n", s, static_cast<unsigned long long>(g_sample_ticks[s]));
+    printf("KNAS sample=%ld ticks=%lu\n", s, static_cast<unsigned long>(g_sample_ticks[s]));
   }
   g_profiler.Print();  // the ops of the last Invoke
   printf("KNAS status=ok\n");

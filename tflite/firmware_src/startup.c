@@ -26,6 +26,8 @@ void Reset_Handler(void) {
 // __libc_init_array calls these (crti.o is not linked: -nostartfiles).
 void _init(void) {}
 void _fini(void) {}
+// Normally from crtbegin.o: the handle C++ static destructors register with.
+void* __dso_handle = 0;
 
 void SysTick_Handler(void) { knas_systick_wraps++; }
 
