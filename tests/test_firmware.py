@@ -70,8 +70,8 @@ def digits():
     h = keras.layers.GlobalAveragePooling2D()(h)
     outputs = keras.layers.Dense(10, activation="softmax")(h)
     model = keras.Model(inputs, outputs)
-    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-    model.fit(x[:1400], y[:1400], epochs=8, batch_size=64, verbose=0)
+    model.compile(keras.optimizers.Adam(0.01), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x[:1400], y[:1400], epochs=30, batch_size=64, verbose=0)
     data_int8 = tflite.to_tflite(model, "int8", representative_data=x[:200])
     interpreter = tflite.load_interpreter(data_int8)
     detail = interpreter.get_input_details()[0]
@@ -81,7 +81,8 @@ def digits():
 
 
 def _litert_outputs(model_bytes, samples):
-    interpreter = tflite.load_interpreter(model_bytes)
+    """LiteRT's builtin int8 kernels (XNNPACK's own int8 kernels round differently, by up to 9 steps here)."""
+    interpreter = tflite.load_interpreter(model_bytes, use_xnnpack=False)
     inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
     rows = []
     for sample in samples:
@@ -97,12 +98,10 @@ def test_firmware_runs_a_trained_int8_model_like_litert(firmware, digits):
     board = run.outputs[0]
     reference = _litert_outputs(model_bytes, samples)
     assert board.shape == reference.shape == (40, 10) and board.dtype == np.int8
-    diff = np.abs(board.astype(int) - reference.astype(int))
-    print(f"\nfirmware vs LiteRT: {np.mean(diff == 0):.1%} of int8 outputs equal, max diff {diff.max()}")
-    assert diff.max() <= 1  # CMSIS-NN and LiteRT's kernels may round differently by one step
+    np.testing.assert_array_equal(board, reference)  # bit-exact: CMSIS-NN follows TFLite's int8 rounding
     assert np.mean(np.argmax(board, 1) == labels) >= 0.8  # a trained model, not noise
-    # Every inference of this model executes the same instructions (to SysTick's 40-instruction tick).
-    assert max(run.sample_instructions) - min(run.sample_instructions) <= 80
+    # Inferences differ only by data-dependent branches (clamps, softmax): < 2 % between samples.
+    assert max(run.sample_instructions) - min(run.sample_instructions) < 0.02 * run.instructions
     assert 10_000 < run.instructions < 50_000_000
     ops = tflite.model_ops(model_bytes)
     assert {tag for tag, _ in run.op_instructions} <= set(ops)
@@ -137,10 +136,10 @@ def test_measure_on_board_reports_flash_ram_and_its_sources(firmware, digits):
 def test_ops_the_firmware_lacks_are_named(firmware, digits, tmp_path):
     inputs = keras.Input((8, 8, 1))
     h = keras.layers.Conv2D(4, 3)(inputs)
-    outputs = keras.layers.Lambda(lambda t: keras.ops.argmax(keras.ops.reshape(t, (-1, 144)), axis=-1))(h)
+    outputs = keras.layers.UpSampling2D(interpolation="bilinear")(h)  # RESIZE_BILINEAR
     model_bytes = tflite.to_tflite(keras.Model(inputs, outputs), "int8",
                                    representative_data=np.random.default_rng(0).random((16, 8, 8, 1), "float32"))
-    with pytest.raises(UnsupportedOpsError, match="ARG_MAX"):
+    with pytest.raises(UnsupportedOpsError, match="RESIZE_BILINEAR"):
         measure_on_board(model_bytes, "cortex-m4", tflm_dir=_tflm_dir())
     # The firmware's own check: an image without CONV_2D's kernel names the op TFLite Micro lacks.
     elf = firmware.link(tmp_path / "no_conv.elf", ops=[op for op in firmware.ops if op != "CONV_2D"])
@@ -156,9 +155,7 @@ def test_exported_c_array_runs_in_the_firmware_like_litert(firmware, digits, tmp
     assert "model_source=linked" in run.log
     declared = int(run.log.split("declared_arena_bytes=")[1].split()[0])
     assert run.arena_bytes <= declared  # the header's arena (host measurement + margin) suffices
-    diff = np.abs(run.outputs[0].astype(int) - _litert_outputs(model_bytes, samples).astype(int))
-    print(f"\nC array in firmware vs LiteRT: {np.mean(diff == 0):.1%} equal, max diff {diff.max()}")
-    assert diff.max() <= 1
+    np.testing.assert_array_equal(run.outputs[0], _litert_outputs(model_bytes, samples))  # bit-exact
     # Same kernels, same model bytes: the linked array computes what the semihosted file does.
     loaded = run_on_board(model_bytes, firmware=firmware, inputs=samples)
     np.testing.assert_array_equal(run.outputs[0], loaded.outputs[0])
