@@ -110,7 +110,7 @@ def main() -> None:
         "CMSIS-NN ms (ref. CPI) |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    ref, cmsis = summary["reference"], summary["cmsis_nn"]
+    ref = summary["reference"]
     for n in models:
         r = result["models"][n]
         lines.append(

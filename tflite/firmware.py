@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
+from keras_nas.tflite.c_array import _camel as c_array_camel
 from keras_nas.tflite.ops import resolver_method
 
 FIRMWARE_VERSION = 1
@@ -298,7 +299,7 @@ class Firmware:
             FirmwareError: The exported files do not compile or link.
         """
         output = Path(output)
-        camel = "".join(part[:1].upper() + part[1:] for part in name.split("_") if part)
+        camel = c_array_camel(name)
         glue = output.with_name(f"{name}_glue.cc")
         glue.write_text(
             f'#include "knas_firmware.h"\n#include "{name}.h"\n'
