@@ -37,7 +37,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mlperf_tiny_models import REFERENCE_MODELS  # noqa: E402
 
 from keras_nas.tflite import count_macs, to_tflite  # noqa: E402
-from keras_nas.tflite.emulator import run_on_board  # noqa: E402
+from keras_nas.tflite.emulator import run_on_board
+from keras_nas.tflite.errors import InvalidModelError  # noqa: E402
 from keras_nas.tflite.firmware import build_firmware  # noqa: E402
 from keras_nas.tflite.mcu_cycles import fit_cpi, leave_one_out  # noqa: E402
 
@@ -75,8 +76,13 @@ def main() -> None:
             "cached": fw.cached, "build_seconds": fw.build_seconds, "call_seconds": time.perf_counter() - t0,
         }  # fmt: skip
         for name, data in models.items():
-            run = run_on_board(data, firmware=fw, timeout=1800)
             row = result["models"][name].setdefault(kernels, {})
+            try:
+                run = run_on_board(data, firmware=fw, timeout=1800)
+            except InvalidModelError as e:
+                row["error"] = str(e).splitlines()[0]
+                print(f"{kernels:9s} {name}: {row['error']}", flush=True)
+                continue
             row.update(instructions=run.instructions, arena_bytes=run.arena_bytes, stack_bytes=run.stack_bytes,
                        wall_seconds=round(run.wall_seconds, 2))  # fmt: skip
             print(f"{kernels:9s} {name}: {run.instructions / 1e6:8.2f} M instructions, arena {run.arena_bytes} B, "
@@ -84,8 +90,9 @@ def main() -> None:
 
     summary = {}
     for kernels in ("reference", "cmsis_nn"):
-        instr = {n: result["models"][n][kernels]["instructions"] for n in models}
-        published = {n: PUBLISHED_MS[n] for n in models}
+        instr = {n: result["models"][n][kernels]["instructions"] for n in models
+                 if "instructions" in result["models"][n][kernels]}
+        published = {n: PUBLISHED_MS[n] for n in instr}
         entry = {}
         if "ic" in instr and "kws" in instr:
             ratio = instr["ic"] / instr["kws"]
@@ -113,6 +120,10 @@ def main() -> None:
     ref = summary["reference"]
     for n in models:
         r = result["models"][n]
+        if "instructions" not in r["reference"] or "instructions" not in r["cmsis_nn"]:
+            lines.append(f"| {n} | {r['macs'] / 1e6:.2f} M | {PUBLISHED_MS[n]:.1f} | "
+                         f"{r['reference'].get('error', '')} | | | {r['cmsis_nn'].get('error', '')} | |")
+            continue
         lines.append(
             f"| {n} | {r['macs'] / 1e6:.2f} M | {PUBLISHED_MS[n]:.1f} | {r['reference']['instructions'] / 1e6:.2f} | "
             f"{ref.get('calibrated_ms', {}).get(n, float('nan')):.1f} | {100 * ref.get('loo_errors', {}).get(n, float('nan')):+.1f} % | "

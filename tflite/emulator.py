@@ -29,6 +29,7 @@ import os
 import re
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,7 @@ from keras_nas.tflite.ops import model_ops
 
 DEFAULT_TIMEOUT_S = 300.0
 _LINE = re.compile(r"^KNAS (.*)$")
+_ABORTED = "HALTED"  # what TFLite Micro prints before spinning forever (TFLITE_ABORT)
 
 
 class UnsupportedOpsError(InvalidModelError):
@@ -190,6 +192,37 @@ def _parse(log: str) -> Tuple[Dict[str, str], List[int], List[Tuple[str, int]]]:
     return fields, samples, ops
 
 
+def _run_qemu(command: List[str], cwd: Path, timeout: float, machine: str) -> Tuple[str, str, int]:
+    """Run QEMU; stop it when TFLite Micro aborts (it prints HALTED and spins) or at the time-out."""
+    process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    chunks: List[bytes] = []
+    errors: List[bytes] = []
+    readers = [
+        threading.Thread(target=lambda: chunks.extend(iter(lambda: process.stdout.read1(4096), b"")), daemon=True),
+        threading.Thread(target=lambda: errors.append(process.stderr.read()), daemon=True),
+    ]
+    for reader in readers:
+        reader.start()
+    deadline = time.monotonic() + timeout
+    try:
+        while process.poll() is None:
+            if b"".join(chunks[-2:]).rstrip().endswith(_ABORTED.encode()):
+                break
+            if time.monotonic() > deadline:
+                raise FirmwareError(
+                    f"QEMU ({machine}) did not finish within {timeout:g} s; the model may be too "
+                    "large for an emulated measurement, or pass a larger timeout."
+                )
+            time.sleep(0.01)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        for reader in readers:
+            reader.join(timeout=5)
+    return b"".join(chunks).decode("utf-8", "replace"), b"".join(errors).decode("utf-8", "replace"), process.returncode
+
+
 def run_on_board(
     model_content: ModelSource,
     target: str = "cortex-m4",
@@ -240,18 +273,15 @@ def run_on_board(
             "-kernel", str(elf or firmware.elf),
         ]  # fmt: skip
         start = time.perf_counter()
-        try:
-            result = subprocess.run(command, cwd=work, capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired as e:
-            raise FirmwareError(
-                f"QEMU ({board.machine}) did not finish within {timeout:g} s; the model may be too "
-                "large for an emulated measurement, or pass a larger timeout."
-            ) from e
+        log, stderr, returncode = _run_qemu(command, work, timeout, board.machine)
         wall = time.perf_counter() - start
-        log = result.stdout
         fields, sample_ticks, op_ticks = _parse(log)
         if fields.get("status") != "ok":
-            reason = fields.get("error") or f"QEMU exited with {result.returncode}: {result.stderr.strip()[-500:]}"
+            reason = fields.get("error") or (
+                "TFLite Micro aborted (TFLITE_ABORT: one of its internal checks failed, e.g. on a "
+                "quantization parameter a kernel cannot represent)"
+                if log.rstrip().endswith(_ABORTED) else f"QEMU exited with {returncode}: {stderr.strip()[-500:]}"
+            )
             tflm_log = "\n".join(line for line in log.splitlines() if not line.startswith("KNAS "))
             raise InvalidModelError(
                 f"The {firmware.target} firmware ({board.machine}) could not run the model: {reason}"

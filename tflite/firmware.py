@@ -554,9 +554,12 @@ def _compile_all(tasks: List[Tuple[List[str], str]], jobs: int) -> float:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     # Longest first (C++ before C) keeps every core busy to the end.
     tasks = sorted(tasks, key=lambda t: t[1].endswith(".c"))
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
+    pool = ThreadPoolExecutor(max_workers=jobs)
+    try:
         for future in [pool.submit(_run, command, f"compiling {name}") for command, name in tasks]:
             future.result()
+    finally:  # on an error or Ctrl-C, do not start the remaining compilations
+        pool.shutdown(wait=True, cancel_futures=True)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
