@@ -1,0 +1,148 @@
+"""MLPerf Tiny models on an emulated Cortex-M4: instructions from the real firmware, calibrated latency.
+
+Builds the four MLPerf Tiny v0.5 reference architectures (`mlperf_tiny_models.py`),
+converts them to int8 (random calibration data: enough for instruction counts),
+runs each on QEMU's `mps2-an386` (Cortex-M4) with the TFLite Micro firmware of
+`keras_nas.tflite.firmware`, once with TFLM's reference kernels (what the
+published MLPerf Tiny v0.5 reference submission ran) and once with CMSIS-NN,
+and compares with the published latencies of the reference platform
+(NUCLEO-L4R5ZI, Cortex-M4F @ 120 MHz, TFLM reference kernels;
+github.com/mlcommons/tiny_results_v0.5, closed/reference).
+
+Reports:
+- the ResNet-8 / DS-CNN latency ratio from the emulator vs the published
+  704.26 / 181.92 ms (an instruction ratio: no calibration involved);
+- the cycles-per-instruction fitted on the four models and its leave-one-out
+  error (fit on three, predict the fourth);
+- wall time per emulated inference.
+
+Run: `.venv/bin/python benchmarks/bench_mcu.py [--tflm-dir DIR] [--json FILE]`
+(`$KERAS_NAS_TFLM_DIR` names the TFLite Micro tree when --tflm-dir is not given).
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from mlperf_tiny_models import REFERENCE_MODELS  # noqa: E402
+
+from keras_nas.tflite import count_macs, to_tflite  # noqa: E402
+from keras_nas.tflite.emulator import run_on_board
+from keras_nas.tflite.errors import InvalidModelError  # noqa: E402
+from keras_nas.tflite.firmware import build_firmware  # noqa: E402
+from keras_nas.tflite.mcu_cycles import fit_cpi, leave_one_out  # noqa: E402
+
+SOURCE = "https://github.com/mlcommons/tiny_results_v0.5/tree/main/closed/reference/results/Nucleo-L4R5ZI"
+PUBLISHED_MS = {"kws": 18192 / 100, "vww": 60054 / 100, "ic": 70426 / 100, "ad": 10052 / 1000}
+CLOCK_MHZ = 120.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tflm-dir", default=None, help="TFLite Micro tree (default $KERAS_NAS_TFLM_DIR)")
+    parser.add_argument("--json", default=None, help="write the raw results here")
+    parser.add_argument("--models", nargs="*", default=list(REFERENCE_MODELS), choices=list(REFERENCE_MODELS))
+    args = parser.parse_args()
+    start = time.time()
+    result = {
+        "date": datetime.date.today().isoformat(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}",
+        "published_ms": PUBLISHED_MS,
+        "published_source": SOURCE,
+        "clock_mhz": CLOCK_MHZ,
+        "models": {},
+        "firmware": {},
+    }
+    models = {}
+    for name in args.models:
+        model = REFERENCE_MODELS[name]()
+        x = np.random.default_rng(0).random((32, *model.input_shape[1:])).astype("float32")
+        models[name] = to_tflite(model, "int8", representative_data=x)
+        result["models"][name] = {"model_bytes": len(models[name]), "macs": int(count_macs(models[name]).macs)}
+    for kernels in ("reference", "cmsis_nn"):
+        t0 = time.perf_counter()
+        fw = build_firmware("cortex-m4", tflm_dir=args.tflm_dir, kernels=kernels)
+        result["firmware"][kernels] = {
+            "cached": fw.cached, "build_seconds": fw.build_seconds, "call_seconds": time.perf_counter() - t0,
+        }  # fmt: skip
+        for name, data in models.items():
+            row = result["models"][name].setdefault(kernels, {})
+            try:
+                run = run_on_board(data, firmware=fw, timeout=1800)
+            except InvalidModelError as e:
+                row["error"] = str(e).splitlines()[0]
+                print(f"{kernels:9s} {name}: {row['error']}", flush=True)
+                continue
+            row.update(instructions=run.instructions, arena_bytes=run.arena_bytes, stack_bytes=run.stack_bytes,
+                       wall_seconds=round(run.wall_seconds, 2))  # fmt: skip
+            print(f"{kernels:9s} {name}: {run.instructions / 1e6:8.2f} M instructions, arena {run.arena_bytes} B, "
+                  f"stack {run.stack_bytes} B, QEMU {run.wall_seconds:.1f} s", flush=True)  # fmt: skip
+
+    summary = {}
+    for kernels in ("reference", "cmsis_nn"):
+        instr = {n: result["models"][n][kernels]["instructions"] for n in models
+                 if "instructions" in result["models"][n][kernels]}
+        published = {n: PUBLISHED_MS[n] for n in instr}
+        entry = {}
+        if "ic" in instr and "kws" in instr:
+            ratio = instr["ic"] / instr["kws"]
+            entry["ic_kws_ratio"] = ratio
+            entry["ic_kws_ratio_vs_published"] = ratio / (PUBLISHED_MS["ic"] / PUBLISHED_MS["kws"])
+        if len(published) >= 2:
+            cpi = fit_cpi(instr, published, CLOCK_MHZ)
+            loo = leave_one_out(instr, published, CLOCK_MHZ)
+            entry.update(
+                cpi=cpi,
+                loo_errors=loo,
+                loo_mean_abs=float(np.mean([abs(e) for e in loo.values()])),
+                loo_max_abs=float(max(abs(e) for e in loo.values())),
+                calibrated_ms={n: cpi * instr[n] / (CLOCK_MHZ * 1000) for n in instr},
+            )
+        summary[kernels] = entry
+    result["summary"] = summary
+    result["seconds"] = round(time.time() - start, 1)
+
+    lines = [
+        "| model | MACs | published ms | ref. kernels: M instr. | calibrated ms | LOO error | CMSIS-NN: M instr. | "
+        "CMSIS-NN ms (ref. CPI) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    ref = summary["reference"]
+    for n in models:
+        r = result["models"][n]
+        if "instructions" not in r["reference"] or "instructions" not in r["cmsis_nn"]:
+            lines.append(f"| {n} | {r['macs'] / 1e6:.2f} M | {PUBLISHED_MS[n]:.1f} | "
+                         f"{r['reference'].get('error', '')} | | | {r['cmsis_nn'].get('error', '')} | |")
+            continue
+        lines.append(
+            f"| {n} | {r['macs'] / 1e6:.2f} M | {PUBLISHED_MS[n]:.1f} | {r['reference']['instructions'] / 1e6:.2f} | "
+            f"{ref.get('calibrated_ms', {}).get(n, float('nan')):.1f} | {100 * ref.get('loo_errors', {}).get(n, float('nan')):+.1f} % | "
+            f"{r['cmsis_nn']['instructions'] / 1e6:.2f} | "
+            f"{ref.get('cpi', float('nan')) * r['cmsis_nn']['instructions'] / (CLOCK_MHZ * 1000):.1f} |"
+        )  # fmt: skip
+    print("\n".join(lines))
+    for kernels, entry in summary.items():
+        if "ic_kws_ratio" in entry:
+            print(f"{kernels}: IC/KWS instruction ratio {entry['ic_kws_ratio']:.2f} = "
+                  f"{entry['ic_kws_ratio_vs_published']:.2f} x the published {PUBLISHED_MS['ic'] / PUBLISHED_MS['kws']:.2f}")  # fmt: skip
+        if "cpi" in entry:
+            print(f"{kernels}: CPI {entry['cpi']:.3f}, LOO mean |error| {100 * entry['loo_mean_abs']:.1f} %, "
+                  f"max {100 * entry['loo_max_abs']:.1f} %")  # fmt: skip
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=1)
+        print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()

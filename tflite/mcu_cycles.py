@@ -1,0 +1,154 @@
+"""From instructions executed on an emulated Cortex-M to cycles and milliseconds on a real one.
+
+QEMU counts instructions, not cycles: a real core stalls on loads, taken
+branches and flash wait states, and dual-issues some pairs (Cortex-M7). The
+model here is one number per target and kernel library, cycles per
+instruction (CPI), fitted on published latencies of models that
+`benchmarks/bench_mcu.py` runs on the same emulated firmware:
+
+    cycles = cpi * instructions,   latency_ms = cycles / (clock_mhz * 1000)
+
+`CycleModel.loo_error` is the leave-one-out error of that fit (fit on all
+but one published model, predict the one left out; mean absolute relative
+error), the honest error to expect on a new model.
+
+Calibrations
+------------
+- `cortex-m4`: three MLPerf Tiny v0.5 reference results (NUCLEO-L4R5ZI,
+  STM32L4R5 Cortex-M4F @ 120 MHz, TFLM v2.3.1; github.com/mlcommons/tiny_results_v0.5,
+  closed/reference: KWS 181.92 ms, IC 704.26 ms, AD 10.05 ms) against the
+  instructions of the same architectures (`benchmarks/mlperf_tiny_models.py`,
+  int8) on `mps2-an386` with the CMSIS-NN firmware: CPI 2.44, leave-one-out
+  error 27 % mean (KWS -20 %, IC -19 %, AD +41 %; KWS and IC alone agree
+  within 1.5 %: CPI 2.88 and 2.84, the fully-connected AD model 2.02). VWW is
+  left out: TFLite Micro aborts on the int8 MobileNetV1-0.25 (host and board).
+  The CMSIS-NN firmware reproduces the published IC/KWS latency ratio (3.93
+  vs 3.87); TFLM's reference kernels do not (2.51) and would need a CPI of
+  0.63, impossible on a Cortex-M4, so the published runs used optimised
+  kernels. A CPI of 2.4 is not the core's alone: it also absorbs that the
+  2020 TFLM of the published runs executed more instructions than today's
+  TFLM + CMSIS-NN. The `reference` firmware uses the same CPI (same core and
+  memory system).
+- `cortex-m7` and `cortex-m55`: no published TFLite Micro latency of a model
+  reproducible here was found; CPI 1.0 (cycles = instructions) is an
+  assumption, marked `calibrated=False` and in every `latency_source`.
+"""
+
+from dataclasses import dataclass
+from typing import Dict, Tuple
+
+
+@dataclass(frozen=True)
+class CycleModel:
+    """Cycles per executed instruction of one target and kernel library.
+
+    Attributes:
+        target: Target name, e.g. `"cortex-m4"`.
+        kernels: `"cmsis_nn"` or `"reference"`.
+        clock_mhz: Core clock of the modelled board.
+        cycles_per_instruction: The fitted (or assumed) CPI.
+        calibrated: `True` when fitted on published measurements.
+        loo_error: Leave-one-out mean absolute relative error of the fit
+            (`None` when not calibrated).
+        source: Where the numbers come from.
+    """
+
+    target: str
+    kernels: str
+    clock_mhz: float
+    cycles_per_instruction: float
+    calibrated: bool
+    loo_error: float = None
+    source: str = ""
+
+    def cycles(self, instructions: float) -> float:
+        """Estimated cycles on the modelled board for an instruction count."""
+        return self.cycles_per_instruction * float(instructions)
+
+    def latency_ms(self, instructions: float) -> float:
+        """Estimated milliseconds on the modelled board for an instruction count.
+
+        Example:
+
+        >>> CYCLE_MODELS[("cortex-m4", "cmsis_nn")].latency_ms(120_000) > 0
+        True
+        """
+        return self.cycles(instructions) / (self.clock_mhz * 1000.0)
+
+    def describe(self) -> str:
+        """One line for reports, e.g. `"CPI 1.31 fitted on 4 MLPerf Tiny results (LOO 6 %)"`."""
+        if not self.calibrated:
+            return f"CPI {self.cycles_per_instruction:g} assumed (no published {self.target} figure to fit)"
+        return f"CPI {self.cycles_per_instruction:.3g} fitted on {self.source} (LOO {100 * self.loo_error:.0f} %)"
+
+
+_MLPERF_V05_REF = "3 MLPerf Tiny v0.5 reference results (NUCLEO-L4R5ZI @120 MHz, TFLM v2.3.1)"
+
+# Fitted by benchmarks/bench_mcu.py on the CMSIS-NN firmware (benchmarks/RESULTS.md, 2026-11-30);
+# refit when the firmware or TFLM changes.
+CORTEX_M4_CPI = 2.439
+CORTEX_M4_LOO = 0.268
+
+CYCLE_MODELS: Dict[Tuple[str, str], CycleModel] = {
+    ("cortex-m4", "cmsis_nn"): CycleModel(
+        "cortex-m4", "cmsis_nn", 120.0, CORTEX_M4_CPI, True, CORTEX_M4_LOO, _MLPERF_V05_REF
+    ),
+    ("cortex-m4", "reference"): CycleModel(
+        "cortex-m4", "reference", 120.0, CORTEX_M4_CPI, True, CORTEX_M4_LOO,
+        _MLPERF_V05_REF + " with the CMSIS-NN firmware; CPI carried over to reference kernels",
+    ),
+    ("cortex-m7", "reference"): CycleModel("cortex-m7", "reference", 216.0, 1.0, False),
+    ("cortex-m7", "cmsis_nn"): CycleModel("cortex-m7", "cmsis_nn", 216.0, 1.0, False),
+    ("cortex-m55", "reference"): CycleModel("cortex-m55", "reference", 160.0, 1.0, False),
+    ("cortex-m55", "cmsis_nn"): CycleModel("cortex-m55", "cmsis_nn", 160.0, 1.0, False),
+}  # fmt: skip
+"""Cycle models by (target, kernels); clocks are those of `keras_nas.tflite.targets` (M55: 160 MHz, Alif E3 HP class)."""
+
+
+def cycle_model(target: str, kernels: str = "cmsis_nn") -> CycleModel:
+    """The cycle model of a target and kernel library.
+
+    Raises:
+        ValueError: No model for that pair (the message lists the known ones).
+    """
+    try:
+        return CYCLE_MODELS[(target, kernels)]
+    except KeyError:
+        raise ValueError(
+            f"No cycle model for target {target!r} with {kernels!r} kernels; known: "
+            f"{', '.join(f'{t}/{k}' for t, k in CYCLE_MODELS)}."
+        ) from None
+
+
+def fit_cpi(instructions: Dict[str, float], published_ms: Dict[str, float], clock_mhz: float) -> float:
+    """Least-squares CPI through the origin, on relative errors.
+
+    Minimises sum(((cpi * i / f) - ms) / ms)^2, so each model weighs the same
+    whatever its size: cpi = sum(x/y) / sum((x/y)^2) with x = i / f.
+
+    Args:
+        instructions: Emulated instructions per inference by model name.
+        published_ms: Published latency by model name (same names).
+        clock_mhz: Clock of the published board.
+
+    Returns:
+        The CPI.
+    """
+    ratios = [instructions[n] / (clock_mhz * 1000.0) / published_ms[n] for n in published_ms]
+    return sum(ratios) / sum(r * r for r in ratios)
+
+
+def leave_one_out(instructions: Dict[str, float], published_ms: Dict[str, float],
+                  clock_mhz: float) -> Dict[str, float]:
+    """Relative error of each model's latency predicted by a CPI fitted on the others.
+
+    Returns:
+        `{name: (predicted - published) / published}`.
+    """
+    errors = {}
+    for name in published_ms:
+        rest = {n: v for n, v in published_ms.items() if n != name}
+        cpi = fit_cpi(instructions, rest, clock_mhz)
+        predicted = cpi * instructions[name] / (clock_mhz * 1000.0)
+        errors[name] = (predicted - published_ms[name]) / published_ms[name]
+    return errors
