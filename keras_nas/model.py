@@ -11,14 +11,12 @@ from typing import Any
 
 import keras
 import numpy as np
-from keras_tuner.engine import trial as trial_module
 
-from keras_nas import blocks, checks, distributed, pareto, run_record, search_dir, strategies, tflite
+from keras_nas import blocks, checks, distributed, pareto, run_record, search_dir, selection, strategies, tflite
 from keras_nas.constraints import Constraints
 from keras_nas.data import PreparedData, prepare_data
 from keras_nas.errors import NotFittedError
 from keras_nas.export import export_model
-from keras_nas.memory import released_after_use
 from keras_nas.search_setup import make_tuner
 from keras_nas.strategies import NASOracle
 from keras_nas.tuner import INT8_METRIC, NASTuner
@@ -343,7 +341,7 @@ class NASModel:
                 f"their cost, {summary['failed']} failed; {summary['search_seconds']:.0f} s, of "
                 f"which {100 * summary['measure_share']:.1f} % measuring hardware cost."
             )
-        return self._train(self._select_winner())
+        return self._train(selection.select_winner(self))
 
     def choose(self, trial: str | dict | Callable[[dict], float], epochs: int | None = None):
         """Makes another trained candidate the model: by trial id, or by a selection rule.
@@ -396,8 +394,8 @@ class NASModel:
                 f"Winner: trial {trial.trial_id} ({self.objective} {trial.score:.4f}); "
                 f"training it for {fit['epochs']} epochs."
             )
-        model, history = self._fit_architecture(
-            trial, self.tuner.trial_seed(trial), fit["epochs"], list(fit["callbacks"]), verbose
+        model, history = selection.fit_architecture(
+            self, trial, self.tuner.trial_seed(trial), fit["epochs"], list(fit["callbacks"]), verbose
         )
         self.model_ = model
         # Measured as the search measured the candidates; flash is the exported file's.
@@ -421,90 +419,6 @@ class NASModel:
     def _strategy_name(self) -> str:
         """The registered name of the strategy (an unregistered oracle class's: the class name)."""
         return self._strategy.name
-
-    def _select_winner(self):
-        """The most accurate trained candidate; ties go to the smaller flash size."""
-        completed = [
-            t
-            for t in self.tuner.oracle.trials.values()
-            if t.status == trial_module.TrialStatus.COMPLETED and t.score is not None
-        ]
-        # Trials of an earlier run under looser constraints are not eligible.
-        over = self.constraints.over_limit(
-            {t.trial_id: self.tuner.recorded_cost(t.trial_id) for t in completed}
-        )
-        if over:
-            warnings.warn(
-                f"{len(over)} trained candidate(s) of this search break the current constraints "
-                f"({self.constraints}), probably set tighter since they were trained, and cannot be "
-                "the winner: "
-                + "; ".join(f"trial {tid}: {', '.join(broken)}" for tid, broken in sorted(over.items())),
-                UserWarning,
-            )
-            completed = [t for t in completed if t.trial_id not in over]
-        if not completed:
-            reasons = {
-                t.trial_id: run_record.outcome_of(t).reason
-                for t in self.tuner.oracle.trials.values()
-                if t.message
-            }
-            raise RuntimeError(
-                "The search finished without any trained candidate that meets the constraints. "
-                "Reasons per trial: "
-                f"{reasons or 'no trial ran'}"
-                + (f"; trained but over the current constraints: {sorted(over)}" if over else "")
-                + ". Loosen the constraints, raise max_trials or max_rejected_trials, or check the data."
-            )
-        if self.select is not None:
-            row = pareto.select([r for r in self.trials() if r["trial_id"] not in over], self.select)
-            return self.tuner.oracle.get_trial(row["trial_id"])
-        sign = 1 if self.tuner.oracle.objective.direction == "max" else -1
-        ranked = sorted(
-            completed,
-            key=lambda t: (sign * t.score, -t.metrics.get_last_value("flash_kb")),
-            reverse=True,
-        )
-        finalists = ranked[: self.finalists]
-        if len(finalists) < 2:
-            return finalists[0]
-        # One training run is noisy: the finalists are trained once more with another
-        # seed and the best mean of the two scores wins.
-        means = {t.trial_id: (t.score + self._second_score(t)) / 2 for t in finalists}
-        self.finalist_scores_ = means
-        if self._final_fit["verbose"]:
-            print(
-                "Finalists, mean of two trainings: "
-                + ", ".join(f"trial {tid} {score:.4f}" for tid, score in means.items())
-            )
-        return max(finalists, key=lambda t: (sign * means[t.trial_id], -t.metrics.get_last_value("flash_kb")))
-
-    def _second_score(self, trial) -> float:
-        """The objective of `trial`'s architecture trained again as in the search, with another seed."""
-        with released_after_use():
-            model, history = self._fit_architecture(
-                trial, self.tuner.trial_seed(trial) + 7919, self._final_fit["search_epochs"], [], 0
-            )
-            if self.objective == INT8_METRIC:
-                return self.tuner.int8_accuracy(model)
-            return float(max(history.history[self.objective]))
-
-    def _fit_architecture(self, trial, seed: int, epochs: int, callbacks: list, verbose: int):
-        """Builds `trial`'s architecture afresh and trains it on the fit data as the search does
-        (cosine schedule, best validation epoch kept); returns the model and its `History`."""
-        keras.backend.clear_session()
-        keras.utils.set_random_seed(seed)
-        model = self.tuner.hypermodel.build(trial.hyperparameters)
-        history = self.tuner.hypermodel.fit(
-            trial.hyperparameters,
-            model,
-            *self.data_.train_args,
-            validation_data=self.data_.validation_data,
-            epochs=epochs,
-            callbacks=callbacks,
-            verbose=verbose,
-            **self._final_fit["train_kwargs"],
-        )
-        return model, history
 
     # -- the trained model ----------------------------------------------------------------
 
