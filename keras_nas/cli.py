@@ -59,7 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Profile a .tflite model: flash size, TFLite Micro peak arena, MACs/FLOPs, "
             "parameters, ops (and TFLite Micro support), and latency measured on LiteRT "
-            "(host/mobile targets) or estimated with the target's cost model (MCU targets)."
+            "(host/mobile targets) or estimated with the target's cost model (MCU targets). "
+            "cortex-m4 runs the model in TFLite Micro firmware on an emulated board (cycles, "
+            "latency, whole-firmware flash and RAM) when the Arm GNU toolchain and "
+            "qemu-system-arm are installed and KERAS_NAS_TFLM_DIR names a TFLite Micro tree."
         ),
     )
     p.add_argument("model", help="path of the .tflite file")

@@ -200,7 +200,25 @@ def _integer_costs(content: bytes) -> dict:
             "cv": None,
             "source": estimate.latency_source,
         }
+        if estimate.cycles is not None:  # measured on the emulated board: the whole firmware
+            result["latency_ms"][target].update(
+                cycles=estimate.cycles,
+                flash_bytes=estimate.flash_bytes,
+                flash_source=estimate.flash_source,
+                peak_ram_bytes=estimate.peak_ram_bytes,
+                peak_ram_source=estimate.peak_ram_source,
+            )
     return result
+
+
+def _board_figures(entry: dict) -> str:
+    """`, N cycles, firmware flash X KB, RAM Y KB` of a target measured on an emulated board (else "")."""
+    if entry.get("cycles") is None:
+        return ""
+    return (
+        f", {entry['cycles']:,.0f} cycles, firmware flash {entry['flash_bytes'] / 1024:.1f} KB, "
+        f"RAM {entry['peak_ram_bytes'] / 1024:.1f} KB"
+    )
 
 
 def _folder_size(path: Path) -> int:
@@ -233,7 +251,7 @@ def format_report(report: dict, markdown: bool = False) -> str:
         host = latency.get("host")
         lat = "-" if not host else f"{host['median_ms']:.3f} ms (cv {host['cv']:.2f})"
         mcu = ", ".join(
-            f"{t} {v['median_ms']:.1f} ms ({v['source']})"
+            f"{t} {v['median_ms']:.1f} ms{_board_figures(v)} ({v['source']})"
             for t, v in latency.items()
             if t != "host" and v.get("median_ms") is not None
         )
@@ -251,7 +269,7 @@ def format_report(report: dict, markdown: bool = False) -> str:
                 ", ".join(entry.get("ops", [])) or "-",
             ]
         )
-    header = ["format", "size", "accuracy", "TFLM arena", "host latency", "MCU latency (est.)",
+    header = ["format", "size", "accuracy", "TFLM arena", "host latency", "MCU latency",
               "MACs", "ops"]
     if markdown:
         lines = ["# Deployment report", ""]

@@ -111,6 +111,17 @@ class NASModel:
             the `peak_ram_kb`/`flash_kb` limits unless `constraints` sets them,
             and `latency_ms` is its latency: measured on this host's LiteRT
             ("host"), over adb on a phone, or estimated from MAC counts (MCU).
+            "cortex-m4" measures every candidate, before training, on an
+            emulated board (TFLite Micro + CMSIS-NN firmware on QEMU
+            mps2-an386; needs the Arm GNU toolchain, qemu-system-arm and
+            `$KERAS_NAS_TFLM_DIR`, see `keras_nas.tflite.emulator_backend`):
+            there `latency_ms` is the executed instructions x a calibrated
+            cycles-per-instruction at 120 MHz, `flash_kb` is the whole
+            firmware image with the model linked in (not the model alone),
+            and `peak_ram_kb` is the firmware's tensor arena + static data +
+            measured stack. Without the toolchain or tree it falls back to
+            the MAC estimate and the model's own flash and host arena, warns
+            once, and each cost record says so (`extra["emulator"]`).
         select: How the winner is chosen among the trained candidates (all of
             which meet the constraints). `None`: the `finalists` best are
             trained once more with another seed and the best mean of the two

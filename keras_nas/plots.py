@@ -78,6 +78,8 @@ def axis_label(name: str, rows: Sequence[Mapping] = ()) -> str:
         return LABELS["latency_ms"]
     if source == "estimate":
         return f"latency on {target}: estimate from MAC counts, not measured (ms)"
+    if str(source).startswith("qemu"):
+        return f"latency on {target}: emulated board, instructions x calibrated CPI (ms)"
     if str(source).startswith("adb"):
         return f"latency on {target}: measured on the phone over adb (ms)"
     return f"latency on this host, int8 LiteRT (target {target} fell back to it) (ms)"

@@ -11,9 +11,11 @@ and `profile` all measure through this module:
   target in `BACKENDS`; the built-in targets use `"runtimes"`
   (`RuntimesBackend`: TFLite Micro's arena from the real interpreter in a
   worker process, and `Target.latency`: LiteRT on this host, `benchmark_model`
-  over adb, or the MCU cost model). Another backend, e.g. an emulated board
-  that runs TFLite Micro firmware, is a class with the same `measure` method,
-  added to `BACKENDS` under its name and named by the targets it measures.
+  over adb, or the MCU cost model). `"emulator"` (`EmulatorBackend`, the
+  `cortex-m4` target's) runs TFLite Micro firmware on an emulated board: its
+  flash counts the firmware image too (`CostRecord.firmware_flash_bytes`).
+  Another backend is a class with the same `measure` method, added to
+  `BACKENDS` under its name and named by the targets it measures.
 - `measure`, `measure_model` and `HardwareCost`: the host figures of a model,
   as before.
 
@@ -50,6 +52,8 @@ from .targets import Target, TargetLatency, get_target
 # file export writes (metadata included, labels aside).
 FLASH_FROM_FLATBUFFER = "flatbuffer"
 FLASH_FROM_EXPORTED_FILE = "exported-file"
+# What a board's backend adds to the model's flash: the firmware it is linked into.
+FLASH_OF_FIRMWARE = "firmware image (linker sections)"
 # An untrained candidate measured this close to the flash limit is converted
 # again exactly as exported, so that the decision holds for the shipped file.
 NEAR_FLASH_LIMIT_KB = 2.0
@@ -71,6 +75,9 @@ class BackendFigures:
         extra: Further figures of the backend (e.g. an emulator's instruction
             count or stack size), each key naming its unit; they are added to
             the cost record as they are.
+        firmware_flash_bytes: Flash the deployed model needs besides its own
+            bytes (the firmware image it is linked into); 0 when the flash
+            figure is the model alone.
     """
 
     peak_ram_bytes: int | None
@@ -78,6 +85,7 @@ class BackendFigures:
     latency: TargetLatency
     ram_error: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
+    firmware_flash_bytes: int = 0
 
 
 class MeasurementBackend(Protocol):
@@ -131,7 +139,7 @@ class RuntimesBackend:
 
 
 BACKENDS: dict[str, MeasurementBackend] = {"runtimes": RuntimesBackend()}
-"""Measurement backends by the name a `Target` gives in `measured_by`."""
+"""Measurement backends by the name a `Target` gives in `measured_by` (`"emulator"` is added below)."""
 
 
 def backend_for(target: Target | str) -> MeasurementBackend:
@@ -175,9 +183,10 @@ class CostRecord(_Kilobytes):
 
     Attributes:
         target: The target's name.
-        flash_bytes: Size of the model in flash.
+        flash_bytes: Size of the model in flash, plus `firmware_flash_bytes`.
         flash_source: `"flatbuffer"` (the converted bytes as measured) or
-            `"exported-file"` (the file export writes, metadata included).
+            `"exported-file"` (the file export writes, metadata included);
+            `"<that> + firmware image (linker sections)"` when the firmware counts.
         peak_ram_bytes: Tensor arena the model needs.
         peak_ram_source: Where the arena comes from (e.g. `"tflite-micro-host"`).
         latency_ms: Median latency on the target (measured or estimated).
@@ -187,6 +196,9 @@ class CostRecord(_Kilobytes):
         host_latency_ms: The LiteRT latency on this host when the target is
             another device (`None` on the host target).
         extra: Further figures of the backend.
+        firmware_flash_bytes: The firmware image the model is linked into
+            (an emulated board's backend), included in `flash_bytes`; 0 when
+            `flash_bytes` is the model alone.
     """
 
     target: str
@@ -200,6 +212,13 @@ class CostRecord(_Kilobytes):
     ops: tuple[str, ...]
     host_latency_ms: float | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    firmware_flash_bytes: int = 0
+
+    def with_model_flash(self, model_bytes: int, source: str) -> "CostRecord":
+        """The record with the model's flash set to `model_bytes` (of `source`), the firmware's kept."""
+        if self.firmware_flash_bytes:
+            source = f"{source} + {FLASH_OF_FIRMWARE}"
+        return dataclasses.replace(self, flash_bytes=self.firmware_flash_bytes + model_bytes, flash_source=source)
 
     def to_dict(self) -> dict[str, Any]:
         """The record as a search keeps it (`cost.json`): JSON-ready, with `flash_kb` and `peak_ram_kb`.
@@ -219,6 +238,9 @@ class CostRecord(_Kilobytes):
         }
         if self.host_latency_ms is not None:
             result["host_latency_ms"] = self.host_latency_ms
+        if self.firmware_flash_bytes:
+            result["firmware_flash_bytes"] = self.firmware_flash_bytes
+            result["model_flash_bytes"] = self.flash_bytes - self.firmware_flash_bytes
         result.update(
             latency_source=self.latency_source,
             target=self.target,
@@ -305,7 +327,7 @@ class Measurer:
         if figures.peak_ram_bytes is None:
             raise InvalidModelError(figures.ram_error)
         host = figures.latency if self.target.kind == "host" else self._host_latency(data)
-        return CostRecord(
+        record = CostRecord(
             target=self.target.name,
             flash_bytes=len(data),
             flash_source=flash_source,
@@ -317,7 +339,9 @@ class Measurer:
             ops=model_ops(data),
             host_latency_ms=None if self.target.kind == "host" else host.median_ms,
             extra=dict(figures.extra),
+            firmware_flash_bytes=figures.firmware_flash_bytes,
         )
+        return record.with_model_flash(len(data), flash_source)
 
     def measure_trained(self, model) -> CostRecord:
         """Measures a trained Keras model as it ships: flash is the exported file's, metadata included.
@@ -328,11 +352,7 @@ class Measurer:
         """
         content = self.to_int8(model)
         record = self.measure_bytes(content)
-        return dataclasses.replace(
-            record,
-            flash_bytes=len(with_metadata(model, content)),
-            flash_source=FLASH_FROM_EXPORTED_FILE,
-        )
+        return record.with_model_flash(len(with_metadata(model, content)), FLASH_FROM_EXPORTED_FILE)
 
     def measure_untrained(self, model, seed: int, flash_limit_kb: float | None = None) -> CostRecord:
         """Measures an untrained candidate as it will be once trained.
@@ -360,9 +380,7 @@ class Measurer:
         record = self.measure_bytes(self.to_int8(model, fast=True))
         if flash_limit_kb is not None and abs(record.flash_kb - flash_limit_kb) <= NEAR_FLASH_LIMIT_KB:
             shipped = add_metadata(self.to_int8(model), **metadata)
-            record = dataclasses.replace(
-                record, flash_bytes=len(shipped), flash_source=FLASH_FROM_EXPORTED_FILE
-            )
+            record = record.with_model_flash(len(shipped), FLASH_FROM_EXPORTED_FILE)
         return record
 
     def _host_latency(self, data: bytes) -> TargetLatency:
@@ -514,3 +532,9 @@ def measure_model(
     measurer = Measurer("host", representative_data, latency_runs=latency_runs, latency_cache=cache)
     model_content = measurer.to_int8(model, fast=not signatures)
     return model_content, _host_cost(measurer.measure_bytes(model_content))
+
+
+# Registered last: the emulator backend builds on `BackendFigures` and `RuntimesBackend` above.
+from .emulator_backend import EmulatorBackend  # noqa: E402
+
+BACKENDS["emulator"] = EmulatorBackend()

@@ -4,6 +4,9 @@ Flash (flatbuffer size), peak RAM (TFLite Micro's own arena figure), MACs,
 FLOPs, parameters, the ops and whether TFLite Micro has kernels for them,
 ops that are not fully integer, and latency (measured with LiteRT on host /
 mobile targets, estimated from MACs on MCU targets), with a per-op table.
+On a target measured on an emulated board (`cortex-m4` with the Arm toolchain,
+QEMU and a TFLite Micro tree), flash, RAM, cycles and latency are the
+firmware's (see `keras_nas.tflite.emulator_backend`).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Any
 
 from .interpreter import as_model_bytes, load_interpreter
 from .macs import float_ops, read_graph
-from .measurement import FLASH_FROM_FLATBUFFER, Measurer
+from .measurement import FLASH_FROM_FLATBUFFER, FLASH_OF_FIRMWARE, Measurer
 from .ops import model_ops, resolver_method
 from .targets import Target
 
@@ -49,9 +52,10 @@ class Profile:
 
     Attributes:
         target: Target name.
-        flash_bytes: `.tflite` size.
-        peak_ram_bytes: TFLite Micro tensor arena (`arena_bytes`), `None`
-            when TFLite Micro cannot run the model (see `tflm_error`).
+        flash_bytes: `.tflite` size, plus `firmware_flash_bytes`.
+        peak_ram_bytes: TFLite Micro tensor arena (`arena_bytes`), or on an
+            emulated board the firmware's arena + static data + measured
+            stack; `None` when TFLite Micro cannot run the model (see `tflm_error`).
         macs: Multiply-accumulates per inference.
         flops: `2 * macs`.
         params: Parameters (elements of constant tensors).
@@ -66,7 +70,8 @@ class Profile:
         latency_runs: Timed runs (0 for an estimate).
         threads: Threads of the measurement (`None` for an estimate).
         xnnpack: XNNPACK delegate on (`None` for an estimate).
-        latency_source: `"estimate"`, `"litert-host"` or `"adb:<serial>"`.
+        latency_source: `"estimate"`, `"litert-host"`, `"adb:<serial>"`, or
+            `"qemu <board> ..."` (an emulated board: instructions x CPI).
         latency_note: Caveat about the latency figure.
         tflm_error: Why TFLite Micro could not run the model (or `""`).
         fits: Whether the model fits the target's limits.
@@ -76,6 +81,10 @@ class Profile:
             bytes profiled).
         peak_ram_source: Where the arena figure comes from (the target's
             measurement backend, e.g. `"tflite-micro-host"`).
+        cycles: Cycles per inference on the target's core (an emulated
+            board's instructions x CPI), `None` when not measured.
+        firmware_flash_bytes: The firmware image the model is linked into
+            (emulated board), included in `flash_bytes`; 0 otherwise.
     """
 
     target: str
@@ -101,6 +110,8 @@ class Profile:
     per_op: tuple[OpRow, ...] = field(default_factory=tuple)
     flash_source: str = FLASH_FROM_FLATBUFFER
     peak_ram_source: str = ""
+    cycles: float | None = None
+    firmware_flash_bytes: int = 0
 
     @property
     def flash_kb(self) -> float:
@@ -134,8 +145,12 @@ class Profile:
             return "n/a" if value is None else fmt.format(value)
 
         latency = f"{self.latency_median_ms:.4g} ms"
+        host_arena = self.peak_ram_source in ("", "tflite-micro-host")
+        ram_source = "TFLite Micro arena" if host_arena else self.peak_ram_source
         if self.latency_source == "estimate":
             latency += " (estimate)"
+        elif self.cycles is not None:
+            latency += f", {self.cycles:,.0f} cycles [{self.latency_source}]"
         else:
             latency += (
                 f" median, p90 {num(self.latency_p90_ms, '{:.4g}')} ms, cv {num(self.latency_cv, '{:.3f}')}, "
@@ -144,9 +159,10 @@ class Profile:
             )
         lines = [
             f"Profile on target {self.target!r}",
-            f"  flash        {self.flash_bytes:,} B ({self.flash_kb:.1f} KB)",
+            f"  flash        {self.flash_bytes:,} B ({self.flash_kb:.1f} KB"
+            + (f", {self.flash_source})" if self.firmware_flash_bytes else ")"),
             "  peak RAM     "
-            + (f"{self.peak_ram_bytes:,} B ({self.peak_ram_kb:.1f} KB, TFLite Micro arena)"
+            + (f"{self.peak_ram_bytes:,} B ({self.peak_ram_kb:.1f} KB, {ram_source})"
                if self.peak_ram_bytes is not None else f"n/a (TFLite Micro: {self.tflm_error})"),
             f"  MACs         {self.macs:,} ({self.flops:,} FLOPs)",
             f"  params       {self.params:,}",
@@ -252,9 +268,13 @@ def profile(
         )
         for row, ms in zip(report.ops, per_op_ms)
     )  # fmt: skip
+    firmware = figures.firmware_flash_bytes
     result = Profile(
         target=target.name,
-        flash_bytes=len(data),
+        flash_bytes=firmware + len(data),
+        flash_source=f"{FLASH_FROM_FLATBUFFER} + {FLASH_OF_FIRMWARE}" if firmware else FLASH_FROM_FLATBUFFER,
+        firmware_flash_bytes=firmware,
+        cycles=figures.extra.get("cycles"),
         peak_ram_bytes=figures.peak_ram_bytes,
         macs=report.macs,
         flops=report.flops,

@@ -109,7 +109,9 @@ class Target:
         description: Free text (board, source of the constants).
         measured_by: The measurement backend of the target's figures, a name
             in `keras_nas.tflite.measurement.BACKENDS`: `"runtimes"` (the
-            default: TFLite Micro's arena on this host and `latency()`).
+            default: TFLite Micro's arena on this host and `latency()`) or
+            `"emulator"` (TFLite Micro firmware on an emulated Cortex-M board,
+            falling back to `"runtimes"` without a toolchain; `cortex-m4`).
 
     Raises:
         ValueError: Unknown kind, non-positive limits, or an MCU target
@@ -373,8 +375,12 @@ TARGETS: dict[str, Target] = {
         op_overhead_cycles=CORTEX_M4_OP_OVERHEAD_CYCLES,
         description=(
             "NUCLEO-L4R5ZI (STM32L4R5ZI Cortex-M4F @120 MHz, 640 KB SRAM, 2 MB flash), "
-            "the MLPerf Tiny v0.5 reference platform; TFLM reference-kernel cost model."
+            "the MLPerf Tiny v0.5 reference platform. Measured on the emulated board "
+            "(TFLite Micro + CMSIS-NN firmware on QEMU mps2-an386) when the Arm toolchain, "
+            "qemu-system-arm and a TFLite Micro tree are available; else the TFLM "
+            "reference-kernel cost model."
         ),
+        measured_by="emulator",
     ),
     "cortex-m7": Target(
         "cortex-m7", kind="mcu", ram_kb=320, flash_kb=1024, clock_mhz=216,
