@@ -25,6 +25,8 @@ Example:
 (3.1, 118432, 31504, 'qemu mps2-an386 -icount shift=0: 1.58 M instructions; CPI 1.3 fitted on ...')
 """
 
+from __future__ import annotations
+
 import os
 import re
 import subprocess
@@ -33,7 +35,6 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -74,11 +75,11 @@ class BoardRun:
     machine: str
     kernels: str
     instructions: int
-    sample_instructions: Tuple[int, ...]
-    op_instructions: Tuple[Tuple[str, int], ...]
+    sample_instructions: tuple[int, ...]
+    op_instructions: tuple[tuple[str, int], ...]
     arena_bytes: int
     stack_bytes: int
-    outputs: Tuple[np.ndarray, ...]
+    outputs: tuple[np.ndarray, ...]
     wall_seconds: float
     log: str
 
@@ -124,12 +125,12 @@ class BoardMeasurement:
     firmware_flash_bytes: int
     model_bytes: int
     flash_bytes: int
-    ops: Tuple[str, ...]
-    op_instructions: Tuple[Tuple[str, int], ...]
+    ops: tuple[str, ...]
+    op_instructions: tuple[tuple[str, int], ...]
     wall_seconds: float
 
 
-def _check_ops(data: bytes, firmware: Firmware) -> Tuple[str, ...]:
+def _check_ops(data: bytes, firmware: Firmware) -> tuple[str, ...]:
     ops = model_ops(data)
     missing = [op for op in ops if op not in firmware.ops]
     if missing:
@@ -172,10 +173,10 @@ def _samples_bytes(inputs, input_details) -> bytes:
     return np.concatenate(converted, axis=1).tobytes()
 
 
-def _parse(log: str) -> Tuple[Dict[str, str], List[int], List[Tuple[str, int]]]:
-    fields: Dict[str, str] = {}
-    samples: List[int] = []
-    ops: List[Tuple[str, int]] = []
+def _parse(log: str) -> tuple[dict[str, str], list[int], list[tuple[str, int]]]:
+    fields: dict[str, str] = {}
+    samples: list[int] = []
+    ops: list[tuple[str, int]] = []
     for line in log.splitlines():
         match = _LINE.match(line.strip())
         if not match:
@@ -192,11 +193,11 @@ def _parse(log: str) -> Tuple[Dict[str, str], List[int], List[Tuple[str, int]]]:
     return fields, samples, ops
 
 
-def _run_qemu(command: List[str], cwd: Path, timeout: float, machine: str) -> Tuple[str, str, int]:
+def _run_qemu(command: list[str], cwd: Path, timeout: float, machine: str) -> tuple[str, str, int]:
     """Run QEMU; stop it when TFLite Micro aborts (it prints HALTED and spins) or at the time-out."""
     process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    chunks: List[bytes] = []
-    errors: List[bytes] = []
+    chunks: list[bytes] = []
+    errors: list[bytes] = []
     readers = [
         threading.Thread(target=lambda: chunks.extend(iter(lambda: process.stdout.read1(4096), b"")), daemon=True),
         threading.Thread(target=lambda: errors.append(process.stderr.read()), daemon=True),
@@ -227,10 +228,10 @@ def run_on_board(
     model_content: ModelSource,
     target: str = "cortex-m4",
     inputs=None,
-    firmware: Optional[Firmware] = None,
-    tflm_dir: Union[str, os.PathLike, None] = None,
+    firmware: Firmware | None = None,
+    tflm_dir: str | os.PathLike | None = None,
     kernels: str = "cmsis_nn",
-    elf: Union[str, os.PathLike, None] = None,
+    elf: str | os.PathLike | None = None,
     timeout: float = DEFAULT_TIMEOUT_S,
 ) -> BoardRun:
     """Run a model on the emulated board: instructions, arena, stack and outputs.
@@ -319,7 +320,7 @@ def run_on_board(
 def measure_on_board(
     tflite_bytes: ModelSource,
     target: str = "cortex-m4",
-    tflm_dir: Union[str, os.PathLike, None] = None,
+    tflm_dir: str | os.PathLike | None = None,
     kernels: str = "cmsis_nn",
     inputs=None,
     timeout: float = DEFAULT_TIMEOUT_S,

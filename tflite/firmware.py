@@ -23,6 +23,8 @@ Example:
 (PosixPath('~/.cache/keras-nas/firmware/1f3c.../firmware.elf'), ('ADD', 'AVERAGE_POOL_2D', 'CONCATENATION'))
 """
 
+from __future__ import annotations
+
 import dataclasses
 import hashlib
 import json
@@ -36,7 +38,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Iterable, Sequence
 
 from keras_nas.tflite.c_array import _camel as c_array_camel
 from keras_nas.tflite.ops import resolver_method
@@ -75,14 +77,14 @@ class Board:
 
     target: str
     machine: str
-    cpu_flags: Tuple[str, ...]
+    cpu_flags: tuple[str, ...]
     core: str
-    code: Tuple[int, int]
-    ram: Tuple[int, int]
-    big: Tuple[int, int]
+    code: tuple[int, int]
+    ram: tuple[int, int]
+    big: tuple[int, int]
 
 
-BOARDS: Dict[str, Board] = {
+BOARDS: dict[str, Board] = {
     "cortex-m4": Board(
         "cortex-m4", "mps2-an386", ("-mcpu=cortex-m4+nofp", "-mfloat-abi=soft"), "M4",
         code=(0x0, 4 * _MB), ram=(0x20000000, 4 * _MB), big=(0x21000000, 16 * _MB),
@@ -103,7 +105,7 @@ MODEL_CAPACITY = 4 * _MB
 ARENA_CAPACITY = 4 * _MB
 IO_CAPACITY = 2 * _MB
 
-FIRMWARE_OPS: Dict[str, Tuple[str, ...]] = {
+FIRMWARE_OPS: dict[str, tuple[str, ...]] = {
     "ADD": ("add", "add_common"),
     "AVERAGE_POOL_2D": ("pooling", "pooling_common"),
     "CONCATENATION": ("concatenation",),
@@ -207,7 +209,7 @@ class Firmware:
     directory: Path
     library: Path
     elf: Path
-    ops: Tuple[str, ...]
+    ops: tuple[str, ...]
     key: str
     build_seconds: float
     cached: bool
@@ -219,8 +221,8 @@ class Firmware:
     def _manifest(self) -> dict:
         return json.loads((self.directory / "manifest.json").read_text())
 
-    def compile(self, source: Union[str, os.PathLike], output: Union[str, os.PathLike],
-                include_dirs: Sequence[Union[str, os.PathLike]] = ()) -> Path:
+    def compile(self, source: str | os.PathLike, output: str | os.PathLike,
+                include_dirs: Sequence[str | os.PathLike] = ()) -> Path:
         """Compile one more C++ file with the firmware's flags (e.g. an exported C array).
 
         Args:
@@ -242,8 +244,8 @@ class Firmware:
         _run(command, f"compiling {source}")
         return Path(output)
 
-    def link(self, output: Union[str, os.PathLike], ops: Optional[Iterable[str]] = None,
-             extra_objects: Sequence[Union[str, os.PathLike]] = ()) -> Path:
+    def link(self, output: str | os.PathLike, ops: Iterable[str] | None = None,
+             extra_objects: Sequence[str | os.PathLike] = ()) -> Path:
         """Link a firmware image from the cached objects.
 
         Args:
@@ -278,7 +280,7 @@ class Firmware:
         _run(command, f"linking {output}")
         return Path(output)
 
-    def link_c_array(self, cc_path: Union[str, os.PathLike], output: Union[str, os.PathLike],
+    def link_c_array(self, cc_path: str | os.PathLike, output: str | os.PathLike,
                      name: str = "model_data") -> Path:
         """Link an image with a model exported by `write_c_array` compiled in (no semihosting load).
 
@@ -342,7 +344,7 @@ def _write_json_atomic(path: Path, obj) -> None:
     os.replace(tmp, path)
 
 
-def _run(command: List[str], what: str) -> str:
+def _run(command: list[str], what: str) -> str:
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         raise FirmwareError(
@@ -352,7 +354,7 @@ def _run(command: List[str], what: str) -> str:
     return result.stdout
 
 
-def toolchain_problem() -> Optional[str]:
+def toolchain_problem() -> str | None:
     """Why firmware cannot be built and run here (`None` when everything is installed).
 
     Example:
@@ -369,7 +371,7 @@ def toolchain_problem() -> Optional[str]:
     return None
 
 
-def resolve_tflm_dir(tflm_dir: Union[str, os.PathLike, None] = None) -> Path:
+def resolve_tflm_dir(tflm_dir: str | os.PathLike | None = None) -> Path:
     """The TFLite Micro source tree: the argument, else `$KERAS_NAS_TFLM_DIR`.
 
     Args:
@@ -423,7 +425,7 @@ def _kernel_file(root: Path, name: str, kernels: str) -> Path:
     return _KERNELS / f"{name}.cc"
 
 
-def _sources(root: Path, kernels: str) -> Dict[str, List[Path]]:
+def _sources(root: Path, kernels: str) -> dict[str, list[Path]]:
     """Relative paths of the library sources by optimisation group (TFLM's -Os / -O2 split)."""
     micro = Path("tensorflow/lite/micro")
     core = [
@@ -452,7 +454,7 @@ def _sources(root: Path, kernels: str) -> Dict[str, List[Path]]:
     for files in FIRMWARE_OPS.values():
         names.update(dict.fromkeys(files))
     kernel_files = [_kernel_file(root, name, kernels) for name in names]
-    third_party: List[Path] = []
+    third_party: list[Path] = []
     if kernels == "cmsis_nn":
         source = root / _DOWNLOADS / "cmsis_nn/Source"
         third_party = [
@@ -464,7 +466,7 @@ def _sources(root: Path, kernels: str) -> Dict[str, List[Path]]:
     return {"-Os": core, "-O2": kernel_files + third_party}
 
 
-def _flags(root: Path, board: Board, kernels: str) -> Dict[str, List[str]]:
+def _flags(root: Path, board: Board, kernels: str) -> dict[str, list[str]]:
     downloads = root / _DOWNLOADS
     defines = [
         "-DTF_LITE_STATIC_MEMORY", "-DTF_LITE_DISABLE_X86_NEON", "-DTF_LITE_MCU_DEBUG_LOG", "-DNDEBUG",
@@ -502,7 +504,7 @@ def _compiler_version(cxx: str) -> str:
     return subprocess.run([cxx, "--version"], capture_output=True, text=True).stdout.splitlines()[0]
 
 
-def _library_key(root: Path, board: Board, kernels: str, flags: dict, sources: Dict[str, List[Path]]) -> str:
+def _library_key(root: Path, board: Board, kernels: str, flags: dict, sources: dict[str, list[Path]]) -> str:
     """sha256 of the flags, the compiler and every compiled source and header of the library."""
     digest = hashlib.sha256()
     digest.update(json.dumps([FIRMWARE_VERSION, dataclasses.asdict(board), kernels, flags]).encode())
@@ -549,7 +551,7 @@ def _write_linker_script(board: Board, ops: Sequence[str], path: Path) -> None:
     path.write_text(text)
 
 
-def _compile_all(tasks: List[Tuple[List[str], str]], jobs: int) -> float:
+def _compile_all(tasks: list[tuple[list[str], str]], jobs: int) -> float:
     """Run compiler commands in parallel; returns their CPU seconds."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     # Longest first (C++ before C) keeps every core busy to the end.
@@ -564,7 +566,7 @@ def _compile_all(tasks: List[Tuple[List[str], str]], jobs: int) -> float:
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def _build_library(root: Path, flags: dict, sources: Dict[str, List[Path]], out: Path, jobs: int) -> dict:
+def _build_library(root: Path, flags: dict, sources: dict[str, list[Path]], out: Path, jobs: int) -> dict:
     """Compile the TFLM framework, the kernels and CMSIS-NN into `out/libknas.a`."""
     (out / "obj").mkdir(parents=True)
     tasks = []
@@ -623,9 +625,9 @@ def _cached_build(final: Path, build, manifest: dict) -> bool:
 
 def build_firmware(
     target: str = "cortex-m4",
-    tflm_dir: Union[str, os.PathLike, None] = None,
+    tflm_dir: str | os.PathLike | None = None,
     kernels: str = "cmsis_nn",
-    jobs: Optional[int] = None,
+    jobs: int | None = None,
 ) -> Firmware:
     """The measurement firmware for a board: from the cache, or built (once) and cached.
 
@@ -693,7 +695,7 @@ def build_firmware(
     )
 
 
-def section_sizes(elf: Union[str, os.PathLike]) -> SectionSizes:
+def section_sizes(elf: str | os.PathLike) -> SectionSizes:
     """Flash and RAM sections of a linked firmware, from `arm-none-eabi-size -A`.
 
     Args:

@@ -34,8 +34,9 @@ Calibrations
   assumption, marked `calibrated=False` and in every `latency_source`.
 """
 
+from __future__ import annotations
+
 from dataclasses import dataclass
-from typing import Dict, Tuple
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,7 @@ _MLPERF_V05_REF = "3 MLPerf Tiny v0.5 reference results (NUCLEO-L4R5ZI @120 MHz,
 CORTEX_M4_CPI = 2.439
 CORTEX_M4_LOO = 0.268
 
-CYCLE_MODELS: Dict[Tuple[str, str], CycleModel] = {
+CYCLE_MODELS: dict[tuple[str, str], CycleModel] = {
     ("cortex-m4", "cmsis_nn"): CycleModel(
         "cortex-m4", "cmsis_nn", 120.0, CORTEX_M4_CPI, True, CORTEX_M4_LOO, _MLPERF_V05_REF
     ),
@@ -120,7 +121,7 @@ def cycle_model(target: str, kernels: str = "cmsis_nn") -> CycleModel:
         ) from None
 
 
-def fit_cpi(instructions: Dict[str, float], published_ms: Dict[str, float], clock_mhz: float) -> float:
+def fit_cpi(instructions: dict[str, float], published_ms: dict[str, float], clock_mhz: float) -> float:
     """Least-squares CPI through the origin, on relative errors.
 
     Minimises sum(((cpi * i / f) - ms) / ms)^2, so each model weighs the same
@@ -138,8 +139,8 @@ def fit_cpi(instructions: Dict[str, float], published_ms: Dict[str, float], cloc
     return sum(ratios) / sum(r * r for r in ratios)
 
 
-def leave_one_out(instructions: Dict[str, float], published_ms: Dict[str, float],
-                  clock_mhz: float) -> Dict[str, float]:
+def leave_one_out(instructions: dict[str, float], published_ms: dict[str, float],
+                  clock_mhz: float) -> dict[str, float]:
     """Relative error of each model's latency predicted by a CPI fitted on the others.
 
     Returns:
