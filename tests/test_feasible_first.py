@@ -198,3 +198,24 @@ def test_random_draws_learn_which_choices_fit():
     assert np.allclose(restored.weights("a", [1, 2]), tally.weights("a", [1, 2]))
     assert tally.weights("a", [1, 2])[0] > tally.weights("a", [1, 2])[1]
     assert np.allclose(tally.weights("b", ["x", "y"]), [0.5, 0.5], atol=0.1)
+
+
+def test_margin_follows_only_the_predictors_over_estimates():
+    """Measured until calibrated with the widest margin (15 %); then 1.25 x the 90th percentile of
+    recent over-estimates, never under 2 %: under-estimates do not widen it."""
+    from keras_nas.cost_predictor import OP_KINDS, FeasibilityFilter
+
+    features = {"weight_bytes": 2000, "channels": 30, "ops": 8, "activation_bytes": 400, **dict.fromkeys(OP_KINDS, 1)}
+    under = FeasibilityFilter(lambda values: None, flash_kb=8.0, peak_ram_kb=3.0)
+    assert under.margin == pytest.approx(0.15)
+    for _ in range(6):
+        predicted = under.predictor.predict(features).to_dict()
+        # Measured 20 % above every prediction: under-estimates.
+        under.observe(features, {k: 1.2 * v for k, v in predicted.items()})
+    assert under.margin == pytest.approx(0.02)
+
+    over = FeasibilityFilter(lambda values: None, flash_kb=8.0, peak_ram_kb=3.0)
+    predicted = over.predictor.predict(features).to_dict()
+    for _ in range(6):
+        over.observe(features, {k: v / 1.08 for k, v in predicted.items()})  # predicted 8 % over
+    assert over.margin == pytest.approx(1.25 * 0.08, rel=1e-6)
