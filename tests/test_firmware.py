@@ -11,6 +11,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import shutil  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -183,3 +184,25 @@ def test_cycle_model_fit_and_leave_one_out():
     assert errors["c"] == pytest.approx(1 / 1.2 - 1)  # fitted on a and b (CPI 1.3), c is 20 % slower
     with pytest.raises(ValueError, match="cortex-m4"):
         mcu_cycles.cycle_model("cortex-m3")
+
+
+def test_the_library_cache_is_shared_by_every_checkout_and_follows_header_content(tmp_path, monkeypatch):
+    """The library's cache key depends on what is compiled, not on where keras-nas is checked out."""
+    from keras_nas.tflite import firmware as fw
+
+    if _tflm_dir() is None or toolchain_problem():
+        pytest.skip("needs the Arm toolchain and a TFLite Micro tree")
+    root, board = resolve_tflm_dir(_tflm_dir()), fw.BOARDS["cortex-m4"]
+    sources = fw._sources(root, "cmsis_nn")
+
+    def key() -> str:
+        return fw._library_key(root, board, "cmsis_nn", fw._flags(root, board, "cmsis_nn"), sources)
+
+    here = key()
+    copy = tmp_path / "elsewhere" / "firmware_src"
+    shutil.copytree(fw._SRC_DIR, copy)
+    monkeypatch.setattr(fw, "_SRC_DIR", copy)
+    assert key() == here
+    header = sorted(copy.glob("*.h"))[0]
+    header.write_text(header.read_text() + "\n// changed\n")
+    assert key() != here

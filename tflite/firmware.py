@@ -505,9 +505,16 @@ def _compiler_version(cxx: str) -> str:
 
 
 def _library_key(root: Path, board: Board, kernels: str, flags: dict, sources: dict[str, list[Path]]) -> str:
-    """sha256 of the flags, the compiler and every compiled source and header of the library."""
+    """sha256 of the flags, the compiler and every compiled source and header of the library.
+
+    The firmware's own header folder is on the include path: its headers count by content, not by
+    where this checkout of keras-nas lives, so every checkout shares one build.
+    """
     digest = hashlib.sha256()
-    digest.update(json.dumps([FIRMWARE_VERSION, dataclasses.asdict(board), kernels, flags]).encode())
+    portable_flags = json.loads(json.dumps(flags).replace(json.dumps(str(_SRC_DIR))[1:-1], "<firmware_src>"))
+    digest.update(json.dumps([FIRMWARE_VERSION, dataclasses.asdict(board), kernels, portable_flags]).encode())
+    for path in sorted(_SRC_DIR.glob("*.h")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     digest.update(_compiler_version("arm-none-eabi-g++").encode())
     files = sorted(p for group in sources.values() for p in group)
     header_roots = [root / "tensorflow", root / _DOWNLOADS / "flatbuffers/include", root / _DOWNLOADS / "gemmlowp",
