@@ -37,7 +37,7 @@ import keras_tuner  # noqa: E402
 import numpy as np  # noqa: E402
 
 from keras_nas import NASModel, tflite  # noqa: E402
-from keras_nas.baselines import mnist1d_paper_cnn, plain_cnn, stride1_cnn, train_hand_design  # noqa: E402
+from keras_nas.baselines import int8_figures, mnist1d_paper_cnn, plain_cnn, stride1_cnn, train_hand_design  # noqa: E402
 from keras_nas.constraints import Constraints  # noqa: E402
 from keras_nas.data import prepare_data  # noqa: E402
 from keras_nas.datasets import DATASETS  # noqa: E402
@@ -51,16 +51,6 @@ TASKS = {
     "mnist1d": ("mnist1d", stride1_cnn, 30, 40),
     "mnist1d-paper": ("mnist1d", mnist1d_paper_cnn, 30, 40),
 }
-
-
-def int8_figures(model, x_rep, x_test, y_test) -> dict:
-    content, cost = tflite.measure_model(model, x_rep, latency_runs=10)
-    return {
-        "int8_test_accuracy": float(tflite.accuracy(content, x_test, y_test)),
-        "flash_kb": cost.flash_kb,
-        "peak_ram_kb": cost.peak_ram_kb,
-        "latency_ms": cost.latency_ms,
-    }
 
 
 def run_hand(task, data, prepared, seed) -> dict:

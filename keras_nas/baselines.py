@@ -10,7 +10,10 @@ epoch kept), so the comparison is of architectures, not of training.
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
+import numpy as np
 
 from keras_nas.blocks.ops import FlattenToVector
 from keras_nas.hypermodel import training_callbacks
@@ -77,3 +80,32 @@ def train_hand_design(model: keras.Model, train, validation, epochs: int, batch_
     model.fit(*train, validation_data=validation, epochs=epochs, batch_size=batch_size, verbose=0,
               callbacks=training_callbacks(epochs))
     return model
+
+
+def int8_figures(model: keras.Model, representative_x: np.ndarray, x_test: np.ndarray,
+                 y_test: np.ndarray) -> dict[str, Any]:
+    """Measures a trained model as the search measures its winner: the int8 file that ships.
+
+    Flash is the size of the file `NASModel.export` writes (metadata included),
+    the figure the search holds its candidates to; the arena is TFLite Micro's.
+    A hand design measured this way can be compared with the winner byte for
+    byte, and its figures can serve as the search's limits.
+
+    Args:
+        model: A trained Keras model (a hand design or a winner).
+        representative_x: Calibration inputs of the int8 conversion.
+        x_test: Test inputs.
+        y_test: Integer test labels.
+
+    Returns:
+        `int8_test_accuracy` (LiteRT), `flash_kb`, `peak_ram_kb` and `latency_ms`.
+    """
+    from keras_nas.tflite import accuracy
+    from keras_nas.tflite.measurement import Measurer
+    from keras_nas.tflite.metadata import with_metadata
+
+    measurer = Measurer("host", representative_x, latency_runs=10)
+    content = with_metadata(model, measurer.to_int8(model))
+    cost = measurer.measure_bytes(content)
+    return {"int8_test_accuracy": float(accuracy(content, x_test, y_test)), "flash_kb": cost.flash_kb,
+            "peak_ram_kb": cost.peak_ram_kb, "latency_ms": cost.latency_ms}

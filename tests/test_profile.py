@@ -345,6 +345,17 @@ def test_measurer_records_each_figure_with_its_source(cnn_bytes, monkeypatch):
     record = tflite.Measurer("host", x, latency_runs=5).measure_trained(model)
     shipped = tflite.metadata.with_metadata(model, tflite.to_tflite(model, "int8", representative_data=x))
     assert record.flash_bytes == len(shipped) and record.flash_source == "exported-file"
+    # An untrained candidate is counted with the metadata too: far from the limit within the
+    # signature def's ~150 bytes of the file it will ship as once trained (distinct weights),
+    # near the limit exactly that file.
+    trained = _cnn(8)
+    tflite.measurement.randomize_weights(trained, seed=7)
+    shipped = tflite.metadata.with_metadata(trained, tflite.to_tflite(trained, "int8", representative_data=x))
+    far = tflite.Measurer("host", x, latency_runs=5).measure_untrained(_cnn(8), seed=1)
+    assert far.flash_source == "flatbuffer+metadata" and 0 < len(shipped) - far.flash_bytes < 400
+    near = tflite.Measurer("host", x, latency_runs=5).measure_untrained(_cnn(8), seed=1,
+                                                                         flash_limit_kb=len(shipped) / 1024)
+    assert near.flash_source == "exported-file" and near.flash_bytes == len(shipped)
 
 
 def test_a_target_names_its_measurement_backend(cnn_bytes, monkeypatch):
