@@ -8,9 +8,87 @@ from __future__ import annotations
 
 import inspect
 import numbers
+import zlib
+from typing import Any
+
+import numpy as np
 
 # Set by NASModel's own arguments; passing them in `strategy_kwargs` too is a conflict.
 NASMODEL_ARGUMENTS = ("objective", "max_trials", "max_rejected_trials", "seed")
+TASKS = ("classification",)
+# What the search maximises: float validation accuracy, or the accuracy of the
+# candidate's int8 conversion on the validation data (LiteRT), which picks what
+# survives quantization at the price of one conversion per trained candidate.
+OBJECTIVES = ("val_accuracy", "int8_val_accuracy")
+DEFAULT_OBJECTIVE, DEFAULT_MAX_TRIALS = "val_accuracy", 20
+
+
+def checked_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
+    """`NASModel`'s constructor arguments, checked, with their defaults resolved.
+
+    An oracle instance's own `max_trials`, `seed`, `objective` and
+    `max_rejected_trials` replace those not given (`check_oracle_instance`);
+    a seed not given is drawn (from the project name in a distributed search,
+    whose processes must draw the same trials).
+
+    Args:
+        arguments: The arguments as given, by name.
+
+    Returns:
+        The arguments to keep, by name (`space` as a `Block`, the target as a
+        `Target`, the constraints with the target's limits where none was given).
+
+    Raises:
+        ValueError: Naming the argument, the value and what is allowed.
+    """
+    from keras_nas import blocks, distributed, search_dir, tflite
+    from keras_nas.constraints import Constraints
+    from keras_nas.strategies import NASOracle
+
+    a = dict(arguments)
+    if a["task"] not in TASKS:
+        raise ValueError(f"Unknown task {a['task']!r}. Supported tasks: {list(TASKS)}.")
+    check_positive_int(a["max_trials"], "max_trials", allow_none=True)
+    if isinstance(a["strategy"], NASOracle):
+        # An oracle instance was made with its own budget, seed and objective: they are used.
+        initial = a["initial_architectures"]
+        a.update(check_oracle_instance(a["strategy"], dict(
+            {key: a[key] for key in (*NASMODEL_ARGUMENTS, "strategy_kwargs", "max_search_seconds")},
+            initial_architectures=initial if isinstance(initial, list) else None,
+        )))
+    a["max_trials"] = DEFAULT_MAX_TRIALS if a["max_trials"] is None else a["max_trials"]
+    a["objective"] = a["objective"] or DEFAULT_OBJECTIVE
+    if a["objective"] not in OBJECTIVES:
+        raise ValueError(f"Unknown objective {a['objective']!r}. Valid objectives: {list(OBJECTIVES)}.")
+    num_classes = a["num_classes"]
+    if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 2):
+        raise ValueError(f"`num_classes` must be an integer >= 2, got {num_classes!r}.")
+    search_dir.check_project_name(a["project_name"])
+    a["input_shape"] = tuple(a["input_shape"]) if a["input_shape"] is not None else None
+    a["target"] = tflite.get_target(a["target"])
+    a["constraints"] = Constraints.from_dict(a["constraints"]).with_limits_of(a["target"])
+    a["space"] = blocks.get_space(a["space"]) if a["space"] is not None else None
+    check_model_arguments(a["search_epochs"], a["latency_runs"], a["seed"], a["proxy_pool_size"],
+                          a["strategy"], a["strategy_kwargs"], a["space"], a["objective"])
+    if a["seed"] is None:
+        distributed_search = distributed.is_chief() or distributed.is_worker()
+        a["seed"] = (zlib.crc32(a["project_name"].encode()) % 100_000 if distributed_search
+                     else int(np.random.SeedSequence().entropy % 100_000))
+    a["strategy_kwargs"] = dict(a["strategy_kwargs"] or {})
+    if not (a["initial_architectures"] in ("auto", None) or isinstance(a["initial_architectures"], list)):
+        raise ValueError(
+            "`initial_architectures` must be 'auto', None or a list of hyperparameter-value "
+            f"dicts, got {a['initial_architectures']!r}."
+        )
+    if a["proxy"] is not None:
+        from keras_nas import proxies
+
+        proxies.check_proxy(a["proxy"])
+    check_positive_int(a["finalists"], "finalists")
+    budget = a["max_search_seconds"]
+    if budget is not None and not (isinstance(budget, (int, float)) and budget > 0):
+        raise ValueError(f"`max_search_seconds` must be a positive number of seconds, got {budget!r}.")
+    return a
 
 
 def check_positive_int(value, name: str, allow_none: bool = False) -> None:

@@ -19,9 +19,11 @@ class Constraints:
     """Upper limits a candidate must meet to be trained at all.
 
     Each limit is optional; `None` means "no limit". Costs are measured on the
-    full-integer int8 TFLite model: flash is the size of the .tflite flatbuffer,
-    peak RAM the tensor arena TFLite Micro allocates, latency the median time of
-    one inference on the LiteRT interpreter of this host.
+    full-integer int8 TFLite model: flash is the size of the `.tflite` file
+    `NASModel.export` writes (metadata included; on an emulated board, the whole
+    firmware image), peak RAM the tensor arena TFLite Micro allocates, latency
+    the median time of one inference on the target (this host's LiteRT unless a
+    target says otherwise).
 
     Args:
         flash_kb: Largest model size in KB (1 KB = 1024 bytes).
@@ -114,6 +116,15 @@ class Constraints:
                 shown = f"{value:.1f}" if round(value, 1) > limit else f"{value:.3f}"
                 broken.append(f"{label} {shown} {unit} > {limit:g} {unit}")
         return broken
+
+    def with_limits_of(self, target) -> "Constraints":
+        """These constraints, with `target`'s flash and RAM (a `Target`) as limits where none is set."""
+        limits = {
+            "flash_kb": self.flash_kb if self.flash_kb is not None else target.flash_kb,
+            "peak_ram_kb": self.peak_ram_kb if self.peak_ram_kb is not None else target.ram_kb,
+            "latency_ms": self.latency_ms,
+        }
+        return Constraints.from_dict({k: v for k, v in limits.items() if v is not None})
 
     def over_limit(self, costs: Mapping[str, Mapping[str, float] | None]) -> dict[str, list[str]]:
         """The trials whose recorded cost breaks these limits (e.g. tightened on a resume).

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import warnings
-import zlib
 from pathlib import Path
 from collections.abc import Callable
 from typing import Any
@@ -12,21 +11,16 @@ from typing import Any
 import keras
 import numpy as np
 
-from keras_nas import blocks, checks, distributed, pareto, run_record, search_dir, selection, strategies, tflite
+from keras_nas import checks, distributed, pareto, run_record, search_dir, selection, strategies, tflite
 from keras_nas.constraints import Constraints
 from keras_nas.data import PreparedData, prepare_data
 from keras_nas.errors import NotFittedError
 from keras_nas.export import export_model
 from keras_nas.search_setup import make_tuner
 from keras_nas.strategies import NASOracle
-from keras_nas.tuner import INT8_METRIC, NASTuner
+from keras_nas.tuner import NASTuner
 
-TASKS = ("classification",)
-# What the search maximises: float validation accuracy, or the accuracy of the
-# candidate's int8 conversion on the validation data (LiteRT), which picks what
-# survives quantization at the price of one conversion per trained candidate.
-OBJECTIVES = ("val_accuracy", INT8_METRIC)
-DEFAULT_OBJECTIVE, DEFAULT_MAX_TRIALS = "val_accuracy", 20
+TASKS, OBJECTIVES = checks.TASKS, checks.OBJECTIVES
 # With a time budget (`max_search_seconds`): the epochs per candidate (the share of
 # the budget the search may take is `search_setup.SEARCH_SHARE_OF_BUDGET`).
 MAX_BUDGETED_SEARCH_EPOCHS = 20
@@ -176,79 +170,11 @@ class NASModel:
         finalists: int = 2,
         max_search_seconds: float | None = None,
     ):
-        if task not in TASKS:
-            raise ValueError(f"Unknown task {task!r}. Supported tasks: {list(TASKS)}.")
+        arguments = dict(locals())
+        del arguments["self"]
+        for name, value in checks.checked_arguments(arguments).items():
+            setattr(self, name, value)
         self._strategy = strategies.lookup(strategy)
-        if max_trials is not None:
-            checks.check_positive_int(max_trials, "max_trials")
-        if isinstance(strategy, NASOracle):
-            # An oracle instance was made with its own budget, seed and objective: they are used.
-            own = checks.check_oracle_instance(strategy, dict(
-                max_trials=max_trials, seed=seed, objective=objective,
-                max_rejected_trials=max_rejected_trials, strategy_kwargs=strategy_kwargs,
-                max_search_seconds=max_search_seconds,
-                initial_architectures=initial_architectures if isinstance(initial_architectures, list) else None,
-            ))
-            max_trials, seed, objective = own["max_trials"], own["seed"], own["objective"]
-            max_rejected_trials = own["max_rejected_trials"]
-        max_trials = DEFAULT_MAX_TRIALS if max_trials is None else max_trials
-        objective = objective or DEFAULT_OBJECTIVE
-        if objective not in OBJECTIVES:
-            raise ValueError(f"Unknown objective {objective!r}. Valid objectives: {list(OBJECTIVES)}.")
-        if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 2):
-            raise ValueError(f"`num_classes` must be an integer >= 2, got {num_classes!r}.")
-        search_dir.check_project_name(project_name)
-        self.task = task
-        self.num_classes = num_classes
-        self.input_shape = tuple(input_shape) if input_shape is not None else None
-        self.target = tflite.get_target(target)
-        self.constraints = _with_target_limits(Constraints.from_dict(constraints), self.target)
-        self.strategy = strategy
-        self.max_trials = max_trials
-        self.space = blocks.get_space(space) if space is not None else None
-        checks.check_model_arguments(
-            search_epochs, latency_runs, seed, proxy_pool_size, strategy, strategy_kwargs, self.space,
-            objective,
-        )
-        self.search_epochs = search_epochs
-        if seed is None:
-            # Every process of a distributed search must draw the same trials: there
-            # the default seed comes from the project name, elsewhere it is random.
-            seed = (
-                zlib.crc32(project_name.encode()) % 100_000
-                if distributed.is_chief() or distributed.is_worker()
-                else int(np.random.SeedSequence().entropy % 100_000)
-            )
-        self.seed = seed
-        self.directory = directory
-        self.project_name = project_name
-        self.overwrite = overwrite
-        self.max_rejected_trials = max_rejected_trials
-        self.strategy_kwargs = dict(strategy_kwargs or {})
-        self.latency_runs = latency_runs
-        self.objective = objective
-        self.select = select
-        if not (initial_architectures in ("auto", None) or isinstance(initial_architectures, list)):
-            raise ValueError(
-                "`initial_architectures` must be 'auto', None or a list of hyperparameter-value "
-                f"dicts, got {initial_architectures!r}."
-            )
-        self.initial_architectures = initial_architectures
-        if proxy is not None:
-            from keras_nas import proxies
-
-            proxies.check_proxy(proxy)
-        self.proxy = proxy
-        self.proxy_pool_size = proxy_pool_size
-        checks.check_positive_int(finalists, "finalists")
-        self.finalists = finalists
-        if max_search_seconds is not None and not (
-            isinstance(max_search_seconds, (int, float)) and max_search_seconds > 0
-        ):
-            raise ValueError(
-                f"`max_search_seconds` must be a positive number of seconds, got {max_search_seconds!r}."
-            )
-        self.max_search_seconds = max_search_seconds
         self.finalist_scores_: dict = {}
         self._final_fit: dict = {}
 
@@ -352,7 +278,7 @@ class NASModel:
                 f"their cost, {summary['failed']} failed; {summary['search_seconds']:.0f} s, of "
                 f"which {100 * summary['measure_share']:.1f} % measuring hardware cost."
             )
-        return self._train(selection.select_winner(self))
+        return selection.train_winner(self, selection.select_winner(self))
 
     def choose(self, trial: str | dict | Callable[[dict], float], epochs: int | None = None):
         """Makes another trained candidate the model: by trial id, or by a selection rule.
@@ -374,58 +300,12 @@ class NASModel:
         model.choose({"maximize": "val_accuracy", "latency_ms": ("<=", 0.02)})
         ```
         """
-        if self.tuner is None:
-            raise NotFittedError("No search yet: call `fit` first.")
-        if isinstance(trial, str):
-            known = {row["trial_id"]: row for row in self.trials()}
-            if trial not in known:
-                raise ValueError(f"Unknown trial {trial!r}; trials are {sorted(known)}.")
-            if known[trial]["status"] != "COMPLETED":
-                raise ValueError(
-                    f"Trial {trial} was not trained ({known[trial]['status']}: "
-                    f"{known[trial]['message']}); choose a completed one."
-                )
-            chosen = self.tuner.oracle.get_trial(trial)
-        else:
-            row = pareto.select(self.trials(), trial)
-            chosen = self.tuner.oracle.get_trial(row["trial_id"])
+        chosen = selection.chosen_trial(self, trial)
         fit = dict(self._final_fit)
         if epochs is not None:
             fit["epochs"] = epochs
         self._final_fit = fit
-        return self._train(chosen)
-
-    def _train(self, trial) -> keras.callbacks.History:
-        """Trains `trial`'s architecture on the fit data; it becomes the model."""
-        fit = self._final_fit
-        verbose = fit["verbose"]
-        self.best_trial_ = trial
-        if verbose:
-            print(
-                f"Winner: trial {trial.trial_id} ({self.objective} {trial.score:.4f}); "
-                f"training it for {fit['epochs']} epochs."
-            )
-        model, history = selection.fit_architecture(
-            self, trial, self.tuner.trial_seed(trial), fit["epochs"], list(fit["callbacks"]), verbose
-        )
-        self.model_ = model
-        # Measured as the search measured the candidates; flash is the exported file's.
-        self.cost_ = self.tuner.measurer.measure_trained(model).to_dict()
-        broken = self.constraints.violations(self.cost_)
-        if broken:
-            warnings.warn(
-                f"The trained winner breaks the constraints ({'; '.join(broken)}) although its "
-                "untrained measurement fitted; please report this as a bug.",
-                RuntimeWarning,
-            )
-        run_record.save_winner(self, trial, fit["epochs"])  # for the CLI and reports
-        if verbose:
-            print(
-                f"Winner as int8: flash {self.cost_['flash_kb']:.1f} KB, TFLite Micro arena "
-                f"{self.cost_['peak_ram_kb']:.1f} KB, latency on {self.target.name} "
-                f"{self.cost_['latency_ms']:.3f} ms."
-            )
-        return history
+        return selection.train_winner(self, chosen)
 
     def _strategy_name(self) -> str:
         """The registered name of the strategy (an unregistered oracle class's: the class name)."""
@@ -559,16 +439,3 @@ class NASModel:
         for line in self.constraints.shipped_over_limit(report):
             warnings.warn(line, UserWarning)
         return report
-
-
-def _with_target_limits(constraints: Constraints, target) -> Constraints:
-    """The constraints, with the target's RAM and flash as limits where none was given."""
-    limits = {
-        "flash_kb": constraints.flash_kb if constraints.flash_kb is not None else target.flash_kb,
-        "peak_ram_kb": (
-            constraints.peak_ram_kb if constraints.peak_ram_kb is not None else target.ram_kb
-        ),
-        "latency_ms": constraints.latency_ms,
-    }
-    return Constraints.from_dict({k: v for k, v in limits.items() if v is not None})
-

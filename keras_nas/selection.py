@@ -10,12 +10,14 @@ search resumed with tighter limits) are never eligible. A `select` rule
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import keras
 from keras_tuner.engine import trial as trial_module
 
 from keras_nas import pareto, run_record
+from keras_nas.errors import NotFittedError
 from keras_nas.memory import released_after_use
 from keras_nas.tuner import INT8_METRIC
 
@@ -108,3 +110,52 @@ def fit_architecture(nas: "NASModel", trial, seed: int, epochs: int, callbacks: 
         **nas._final_fit["train_kwargs"],
     )
     return model, history
+
+
+def chosen_trial(nas: "NASModel", trial: str | dict | Callable[[dict], float]):
+    """The trained trial `NASModel.choose` makes the model: by trial id, or by a rule."""
+    if nas.tuner is None:
+        raise NotFittedError("No search yet: call `fit` first.")
+    if not isinstance(trial, str):
+        return nas.tuner.oracle.get_trial(pareto.select(nas.trials(), trial)["trial_id"])
+    known = {row["trial_id"]: row for row in nas.trials()}
+    if trial not in known:
+        raise ValueError(f"Unknown trial {trial!r}; trials are {sorted(known)}.")
+    if known[trial]["status"] != "COMPLETED":
+        raise ValueError(
+            f"Trial {trial} was not trained ({known[trial]['status']}: "
+            f"{known[trial]['message']}); choose a completed one."
+        )
+    return nas.tuner.oracle.get_trial(trial)
+
+
+def train_winner(nas: "NASModel", trial) -> keras.callbacks.History:
+    """Trains `trial`'s architecture on the fit data as `fit` was asked to; it becomes `nas`'s model.
+
+    The trained model is measured as the search measured the candidates (flash:
+    the exported file), and the winner is recorded in the search folder.
+    """
+    fit = nas._final_fit
+    verbose = fit["verbose"]
+    nas.best_trial_ = trial
+    if verbose:
+        print(f"Winner: trial {trial.trial_id} ({nas.objective} {trial.score:.4f}); "
+              f"training it for {fit['epochs']} epochs.")
+    model, history = fit_architecture(
+        nas, trial, nas.tuner.trial_seed(trial), fit["epochs"], list(fit["callbacks"]), verbose
+    )
+    nas.model_ = model
+    nas.cost_ = nas.tuner.measurer.measure_trained(model).to_dict()
+    broken = nas.constraints.violations(nas.cost_)
+    if broken:
+        warnings.warn(
+            f"The trained winner breaks the constraints ({'; '.join(broken)}) although its "
+            "untrained measurement fitted; please report this as a bug.",
+            RuntimeWarning,
+        )
+    run_record.save_winner(nas, trial, fit["epochs"])  # for the CLI and reports
+    if verbose:
+        print(f"Winner as int8: flash {nas.cost_['flash_kb']:.1f} KB, TFLite Micro arena "
+              f"{nas.cost_['peak_ram_kb']:.1f} KB, latency on {nas.target.name} "
+              f"{nas.cost_['latency_ms']:.3f} ms.")
+    return history
