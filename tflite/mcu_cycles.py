@@ -14,21 +14,20 @@ error), the honest error to expect on a new model.
 
 Calibrations
 ------------
-- `cortex-m4`: three MLPerf Tiny v0.5 reference results (NUCLEO-L4R5ZI,
-  STM32L4R5 Cortex-M4F @ 120 MHz, TFLM v2.3.1; github.com/mlcommons/tiny_results_v0.5,
-  closed/reference: KWS 181.92 ms, IC 704.26 ms, AD 10.05 ms) against the
-  instructions of the same architectures (`benchmarks/mlperf_tiny_models.py`,
-  int8) on `mps2-an386` with the CMSIS-NN firmware: CPI 2.44, leave-one-out
-  error 27 % mean (KWS -20 %, IC -19 %, AD +41 %; KWS and IC alone agree
-  within 1.5 %: CPI 2.88 and 2.84, the fully-connected AD model 2.02). VWW is
-  left out: TFLite Micro aborts on the int8 MobileNetV1-0.25 (host and board).
-  The CMSIS-NN firmware reproduces the published IC/KWS latency ratio (3.93
-  vs 3.87); TFLM's reference kernels do not (2.51) and would need a CPI of
-  0.63, impossible on a Cortex-M4, so the published runs used optimised
-  kernels. A CPI of 2.4 is not the core's alone: it also absorbs that the
-  2020 TFLM of the published runs executed more instructions than today's
-  TFLM + CMSIS-NN. The `reference` firmware uses the same CPI (same core and
-  memory system).
+- `cortex-m4`: the four MLPerf Tiny v1.1 closed-division results of Krai's
+  `microtvm_cmsis_nn` submission (NUCLEO-L4R5ZI, STM32L4R5 Cortex-M4F @ 120 MHz,
+  the CMSIS-NN kernels the firmware runs; github.com/mlcommons/tiny_results_v1.1,
+  closed/Krai/results: KWS 99.8 ms, VWW 300.8 ms, IC 389.6 ms, AD 8.6 ms)
+  against the instructions of the same reference architectures
+  (`benchmarks/mlperf_tiny_models.py`, int8) on `mps2-an386` with the CMSIS-NN
+  firmware: CPI 1.59, leave-one-out error 5.0 % mean (KWS +1.1 %, VWW +6.7 %,
+  IC +1.9 %, AD -10.1 %). The 2020 MLPerf Tiny v0.5 reference results (TFLM
+  v2.3.1 on the same board: KWS 181.9 ms, IC 704.3 ms) keep the same IC/KWS
+  ratio (3.87; the firmware's instructions give 3.93) but need a CPI of 2.55
+  with a 23 % leave-one-out error: that older TFLM executed more instructions
+  than today's TFLM + CMSIS-NN, so those results calibrate it less well. TFLM's
+  reference kernels reproduce neither (IC/KWS 2.50). The `reference` firmware
+  uses the same CPI (same core and memory system).
 - `cortex-m7` and `cortex-m55`: no published TFLite Micro latency of a model
   reproducible here was found; CPI 1.0 (cycles = instructions) is an
   assumption, marked `calibrated=False` and in every `latency_source`.
@@ -83,20 +82,20 @@ class CycleModel:
         return f"CPI {self.cycles_per_instruction:.3g} fitted on {self.source} (LOO {100 * self.loo_error:.0f} %)"
 
 
-_MLPERF_V05_REF = "3 MLPerf Tiny v0.5 reference results (NUCLEO-L4R5ZI @120 MHz, TFLM v2.3.1)"
+_MLPERF_V11_CMSIS_NN = "4 MLPerf Tiny v1.1 CMSIS-NN results (Krai, NUCLEO-L4R5ZI @120 MHz)"
 
-# Fitted by benchmarks/bench_mcu.py on the CMSIS-NN firmware (benchmarks/RESULTS.md, 2026-11-30);
+# Fitted by benchmarks/bench_mcu.py on the CMSIS-NN firmware (benchmarks/RESULTS.md, 2026-12-01);
 # refit when the firmware or TFLM changes.
-CORTEX_M4_CPI = 2.439
-CORTEX_M4_LOO = 0.268
+CORTEX_M4_CPI = 1.592
+CORTEX_M4_LOO = 0.050
 
 CYCLE_MODELS: dict[tuple[str, str], CycleModel] = {
     ("cortex-m4", "cmsis_nn"): CycleModel(
-        "cortex-m4", "cmsis_nn", 120.0, CORTEX_M4_CPI, True, CORTEX_M4_LOO, _MLPERF_V05_REF
+        "cortex-m4", "cmsis_nn", 120.0, CORTEX_M4_CPI, True, CORTEX_M4_LOO, _MLPERF_V11_CMSIS_NN
     ),
     ("cortex-m4", "reference"): CycleModel(
         "cortex-m4", "reference", 120.0, CORTEX_M4_CPI, True, CORTEX_M4_LOO,
-        _MLPERF_V05_REF + " with the CMSIS-NN firmware; CPI carried over to reference kernels",
+        _MLPERF_V11_CMSIS_NN + " with the CMSIS-NN firmware; CPI carried over to reference kernels",
     ),
     ("cortex-m7", "reference"): CycleModel("cortex-m7", "reference", 216.0, 1.0, False),
     ("cortex-m7", "cmsis_nn"): CycleModel("cortex-m7", "cmsis_nn", 216.0, 1.0, False),
