@@ -219,3 +219,18 @@ def test_margin_follows_only_the_predictors_over_estimates():
     for _ in range(6):
         over.observe(features, {k: v / 1.08 for k, v in predicted.items()})  # predicted 8 % over
     assert over.margin == pytest.approx(1.25 * 0.08, rel=1e-6)
+
+
+def test_keyword_spotting_preset_finds_models_for_a_48_kb_board(tmp_path):
+    # The case: the `kws` preset under 48 KB flash / 64 KB arena stopped with
+    # InfeasibleConstraintsError after its first proposals were rejected, although many of
+    # its points fit. Costs do not depend on the data: MFCC-shaped noise, 12 classes.
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(240, 49, 10, 1)).astype("float32")
+    y = rng.integers(0, 12, size=240)
+    model = NASModel(space="kws", constraints={"flash_kb": 48, "peak_ram_kb": 64}, max_trials=3,
+                     search_epochs=1, seed=1, finalists=1, directory=str(tmp_path), project_name="kws48")
+    model.fit(x[:200], y[:200], validation_data=(x[200:], y[200:]), epochs=1, verbose=0)
+    summary = model.search_summary()
+    assert summary["trained"] == 3 and summary["rejected"] <= 1
+    assert model.cost_["flash_kb"] <= 48 and model.cost_["peak_ram_kb"] <= 64
