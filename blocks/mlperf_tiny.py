@@ -131,7 +131,7 @@ class MLPerfVWWSpace(ScaledNetSpace):
 
 
 class MLPerfICSpace(ScaledNetSpace):
-    """MLPerf Tiny image classification: ResNet-8 and the narrower, shallower ResNets around it.
+    """MLPerf Tiny image classification: ResNet-8 and the ResNets around it.
 
     The reference (`image_classification/keras_model.py`, `resnet_v1_eembc`
     of MLPerf Tiny v0.5, 16 filters): a 3x3 conv with 16 filters, three
@@ -141,7 +141,9 @@ class MLPerfICSpace(ScaledNetSpace):
     Declared hyperparameters (block name `"mlperf_ic"`):
     `mlperf_ic/width_multiplier` `[0.25, 0.5, 0.75, 1.0]` (widths 4-16,
     8-32, 16-64), `stem/strides` `[1, 2]`, `kernel_size` `[3, 5]`,
-    `num_stages` `Int(2, 3)`; activation ReLU.
+    `num_stages` `Int(2, 3)`, `stage_{1..3}/depth` `[1, 2]` (narrower
+    ResNets with 2 to 6 basic blocks, from ResNet-6 to ResNet-14);
+    activation ReLU.
 
     Args:
         name: Block name.
@@ -155,7 +157,7 @@ class MLPerfICSpace(ScaledNetSpace):
             "residual",
             16,
             stage_filters=(16, 32, 64),
-            stage_depths=(1, 1, 1),
+            stage_depths=(2, 2, 2),
             stage_strides=(1, 2, 2),
             width_multipliers=IC_WIDTH_MULTIPLIERS,
             stem_strides=[1, 2],
@@ -167,4 +169,5 @@ class MLPerfICSpace(ScaledNetSpace):
     def initial_architectures(self, input_shape: tuple) -> list[dict]:
         """ResNet-8 (see `Block.initial_architectures`)."""
         reference = {"width_multiplier": 1.0, "stem/strides": 1, "kernel_size": 3, "num_stages": 3}
+        reference.update({f"stage_{i}/depth": 1 for i in (1, 2, 3)})
         return [_scoped(self.name, reference)]

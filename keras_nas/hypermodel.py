@@ -78,7 +78,8 @@ class NASHyperModel(keras_tuner.HyperModel):
         input_shape: Shape of one sample, without the batch axis.
         num_classes: Number of classes.
         space: A `keras_nas.blocks.Block` mapping inputs to features, or a
-            preset name ("conv", "kws", "micro", "mobile", "mlp", "nb201").
+            preset name ("conv", "kws", "micro", "mobile", "mlp", "nb201",
+            "mlperf-kws", "mlperf-vww", "mlperf-ic"; see `blocks.PRESETS`).
             `None` picks `keras_nas.blocks.default_space(input_shape)`.
         head: The classifier block; `None` searches `ClassifierHead(num_classes)`.
         mean: Per-channel mean of the inputs (or `None` to skip normalization).
