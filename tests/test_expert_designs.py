@@ -9,11 +9,12 @@ import keras_tuner  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from keras_nas import tflite  # noqa: E402
+from keras_nas import NASModel, tflite  # noqa: E402
 from keras_nas.blocks import get_space  # noqa: E402
 from keras_nas.blocks.genotype import allowed_values  # noqa: E402
 from keras_nas.blocks.introspect import declared_hyperparameters  # noqa: E402
 from keras_nas.cost_predictor import FeasibilityFilter, scale_to_fit  # noqa: E402
+from keras_nas.datasets import load_digits  # noqa: E402
 from keras_nas.hypermodel import NASHyperModel  # noqa: E402
 from keras_nas.strategies import RandomSearch  # noqa: E402
 from keras_nas.tuner import randomize_weights  # noqa: E402
@@ -220,3 +221,16 @@ def test_mlperf_tiny_reference_converts_to_int8_and_is_measured(name):
     int8, float32 = tflite.predict(content, x), model.predict(x, verbose=0)
     assert np.abs(int8 - float32).max() < 0.05
     assert (int8.argmax(axis=1) == float32.argmax(axis=1)).mean() >= 0.9
+
+
+def test_a_search_on_an_mlperf_preset_starts_from_its_reference(tmp_path):
+    # Real data: the digits (8x8x1). The presets are rank-generic; ResNet-8's values build on any image.
+    (x_train, y_train), (x_val, y_val), _ = load_digits()
+    model = NASModel(space="mlperf-ic", strategy="random", max_trials=1, seed=0, finalists=1, search_epochs=1,
+                     latency_runs=1, directory=str(tmp_path), project_name="ic")
+    model.fit(x_train[:300], y_train[:300], validation_data=(x_val, y_val), epochs=1, verbose=0)
+    first = model.trials()[0]
+    reference = NASHyperModel((8, 8, 1), 10, space="mlperf-ic").initial_architectures()[0]
+    assert first["status"] == "COMPLETED"
+    assert {name: first["hyperparameters"][name] for name in reference} == reference
+    assert model.model.count_params() > 0 and model.cost_["flash_bytes"] > 0
