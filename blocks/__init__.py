@@ -26,6 +26,7 @@ from .cheap import FireBlock, GhostBlock
 from .conv import ConvBNAct, DepthwiseSeparable, MBConv
 from .genotype import from_json, to_json
 from .head import ClassifierHead, DenseBlock
+from .mlperf_tiny import MLPerfICSpace, MLPerfKWSSpace, MLPerfVWWSpace
 from .nb201 import (
     NB201_EDGES,
     NB201_OPS,
@@ -41,6 +42,7 @@ from .pooling import Pooling
 from .presets import KWSSpace, MicroSpace, MobileSpace
 from .registry import PRESETS, get_space
 from .residual import ResidualBlock
+from .scaled_net import ScaledNetSpace
 from .scaling import compound_scale, search_compound_scaling
 from .sequence import Sequence
 from .space_size import space_size
@@ -65,6 +67,9 @@ __all__ = [
     "KWSSpace",
     "MBConv",
     "MLPSpace",
+    "MLPerfICSpace",
+    "MLPerfKWSSpace",
+    "MLPerfVWWSpace",
     "MicroSpace",
     "MobileSpace",
     "NB201Cell",
@@ -72,6 +77,7 @@ __all__ = [
     "OneShotSpace",
     "Pooling",
     "ResidualBlock",
+    "ScaledNetSpace",
     "Sequence",
     "Stage",
     "SuperNet",

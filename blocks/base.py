@@ -134,5 +134,23 @@ class Block(abc.ABC):
             The output Keras tensor.
         """
 
+    def initial_architectures(self, input_shape: tuple) -> list[dict]:
+        """Designs of this space a search should try first (none by default).
+
+        A preset built around a published model (e.g. the MLPerf Tiny
+        references in `keras_nas.blocks.mlperf_tiny`) returns that model's
+        hyperparameter values, so the search starts where an engineer would.
+        `NASHyperModel.initial_architectures` adds the head's and the learning
+        rate's values.
+
+        Args:
+            input_shape: Shape of one input example, without the batch axis.
+
+        Returns:
+            Hyperparameter values (names in this block's scope, e.g.
+            `"mlperf_ic/width_multiplier"`), one dict per design.
+        """
+        return []
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"

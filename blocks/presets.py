@@ -71,6 +71,8 @@ class KWSSpace(Block):
     - `kws_space/num_layers`: `Int(2, 6)`;
     - `kws_space/stem_kernel`: `[3, 5, 10]` (time extent of the first conv);
     - `kws_space/stem_strides`: `[1, 2]` (time stride of the first conv);
+    - `kws_space/freq_strides`: only if `freq_strides` is searched (default
+      fixed 1: the first conv keeps every frequency bin);
     - `kws_space/kernel_size`: `[3, 5]` (1D: `[3, 5, 7]`);
     - `kws_space/activation`: only if `activation` is `None` or a list
       (default fixed `"relu"`, as in the paper).
@@ -81,6 +83,9 @@ class KWSSpace(Block):
         num_layers: Number of DS layers (same rules).
         stem_kernel: Time extent of the first conv kernel (same rules).
         stem_strides: Time stride of the first conv (same rules).
+        freq_strides: Frequency stride of the first conv on a 2D input
+            (same rules; default 1; ignored on a 1D signal). The MLPerf
+            Tiny DS-CNN strides 2 along both.
         kernel_size: Kernel of the depthwise convs (same rules).
         activation: One of `ACTIVATIONS`; default `"relu"`.
         name: Block name.
@@ -103,6 +108,7 @@ class KWSSpace(Block):
         kernel_size: IntArg = None,
         activation: StrArg = "relu",
         name: str | None = None,
+        freq_strides: IntArg = 1,
     ):
         super().__init__(name=name)
         ops.check_activation(activation)
@@ -110,6 +116,7 @@ class KWSSpace(Block):
         self.num_layers = num_layers
         self.stem_kernel = stem_kernel
         self.stem_strides = stem_strides
+        self.freq_strides = freq_strides
         self.kernel_size = kernel_size
         self.activation = activation
 
@@ -128,9 +135,10 @@ class KWSSpace(Block):
         num_layers = hp_utils.integer(hp, "num_layers", self.num_layers, KWS_MIN_LAYERS, KWS_MAX_LAYERS)
         stem_kernel = hp_utils.choice(hp, "stem_kernel", self.stem_kernel, KWS_STEM_KERNELS)
         stem_strides = hp_utils.choice(hp, "stem_strides", self.stem_strides, [1, 2])
+        freq_strides = hp_utils.choice(hp, "freq_strides", self.freq_strides, [1, 2])
         kernel_size = hp_utils.choice(hp, "kernel_size", self.kernel_size, ops.kernel_sizes(rank))
         activation = hp_utils.choice(hp, "activation", self.activation, ops.ACTIVATIONS)
-        if hp_utils.any_none(width, num_layers, stem_kernel, stem_strides, kernel_size, activation):
+        if hp_utils.any_none(width, num_layers, stem_kernel, stem_strides, freq_strides, kernel_size, activation):
             return inputs
         n = self.name
         time_steps = inputs.shape[1]
@@ -140,7 +148,7 @@ class KWSSpace(Block):
             layer = keras.layers.Conv1D
         else:
             kernel = (stem_kernel, min(4, inputs.shape[2] or 4))
-            strides = (time_stride, 1)
+            strides = (time_stride, 1 if inputs.shape[2] == 1 else freq_strides)
             layer = keras.layers.Conv2D
         x = layer(
             width,
@@ -249,6 +257,40 @@ class MicroSpace(Block):
         return inputs if activation is None else out
 
 
+def searched_resolution(block: Block, hp: keras_tuner.HyperParameters, inputs, resolutions, scales):
+    """Declares `resolution` and resizes an image input to it (MobileNet's resolution multiplier).
+
+    Args:
+        block: The block declaring it (names the `Resizing` layer and errors).
+        hp: The hyperparameters.
+        inputs: Rank-4 Keras tensor of known height and width.
+        resolutions: The block argument: `None` searches `round(height * s)`
+            for `s` in `scales`, a list searches these heights, an int fixes it.
+        scales: Default resolution multipliers.
+
+    Returns:
+        `(tensor, resolution)`: `inputs` resized to `resolution` rows (width
+        scaled alike; no layer when it equals the input height), and the
+        resolution (`None` under an inactive conditional scope).
+
+    Raises:
+        ValueError: If the input height or width is unknown.
+    """
+    height, width = inputs.shape[1], inputs.shape[2]
+    if height is None or width is None:
+        raise ValueError(
+            f"{type(block).__name__} needs a known input size to search the resolution, got "
+            f"{tuple(inputs.shape)}; pass resolutions=<height> or a fixed input shape."
+        )
+    default = sorted({max(1, round(height * s)) for s in scales})
+    resolution = hp_utils.choice(hp, "resolution", resolutions, default, default=height)
+    if resolution is None or resolution == height:
+        return inputs, resolution
+    new_width = max(1, round(width * resolution / height))
+    resized = keras.layers.Resizing(resolution, new_width, name=f"{block.name}_resize")(inputs)
+    return resized, resolution
+
+
 class MobileSpace(Block):
     """MobileNetV2 / MnasNet-like space with a searched input resolution.
 
@@ -312,21 +354,6 @@ class MobileSpace(Block):
         self.stage_filters = tuple(int(f) for f in stage_filters)
         self.stage_strides = tuple(int(s) for s in stage_strides)
 
-    def _resize(self, hp, inputs):
-        height, width = inputs.shape[1], inputs.shape[2]
-        if height is None or width is None:
-            raise ValueError(
-                f"MobileSpace needs a known input size to search the resolution, got "
-                f"{tuple(inputs.shape)}; pass resolutions=<height> or a fixed input shape."
-            )
-        default = sorted({max(1, round(height * s)) for s in MOBILE_RESOLUTION_SCALES})
-        resolution = hp_utils.choice(hp, "resolution", self.resolutions, default, default=height)
-        if resolution is None or resolution == height:
-            return inputs, resolution
-        new_width = max(1, round(width * resolution / height))
-        resized = keras.layers.Resizing(resolution, new_width, name=f"{self.name}_resize")(inputs)
-        return resized, resolution
-
     def build(self, hp: keras_tuner.HyperParameters, inputs):
         """Builds resizing, stem and stages on `inputs`.
 
@@ -338,7 +365,11 @@ class MobileSpace(Block):
             The feature map of the last stage.
         """
         rank = ops.spatial_rank(inputs)
-        x, resolution = (self._resize(hp, inputs) if rank == 2 else (inputs, 0))
+        x, resolution = (
+            searched_resolution(self, hp, inputs, self.resolutions, MOBILE_RESOLUTION_SCALES)
+            if rank == 2
+            else (inputs, 0)
+        )
         multiplier = hp_utils.choice(hp, "width_multiplier", self.width_multiplier, MOBILE_WIDTH_MULTIPLIERS)
         activation = hp_utils.choice(hp, "activation", self.activation, ops.ACTIVATIONS)
         inactive = hp_utils.any_none(resolution, multiplier, activation)

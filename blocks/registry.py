@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .base import Block
+from .mlperf_tiny import MLPerfICSpace, MLPerfKWSSpace, MLPerfVWWSpace
 from .nb201_cell import NB201Space
 from .oneshot_space import OneShotSpace
 from .presets import KWSSpace, MicroSpace, MobileSpace
@@ -13,6 +14,9 @@ PRESETS = {
     "kws": KWSSpace,
     "micro": MicroSpace,
     "mlp": MLPSpace,
+    "mlperf-ic": MLPerfICSpace,
+    "mlperf-kws": MLPerfKWSSpace,
+    "mlperf-vww": MLPerfVWWSpace,
     "mobile": MobileSpace,
     "nb201": NB201Space,
     "oneshot": OneShotSpace,
@@ -25,7 +29,9 @@ def get_space(space: str | Block) -> Block:
 
     Args:
         space: A `Block`, or one of `"conv"`, `"kws"`, `"micro"`, `"mlp"`,
-            `"mobile"`, `"nb201"`, `"oneshot"` (case-insensitive).
+            `"mobile"`, `"nb201"`, `"oneshot"`, or an MLPerf Tiny task's
+            preset, `"mlperf-ic"`, `"mlperf-kws"`, `"mlperf-vww"` (see
+            `keras_nas.blocks.mlperf_tiny`) (case-insensitive).
 
     Returns:
         The block (a new preset instance with default arguments for a name).

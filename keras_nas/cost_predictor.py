@@ -381,13 +381,17 @@ class ChoiceTally:
 SCALE_TARGET = 0.9
 # Width multipliers tried when scaling a design to the limits, largest first.
 WIDTH_MULTIPLIERS = (4.0, 3.0, 2.0, 1.5, 1.0, 0.75, 0.5, 0.375, 0.25)
+# The hyperparameters a design's widths are, by the end of their names: channel
+# counts (`ConvSpace`, `KWSSpace`) or a width multiplier (`MobileSpace`, the MLPerf Tiny presets).
+WIDTH_NAMES = ("filters", "/width", "/width_multiplier")
 
 
 def scale_to_fit(designs: list[dict], feasibility: FeasibilityFilter, space) -> list[dict]:
     """Each design at the largest width multiplier worth measuring under the limits.
 
-    Every `.../filters` choice of a design is multiplied and snapped down to
-    the nearest width the space allows; the widest version worth measuring is
+    Every width choice of a design (`.../filters`, `.../width`,
+    `.../width_multiplier`) is multiplied and snapped down to the nearest
+    value the space allows; the widest version worth measuring is
     kept (predicted within the limits, give or take the predictor's error:
     `FeasibilityFilter.margin`) and, when it is predicted within 10 % of a
     limit or over it, the next narrower one too, so the search starts from
@@ -404,7 +408,7 @@ def scale_to_fit(designs: list[dict], feasibility: FeasibilityFilter, space) -> 
     Returns:
         The scaled designs.
     """
-    choices = {hp.name: sorted(hp.values) for hp in space if hp.name.endswith("filters") and hasattr(hp, "values")}
+    choices = {hp.name: sorted(hp.values) for hp in space if hp.name.endswith(WIDTH_NAMES) and hasattr(hp, "values")}
 
     def scaled(design: dict, multiplier: float) -> dict:
         values = dict(design)

@@ -7,6 +7,7 @@ import keras_tuner
 import numpy as np
 
 from keras_nas import blocks as blocks_module
+from keras_nas.blocks.introspect import declared_hyperparameters
 
 LEARNING_RATES = [1e-3, 3e-3]
 # What a trial and the final training are scored and restored on.
@@ -77,7 +78,8 @@ class NASHyperModel(keras_tuner.HyperModel):
         input_shape: Shape of one sample, without the batch axis.
         num_classes: Number of classes.
         space: A `keras_nas.blocks.Block` mapping inputs to features, or a
-            preset name ("conv", "kws", "micro", "mobile", "mlp", "nb201").
+            preset name ("conv", "kws", "micro", "mobile", "mlp", "nb201",
+            "mlperf-kws", "mlperf-vww", "mlperf-ic"; see `blocks.PRESETS`).
             `None` picks `keras_nas.blocks.default_space(input_shape)`.
         head: The classifier block; `None` searches `ClassifierHead(num_classes)`.
         mean: Per-channel mean of the inputs (or `None` to skip normalization).
@@ -156,10 +158,14 @@ class NASHyperModel(keras_tuner.HyperModel):
         return model.fit(*args, **kwargs)
 
     def initial_architectures(self) -> list[dict]:
-        """Expert designs of the default space, tried before the strategy's own proposals.
+        """Expert designs of the space, tried before the strategy's own proposals.
 
-        A search should start where an engineer would. Five classic tiny
-        designs, each a point of the default `ConvSpace`:
+        A search should start where an engineer would. A space that names its
+        own designs (`Block.initial_architectures`, e.g. the MLPerf Tiny
+        presets' reference models) gives them, with this model's head pooling
+        globally by average, as those references do, dropout 0.1 and Adam at
+        1e-3, as in the other designs. The default space gives five classic tiny designs, each a point
+        of the default `ConvSpace`:
 
         - a plain CNN: conv 8 -> max-pool -> conv 16 -> flatten (what an
           engineer writes in five minutes for a board with a few KB);
@@ -176,19 +182,19 @@ class NASHyperModel(keras_tuner.HyperModel):
         `keras_nas.cost_predictor.scale_to_fit` before the search measures them.
 
         Returns:
-            Hyperparameter values (architecture choices) for the default
-            convolutional space; an empty list for other spaces.
+            Hyperparameter values (architecture choices) of the designs; an
+            empty list for a space without any.
         """
-        if not self.uses_default_space or len(self.input_shape) not in (2, 3):
+        if not self.uses_default_space:
+            return self._space_designs()
+        if len(self.input_shape) not in (2, 3):
             return []
         stem_kernel = 5 if len(self.input_shape) == 2 else 3
         common = {
             "conv_space/activation": "relu",
             "conv_space/stem/kernel_size": stem_kernel,
             "conv_space/stem/strides": 1,
-            "classifier_head/pooling": "avg",
-            "classifier_head/dropout": 0.1,
-            "learning_rate": 1e-3,
+            **self._expert_head(),
         }
 
         def stage(i, block_type, depth, filters, strides, pool="none", kernel_size=3, **mbconv):
@@ -211,3 +217,16 @@ class NASHyperModel(keras_tuner.HyperModel):
         mobilenet = {**common, "conv_space/stem/filters": 16, "conv_space/num_stages": 2,
                      **stage(1, "mbconv", 2, 16, 2, **inverted), **stage(2, "mbconv", 2, 24, 2, **inverted)}
         return [plain_cnn, conv_stack, ds_cnn, resnet8, mobilenet]
+
+    def _expert_head(self) -> dict:
+        """The head and learning rate of the expert designs: global average pooling, dropout 0.1, Adam 1e-3."""
+        return {f"{self.head.name}/pooling": "avg", f"{self.head.name}/dropout": 0.1, "learning_rate": 1e-3}
+
+    def _space_designs(self) -> list[dict]:
+        """The space's own designs (`Block.initial_architectures`), with the head values it declares."""
+        designs = self.space.initial_architectures(self.input_shape)
+        if not designs:
+            return []
+        declared = {hp.name for hp in declared_hyperparameters(self).space}
+        head = {name: value for name, value in self._expert_head().items() if name in declared}
+        return [{**head, **design} for design in designs]

@@ -66,8 +66,11 @@ class NASModel:
             default 20 (with an oracle instance: its own).
         space: A `keras_nas.blocks.Block` mapping inputs to features, or a
             preset name: "conv", "kws" (DS-CNN keyword spotting), "micro"
-            (MCU-sized), "mobile" (MobileNetV2-like), "mlp", "nb201". `None`
-            picks the default space for the input rank.
+            (MCU-sized), "mobile" (MobileNetV2-like), "mlp", "nb201", or an
+            MLPerf Tiny task's: "mlperf-kws", "mlperf-vww", "mlperf-ic" (a
+            space around the task's reference model, which is the first
+            candidate; `keras_nas.blocks.mlperf_tiny`). `None` picks the
+            default space for the input rank.
         search_epochs: Epochs per candidate during the search; `None` uses the
             `epochs` given to `fit`.
         seed: Seed of the search and of every trial's training.
@@ -91,8 +94,9 @@ class NASModel:
         initial_architectures: Architectures (hyperparameter values) tried
             before the strategy's own proposals. "auto": for the default
             convolutional space, a DS-CNN and a small MobileNetV2-style net
-            (see `NASHyperModel.initial_architectures`), so the search starts
-            from what an engineer would write; `None`: none.
+            (see `NASHyperModel.initial_architectures`), for an MLPerf Tiny
+            preset its reference model, so the search starts from what an
+            engineer would write; `None`: none.
         proxy: A zero-cost proxy ("naswot", "synflow", "grad_norm",
             "jacob_cov"; see `keras_nas.proxies`) that screens the strategy's
             random proposals: `proxy_pool_size` are drawn, the best by proxy is

@@ -1,14 +1,23 @@
-"""Every preset holds the designs an expert would write for small boards as points."""
+"""Every preset holds the designs an expert would write for small boards as points; the MLPerf Tiny
+presets start from their task's reference model."""
 
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras_tuner  # noqa: E402
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+from keras_nas import NASModel, tflite  # noqa: E402
+from keras_nas.blocks import get_space  # noqa: E402
 from keras_nas.blocks.genotype import allowed_values  # noqa: E402
+from keras_nas.blocks.introspect import declared_hyperparameters  # noqa: E402
+from keras_nas.cost_predictor import FeasibilityFilter, scale_to_fit  # noqa: E402
+from keras_nas.datasets import load_digits  # noqa: E402
 from keras_nas.hypermodel import NASHyperModel  # noqa: E402
+from keras_nas.strategies import RandomSearch  # noqa: E402
+from keras_nas.tuner import randomize_weights  # noqa: E402
 
 
 def stage(i, block_type, depth, filters, strides, pool="none", kernel_size=3, space="conv_space", **mbconv):
@@ -94,3 +103,134 @@ def test_plain_cnn_point_is_the_hand_written_cnn():
     # conv 3x3x1x8 + 8, conv 3x3x8x16 + 16 (batch norm folds into them), dense 256x10 + 10
     weights = {layer.name: layer.count_params() for layer in model.layers if type(layer).__name__ in ("Conv2D", "Dense")}
     assert sorted(weights.values()) == [72, 1152, 2570]
+
+
+# The MLPerf Tiny presets. Published parameter counts: every weight of the trained reference
+# models of github.com/mlcommons/tiny (benchmark/training/), batch-norm statistics included as
+# Keras' count_params counts them: keyword_spotting/trained_models/kws_ref_model (SavedModel)
+# 24,908; visual_wake_words/trained_models/vww_96.h5 221,794;
+# image_classification/trained_models/pretrainedResnet.h5 78,666 (the same counts as the
+# models of their keras_model.py / vww_model.py). Every convolution of the references has a bias
+# before its batch norm, ours have none (the batch norm's shift is that bias; both fold into the
+# same int8 model), so ours have fewer parameters by the sum of those biases.
+MLPERF_TINY_PUBLISHED_PARAMS = {"mlperf-kws": 24_908, "mlperf-vww": 221_794, "mlperf-ic": 78_666}
+MLPERF_TINY_CONV_BIASES = {
+    "mlperf-kws": 64 + 4 * (64 + 64),  # the 10x4 conv, four depthwise-separable layers of 64
+    # the stem (8), the 13 depthwise convs (their inputs' channels), the 13 pointwise convs
+    "mlperf-vww": 8 + (8 + 16 + 32 + 32 + 64 + 64 + 6 * 128 + 256) + (16 + 2 * 32 + 2 * 64 + 6 * 128 + 2 * 256),
+    "mlperf-ic": 16 + 2 * 16 + 3 * 32 + 3 * 64,  # the stem, two convs a stack, two 1x1 shortcuts
+}
+# Sizes of the published int8 models, same repository: keyword_spotting/trained_models/
+# kws_ref_model.tflite, visual_wake_words/trained_models/vww_96_int8.tflite,
+# image_classification/trained_models/pretrainedResnet_quant.tflite.
+MLPERF_TINY_PUBLISHED_INT8_BYTES = {"mlperf-kws": 53_936, "mlperf-vww": 333_288, "mlperf-ic": 98_496}
+# Our ResNet shortcuts have a batch norm (4 parameters a channel), the reference's do not.
+MLPERF_TINY_EXTRA = {"mlperf-kws": 0, "mlperf-vww": 0, "mlperf-ic": 4 * (32 + 64)}
+# Layer kinds of each reference (biases and batch norms aside).
+MLPERF_TINY_LAYERS = {
+    "mlperf-kws": {"Conv2D": 5, "DepthwiseConv2D": 4, "Dense": 1, "Add": 0},
+    "mlperf-vww": {"Conv2D": 14, "DepthwiseConv2D": 13, "Dense": 1, "Add": 0},
+    "mlperf-ic": {"Conv2D": 9, "DepthwiseConv2D": 0, "Dense": 1, "Add": 3},
+}
+MLPERF_TINY = sorted(MLPERF_TINY_PUBLISHED_PARAMS)
+
+
+def mlperf_reference(name):
+    """The preset's hypermodel on the reference's input shape and classes, and its first design."""
+    space = get_space(name)
+    hypermodel = NASHyperModel(space.reference_input_shape, space.reference_num_classes, space=name)
+    return hypermodel, hypermodel.initial_architectures()[0]
+
+
+@pytest.mark.parametrize("name", MLPERF_TINY)
+def test_mlperf_tiny_preset_builds_its_reference_with_the_published_size(name):
+    hypermodel, reference = mlperf_reference(name)
+    model = assert_is_a_point(hypermodel, reference)
+    published = MLPERF_TINY_PUBLISHED_PARAMS[name]
+    assert model.count_params() == published - MLPERF_TINY_CONV_BIASES[name] + MLPERF_TINY_EXTRA[name]
+    assert model.input_shape[1:] == get_space(name).reference_input_shape
+    assert model.output_shape[1:] == (get_space(name).reference_num_classes,)
+    kinds = [type(layer).__name__ for layer in model.layers]
+    assert {kind: kinds.count(kind) for kind in MLPERF_TINY_LAYERS[name]} == MLPERF_TINY_LAYERS[name]
+    assert "Resizing" not in kinds and "GlobalAveragePooling2D" in kinds
+
+
+def test_mlperf_kws_reference_has_the_strided_10x4_first_conv():
+    hypermodel, reference = mlperf_reference("mlperf-kws")
+    stem = built(hypermodel, reference)[0].get_layer("mlperf_kws_stem_conv")
+    assert stem.kernel_size == (10, 4) and stem.strides == (2, 2) and stem.filters == 64
+
+
+@pytest.mark.parametrize("name", MLPERF_TINY)
+def test_mlperf_tiny_preset_first_candidate_is_its_reference(name):
+    hypermodel, reference = mlperf_reference(name)
+    oracle = RandomSearch(max_trials=3, seed=0, initial_architectures=hypermodel.initial_architectures())
+    oracle.hyperparameters = declared_hyperparameters(hypermodel)
+    # The reference names every active choice: the search completes nothing at random.
+    assert oracle.populate_space("0")["values"] == reference
+
+
+@pytest.mark.parametrize("name", MLPERF_TINY)
+def test_mlperf_tiny_preset_spans_narrower_shallower_cheaper_designs(name):
+    hypermodel, reference = mlperf_reference(name)
+    declared = {hp.name: hp for hp in declared_hyperparameters(hypermodel).space}
+    width = next(n for n in reference if n.endswith(("/width", "/width_multiplier")))
+    widths = allowed_values(declared[width])
+    assert reference[width] == max(widths) and min(widths) <= reference[width] / 4  # down to a quarter
+    smallest = {**reference, width: min(widths)}
+    for n in reference:
+        if n.endswith(("depth", "num_layers", "num_stages")):
+            smallest[n] = min(allowed_values(declared[n]))
+    reference_size = built(hypermodel, reference)[0].count_params()
+    assert built(hypermodel, smallest)[0].count_params() < reference_size / 10
+
+
+def test_mlperf_tiny_reference_shrinks_to_a_small_board():
+    # The search starts from the reference scaled to the limits (`scale_to_fit`), as for the
+    # default space's designs: whole on a roomy board, narrower on a small one.
+    hypermodel, reference = mlperf_reference("mlperf-ic")
+    space = declared_hyperparameters(hypermodel).space
+
+    def build(values):
+        hp = keras_tuner.HyperParameters()
+        hp.values.update(values)
+        return hypermodel.build_graph(hp)
+
+    roomy = scale_to_fit([reference], FeasibilityFilter(build, 512, 256), space)
+    small = scale_to_fit([reference], FeasibilityFilter(build, 32, 32), space)
+    assert roomy[0] == reference
+    assert small and small[0]["mlperf_ic/width_multiplier"] < 1.0
+    assert {k: v for k, v in small[0].items() if "width" not in k} == {
+        k: v for k, v in reference.items() if "width" not in k}
+
+
+@pytest.mark.parametrize("name", MLPERF_TINY)
+def test_mlperf_tiny_reference_converts_to_int8_and_is_measured(name):
+    hypermodel, reference = mlperf_reference(name)
+    model = hypermodel.build_graph(built(hypermodel, reference)[1])
+    randomize_weights(model, seed=0)  # distinct weights, as after training
+    shape = get_space(name).reference_input_shape
+    x = np.random.default_rng(0).normal(size=(16, *shape)).astype("float32")
+    content, cost = tflite.measure_model(model, x, latency_runs=3)
+    # The size of the published int8 reference, within what converter versions change (ours
+    # measured 80-94 % of it).
+    assert abs(cost.flash_bytes / MLPERF_TINY_PUBLISHED_INT8_BYTES[name] - 1) < 0.3
+    assert cost.peak_ram_bytes > 0 and cost.latency_ms > 0
+    assert {"CONV_2D", "FULLY_CONNECTED", "SOFTMAX"} <= set(cost.ops)
+    # The int8 model computes what the Keras model does, within quantization error.
+    int8, float32 = tflite.predict(content, x), model.predict(x, verbose=0)
+    assert np.abs(int8 - float32).max() < 0.05
+    assert (int8.argmax(axis=1) == float32.argmax(axis=1)).mean() >= 0.9
+
+
+def test_a_search_on_an_mlperf_preset_starts_from_its_reference(tmp_path):
+    # Real data: the digits (8x8x1). The presets are rank-generic; ResNet-8's values build on any image.
+    (x_train, y_train), (x_val, y_val), _ = load_digits()
+    model = NASModel(space="mlperf-ic", strategy="random", max_trials=1, seed=0, finalists=1, search_epochs=1,
+                     latency_runs=1, directory=str(tmp_path), project_name="ic")
+    model.fit(x_train[:300], y_train[:300], validation_data=(x_val, y_val), epochs=1, verbose=0)
+    first = model.trials()[0]
+    reference = NASHyperModel((8, 8, 1), 10, space="mlperf-ic").initial_architectures()[0]
+    assert first["status"] == "COMPLETED"
+    assert {name: first["hyperparameters"][name] for name in reference} == reference
+    assert model.model.count_params() > 0 and model.cost_["flash_bytes"] > 0

@@ -217,9 +217,11 @@ def test_bad_plugins_are_named(tmp_path, capsys):
 
 
 def test_every_space_preset_is_a_cli_space():
-    from keras_nas.blocks import NB201Space, OneShotSpace
+    from keras_nas.blocks import MLPerfICSpace, MLPerfKWSSpace, MLPerfVWWSpace, NB201Space, OneShotSpace
 
-    for name, cls in (("nb201", NB201Space), ("oneshot", OneShotSpace)):
+    presets = (("nb201", NB201Space), ("oneshot", OneShotSpace), ("mlperf-kws", MLPerfKWSSpace),
+               ("mlperf-vww", MLPerfVWWSpace), ("mlperf-ic", MLPerfICSpace))
+    for name, cls in presets:
         commands.check_config({"space": name}, need_data=False)
         assert isinstance(commands._make_space(name), cls)
         assert name in search_help()

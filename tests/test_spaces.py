@@ -391,7 +391,9 @@ def test_get_space_by_preset_name():
     from keras_nas.blocks import PRESETS, get_space
 
     assert isinstance(get_space("KWS"), KWSSpace) and isinstance(get_space("nb201"), NB201Space)
-    assert sorted(PRESETS) == ["conv", "kws", "micro", "mlp", "mobile", "nb201", "oneshot"]
+    assert sorted(PRESETS) == [
+        "conv", "kws", "micro", "mlp", "mlperf-ic", "mlperf-kws", "mlperf-vww", "mobile", "nb201", "oneshot"]
+    assert get_space("MLPerf-KWS").name == "mlperf_kws"
     block = MicroSpace()
     assert get_space(block) is block
     with pytest.raises(ValueError, match=r"Unknown search space 'resnet'.*'kws'"):
@@ -662,3 +664,24 @@ def test_random_architectures_of_every_space_build(case, seed):
     assert model.output_shape == (None, 10)
     assert hp.values == values  # nothing undeclared appeared while building
     keras.backend.clear_session()
+
+
+def test_scaled_net_space_checks_its_arguments_and_builds_on_signals():
+    from keras_nas.blocks import ScaledNetSpace
+
+    common = dict(stem_filters=8, stage_filters=(8, 16), stage_depths=(1, 2), stage_strides=(1, 2))
+    with pytest.raises(ValueError, match="same length"):
+        ScaledNetSpace("ds", 8, (8, 16), (1,), (1, 2), width_multipliers=[1.0])
+    with pytest.raises(ValueError, match="min_stages must be in 1..2"):
+        ScaledNetSpace("ds", **common, width_multipliers=[1.0], min_stages=3)
+    with pytest.raises(ValueError, match="width_multipliers"):
+        ScaledNetSpace("ds", **common, width_multipliers=[0.0])
+    with pytest.raises(ValueError, match="Unsupported block_type"):
+        ScaledNetSpace("dense", **common, width_multipliers=[1.0])
+    # On a 1D signal there is no resolution to search; the rest is as on images.
+    space = ScaledNetSpace("ds", **common, width_multipliers=[0.5, 1.0], resolution_scales=(0.5, 1.0),
+                           min_stages=1, name="net")
+    hp = keras_tuner.HyperParameters()
+    outputs = space.build(hp, keras.Input((40, 3)))
+    assert [h.name for h in hp.space] == ["net/width_multiplier", "net/num_stages", "net/stage_2/depth"]
+    assert outputs.shape[-1] == 4  # make_divisible(8 * 0.5, 4), the first stage only (defaults)

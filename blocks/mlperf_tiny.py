@@ -1,0 +1,173 @@
+"""The MLPerf Tiny classification tasks as presets: each reference model is a point and the first design.
+
+MLPerf Tiny (Banbury et al., 2021; github.com/mlcommons/tiny,
+`benchmark/training/`) fixes one reference model per task. Each preset here is
+a search space around its task's reference, over what an engineer changes to
+fit it to a smaller board (widths down to a few channels, fewer blocks or
+stages, kernels, strides, input resolution), and its
+`initial_architectures(input_shape)` is the reference itself, so a search
+starts from it:
+
+| `space=` | reference | input | classes |
+| --- | --- | --- | --- |
+| `"mlperf-kws"` | DS-CNN (keyword spotting) | 49x10x1 MFCC | 12 |
+| `"mlperf-vww"` | MobileNetV1, width 0.25 (visual wake words) | 96x96x3 | 2 |
+| `"mlperf-ic"` | ResNet-8 (CIFAR-10 image classification) | 32x32x3 | 10 |
+
+The references' convolutions carry a bias before their batch norm; ours do not
+(the batch norm's shift is that bias, and both fold to the same int8 model),
+so a reference built here has fewer float parameters than the published count
+by the sum of those biases (see `tests/test_expert_designs.py`).
+"""
+
+from __future__ import annotations
+
+from .presets import KWSSpace
+from .scaled_net import ScaledNetSpace
+
+KWS_WIDTHS = [4, 8, 12, 16, 24, 32, 48, 64]
+# MobileNetV1's widths at multiplier 1; the VWW reference runs at 0.25.
+MOBILENET_V1_STEM = 32
+MOBILENET_V1_STAGES = dict(
+    stage_filters=(64, 128, 256, 512, 1024), stage_depths=(1, 2, 2, 6, 2), stage_strides=(1, 2, 2, 2, 2)
+)
+VWW_WIDTH_MULTIPLIERS = [0.0625, 0.125, 0.1875, 0.25]
+VWW_RESOLUTION_SCALES = (0.5, 2 / 3, 5 / 6, 1.0)  # 96x96 -> 48, 64, 80, 96
+IC_WIDTH_MULTIPLIERS = [0.25, 0.5, 0.75, 1.0]
+
+
+def _scoped(name: str, values: dict) -> dict:
+    return {f"{name}/{key}": value for key, value in values.items()}
+
+
+class MLPerfKWSSpace(KWSSpace):
+    """MLPerf Tiny keyword spotting: the DS-CNN reference and the `KWSSpace` around it.
+
+    The reference (`keyword_spotting/keras_model.py`, `ds_cnn`): a 10x4 conv
+    with 64 filters and stride 2 in time and frequency, four
+    depthwise-separable layers of 64 (3x3), average pooling, 12 classes, on
+    49 frames x 10 MFCC.
+
+    Declared hyperparameters (block name `"mlperf_kws"`): `mlperf_kws/width`
+    `[4, 8, 12, 16, 24, 32, 48, 64]`, `num_layers` `[1, 2, 3, 4]`,
+    `stem_kernel` `[3, 5, 10]`, `stem_strides` `[1, 2]` (time),
+    `freq_strides` `[1, 2]`, `kernel_size` `[3, 5]`; activation ReLU.
+
+    Args:
+        name: Block name.
+
+    Example:
+
+    ```python
+    hypermodel = NASHyperModel(MLPerfKWSSpace.reference_input_shape, 12, space="mlperf-kws")
+    reference = hypermodel.initial_architectures()[0]
+    ```
+    """
+
+    reference_input_shape = (49, 10, 1)
+    reference_num_classes = 12
+
+    def __init__(self, name: str = "mlperf_kws"):
+        super().__init__(
+            width=KWS_WIDTHS,
+            num_layers=[1, 2, 3, 4],
+            stem_kernel=[3, 5, 10],
+            stem_strides=[1, 2],
+            kernel_size=[3, 5],
+            activation="relu",
+            name=name,
+            freq_strides=[1, 2],
+        )
+
+    def initial_architectures(self, input_shape: tuple) -> list[dict]:
+        """The DS-CNN reference (see `Block.initial_architectures`)."""
+        reference = dict(width=64, num_layers=4, stem_kernel=10, stem_strides=2, freq_strides=2, kernel_size=3)
+        return [_scoped(self.name, reference)]
+
+
+class MLPerfVWWSpace(ScaledNetSpace):
+    """MLPerf Tiny visual wake words: MobileNetV1 at width 0.25 and the scaled MobileNetV1s around it.
+
+    The reference (`visual_wake_words/vww_model.py`): a 3x3 stride-2 conv
+    with 8 filters, 13 depthwise-separable layers of 16, 32 x2, 64 x2,
+    128 x6, 256 x2 (stride 2 at the first of each group of width), average
+    pooling, 2 classes, on 96x96 RGB images.
+
+    Declared hyperparameters (block name `"mlperf_vww"`):
+    `mlperf_vww/resolution` (images: `round(h * s)` for s in 1/2, 2/3, 5/6, 1;
+    96 -> `[48, 64, 80, 96]`), `width_multiplier` `[0.0625, 0.125, 0.1875,
+    0.25]` of MobileNetV1's widths (32; 64, 128, 256, 512, 1024), `kernel_size`
+    `[3, 5]`, `num_stages` `Int(3, 5)`, `stage_{2..5}/depth` up to
+    `(2, 2, 6, 2)`; activation ReLU.
+
+    Args:
+        name: Block name.
+    """
+
+    reference_input_shape = (96, 96, 3)
+    reference_num_classes = 2
+
+    def __init__(self, name: str = "mlperf_vww"):
+        super().__init__(
+            "ds",
+            MOBILENET_V1_STEM,
+            **MOBILENET_V1_STAGES,
+            width_multipliers=VWW_WIDTH_MULTIPLIERS,
+            stem_strides=2,
+            kernel_sizes=[3, 5],
+            resolution_scales=VWW_RESOLUTION_SCALES,
+            min_stages=3,
+            name=name,
+        )
+
+    def initial_architectures(self, input_shape: tuple) -> list[dict]:
+        """MobileNetV1-0.25 at the input's resolution (see `Block.initial_architectures`)."""
+        reference = {"width_multiplier": 0.25, "kernel_size": 3, "num_stages": 5}
+        if len(input_shape) == 3:
+            reference["resolution"] = input_shape[0]
+        depths = MOBILENET_V1_STAGES["stage_depths"]
+        reference.update({f"stage_{i + 1}/depth": d for i, d in enumerate(depths) if d > 1})
+        return [_scoped(self.name, reference)]
+
+
+class MLPerfICSpace(ScaledNetSpace):
+    """MLPerf Tiny image classification: ResNet-8 and the ResNets around it.
+
+    The reference (`image_classification/keras_model.py`, `resnet_v1_eembc`
+    of MLPerf Tiny v0.5, 16 filters): a 3x3 conv with 16 filters, three
+    residual stacks of 16, 32 (stride 2) and 64 (stride 2), average pooling,
+    10 classes, on 32x32 RGB images.
+
+    Declared hyperparameters (block name `"mlperf_ic"`):
+    `mlperf_ic/width_multiplier` `[0.25, 0.5, 0.75, 1.0]` (widths 4-16,
+    8-32, 16-64), `stem/strides` `[1, 2]`, `kernel_size` `[3, 5]`,
+    `num_stages` `Int(2, 3)`, `stage_{1..3}/depth` `[1, 2]` (narrower
+    ResNets with 2 to 6 basic blocks, from ResNet-6 to ResNet-14);
+    activation ReLU.
+
+    Args:
+        name: Block name.
+    """
+
+    reference_input_shape = (32, 32, 3)
+    reference_num_classes = 10
+
+    def __init__(self, name: str = "mlperf_ic"):
+        super().__init__(
+            "residual",
+            16,
+            stage_filters=(16, 32, 64),
+            stage_depths=(2, 2, 2),
+            stage_strides=(1, 2, 2),
+            width_multipliers=IC_WIDTH_MULTIPLIERS,
+            stem_strides=[1, 2],
+            kernel_sizes=[3, 5],
+            min_stages=2,
+            name=name,
+        )
+
+    def initial_architectures(self, input_shape: tuple) -> list[dict]:
+        """ResNet-8 (see `Block.initial_architectures`)."""
+        reference = {"width_multiplier": 1.0, "stem/strides": 1, "kernel_size": 3, "num_stages": 3}
+        reference.update({f"stage_{i}/depth": 1 for i in (1, 2, 3)})
+        return [_scoped(self.name, reference)]
