@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .autoencoder import ConvAutoencoder1D, DenseAutoencoder
 from .base import Block
 from .nb201_cell import NB201Space
 from .oneshot_space import OneShotSpace
@@ -9,7 +10,9 @@ from .presets import KWSSpace, MicroSpace, MobileSpace
 from .spaces import ConvSpace, MLPSpace
 
 PRESETS = {
+    "autoencoder": DenseAutoencoder,
     "conv": ConvSpace,
+    "conv_autoencoder": ConvAutoencoder1D,
     "kws": KWSSpace,
     "micro": MicroSpace,
     "mlp": MLPSpace,
@@ -24,8 +27,9 @@ def get_space(space: str | Block) -> Block:
     """Returns a search space from a preset name, or the block itself.
 
     Args:
-        space: A `Block`, or one of `"conv"`, `"kws"`, `"micro"`, `"mlp"`,
-            `"mobile"`, `"nb201"`, `"oneshot"` (case-insensitive).
+        space: A `Block`, or one of `"autoencoder"`, `"conv"`,
+            `"conv_autoencoder"`, `"kws"`, `"micro"`, `"mlp"`, `"mobile"`,
+            `"nb201"`, `"oneshot"` (case-insensitive).
 
     Returns:
         The block (a new preset instance with default arguments for a name).

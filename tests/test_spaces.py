@@ -391,7 +391,8 @@ def test_get_space_by_preset_name():
     from keras_nas.blocks import PRESETS, get_space
 
     assert isinstance(get_space("KWS"), KWSSpace) and isinstance(get_space("nb201"), NB201Space)
-    assert sorted(PRESETS) == ["conv", "kws", "micro", "mlp", "mobile", "nb201", "oneshot"]
+    assert sorted(PRESETS) == ["autoencoder", "conv", "conv_autoencoder", "kws", "micro", "mlp", "mobile",
+                              "nb201", "oneshot"]
     block = MicroSpace()
     assert get_space(block) is block
     with pytest.raises(ValueError, match=r"Unknown search space 'resnet'.*'kws'"):
