@@ -346,3 +346,27 @@ def test_classification_is_unchanged_by_the_tasks():
         warnings.simplefilter("error")
         model = NASModel()
     assert model.task == "classification" and model.objective == "val_accuracy"
+
+
+def test_cli_searches_and_exports_a_regression(tmp_path):
+    from keras_nas.cli import main
+
+    (x, y), (x_val, y_val) = diabetes()
+    np.savez(tmp_path / "diabetes.npz", x=x, y=y, x_val=x_val, y_val=y_val)
+    config = {"data": {"npz": "diabetes.npz", "x": "x", "y": "y", "x_val": "x_val", "y_val": "y_val"},
+              "task": "regression", "constraints": LIMITS,
+              "strategy": "random", "max_trials": 1, "epochs": 3, "seed": 1, "latency_runs": 3,
+              "directory": str(tmp_path / "runs"), "project_name": "cli",
+              "export": {"dir": str(tmp_path / "out"), "formats": ["tflite-int8"]}}
+    (tmp_path / "search.json").write_text(json.dumps(config))
+    assert main(["search", "--config", str(tmp_path / "search.json"), "--quiet"]) == 0
+    searched = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert searched["metric"] == "mae" and searched["task"] == "regression"
+    # `keras-nas export` reads the task from the search folder and scores MAE on the recorded data.
+    assert main(["export", str(tmp_path / "runs" / "cli"), "--out", str(tmp_path / "again"),
+                 "--formats", "tflite-int8", "c-array", "--quiet"]) == 0
+    again = json.loads((tmp_path / "again" / "report.json").read_text())
+    assert again["metric"] == "mae"
+    int8 = tflite.predict(tmp_path / "again" / "model_int8.tflite", x_val)
+    assert again["scores"]["tflite-int8"] == pytest.approx(float(np.mean(np.abs(int8[:, 0] - y_val))))
+    assert "regression value(s)" in (tmp_path / "again" / "model_data.h").read_text()
