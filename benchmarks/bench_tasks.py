@@ -41,7 +41,7 @@ import numpy as np  # noqa: E402
 
 from keras_nas import NASModel, blocks, tasks, tflite  # noqa: E402
 from keras_nas.data import prepare_data  # noqa: E402
-from keras_nas.datasets import load_mnist1d  # noqa: E402
+from keras_nas.datasets import inject_faults, load_mnist1d  # noqa: E402
 from keras_nas.hypermodel import NASHyperModel  # noqa: E402
 
 
@@ -55,27 +55,9 @@ def diabetes_splits():
     return (x[train], y[train]), (x[val], y[val]), (x[test], y[test])
 
 
-def inject_faults(x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Half the signals with a fault (3 spikes of 4 std, or a 12-step dropout to 0); labels 1 for those."""
-    x = x.copy()
-    labels = (rng.random(len(x)) < 0.5).astype("int64")
-    scale = float(x.std())
-    for signal, faulty in zip(x, labels):
-        if not faulty:
-            continue
-        if rng.random() < 0.5:
-            where = rng.choice(len(signal), 3, replace=False)
-            signal[where, 0] += rng.choice([-1.0, 1.0], 3) * 4 * scale
-        else:
-            start = int(rng.integers(0, len(signal) - 12))
-            signal[start:start + 12, 0] = 0.0
-    return x, labels
-
-
 def faulty_mnist1d_splits():
     (x_train, _), (x_val, _), (x_test, _) = load_mnist1d(num_samples=4000, validation_fraction=0.2)
-    rng = np.random.default_rng(1)
-    return x_train, inject_faults(x_val, rng), inject_faults(x_test, rng)
+    return x_train, inject_faults(x_val, 0.5, seed=1), inject_faults(x_test, 0.5, seed=2)
 
 
 def hand_design(task: str, data) -> NASHyperModel:

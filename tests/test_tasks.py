@@ -14,7 +14,7 @@ import pytest
 
 from keras_nas import NASModel, blocks, pareto, tasks, tflite
 from keras_nas.data import prepare_data
-from keras_nas.datasets import load_mnist1d
+from keras_nas.datasets import inject_faults, load_mnist1d
 from keras_nas.hypermodel import NASHyperModel
 
 LIMITS = {"flash_kb": 64, "peak_ram_kb": 32}
@@ -33,27 +33,10 @@ def diabetes(columns: int = 1):
     return (x[train], y[train]), (x[val], y[val])
 
 
-def inject_faults(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Signals with a sensor fault each: three spikes of 4 standard deviations, or a 12-step dropout to 0."""
-    x = x.copy()
-    scale = float(x.std())
-    for signal in x:
-        if rng.random() < 0.5:
-            where = rng.choice(len(signal), 3, replace=False)
-            signal[where, 0] += rng.choice([-1.0, 1.0], 3) * 4 * scale
-        else:
-            start = int(rng.integers(0, len(signal) - 12))
-            signal[start:start + 12, 0] = 0.0
-    return x
-
-
 def faulty_mnist1d(num_samples: int = 1200):
     """MNIST-1D: normal training signals; validation signals, half of them with an injected fault."""
     (x_train, _), (x_val, _), _ = load_mnist1d(num_samples=num_samples, validation_fraction=0.25)
-    rng = np.random.default_rng(1)
-    labels = (rng.random(len(x_val)) < 0.5).astype("int64")
-    x_val = np.where(labels[:, None, None] == 1, inject_faults(x_val, rng), x_val)
-    return x_train, (x_val.astype("float32"), labels)
+    return x_train, inject_faults(x_val, fraction=0.5, seed=1)
 
 
 # -- regression ------------------------------------------------------------------------------------
@@ -370,3 +353,13 @@ def test_cli_searches_and_exports_a_regression(tmp_path):
     int8 = tflite.predict(tmp_path / "again" / "model_int8.tflite", x_val)
     assert again["scores"]["tflite-int8"] == pytest.approx(float(np.mean(np.abs(int8[:, 0] - y_val))))
     assert "regression value(s)" in (tmp_path / "again" / "model_data.h").read_text()
+
+
+def test_injected_faults_corrupt_exactly_the_labelled_signals():
+    (_, _), (x_val, _), _ = load_mnist1d(num_samples=600)
+    faulty, labels = inject_faults(x_val, fraction=0.3, seed=4)
+    changed = np.any(faulty != x_val, axis=(1, 2))
+    np.testing.assert_array_equal(changed, labels == 1)
+    assert 0.2 < labels.mean() < 0.4
+    again, same = inject_faults(x_val, fraction=0.3, seed=4)
+    np.testing.assert_array_equal(again, faulty)
