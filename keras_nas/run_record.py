@@ -655,6 +655,7 @@ def load_winner_model(project_dir):
     import keras
 
     from keras_nas import blocks  # noqa: F401  (registers the custom layers the winner may use)
+    from keras_nas import task_training  # noqa: F401  (registers the regression loss it may be compiled with)
 
     path = winner_model_path(project_dir)
     if not path.is_file():

@@ -40,7 +40,6 @@ import dataclasses
 import warnings
 from collections.abc import Callable
 
-import keras
 import numpy as np
 
 INT8_PREFIX = "int8_"
@@ -246,7 +245,8 @@ class Classification(Task):
 class Regression(Task):
     """Linear outputs in the targets' units; MSE or Huber loss; MAE and RMSE.
 
-    Both losses compare standardized targets and predictions (`StandardizedLoss`):
+    Both losses compare standardized targets and predictions
+    (`keras_nas.task_training.StandardizedLoss`):
     every target column counts alike whatever its unit.
 
     Args:
@@ -337,12 +337,18 @@ class Regression(Task):
     def output_layers(self, x, targets, input_mean, input_variance):
         # The head learns standardized targets; this layer maps them back to the
         # targets' units, so the model (and its int8 file) predicts real values.
+        import keras
+
         return keras.layers.Normalization(
             mean=targets.target_mean, variance=targets.target_variance, invert=True,
             name="to_target_units",
         )(x)
 
     def compile_arguments(self, targets):
+        import keras
+
+        from keras_nas.task_training import StandardizedLoss
+
         loss = StandardizedLoss(targets.target_mean, np.sqrt(targets.target_variance), self.loss,
                                 self.huber_delta)
         return {"loss": loss, "metrics": [keras.metrics.MeanAbsoluteError(name="mae"),
@@ -437,6 +443,8 @@ class Anomaly(Task):
     def output_layers(self, x, targets, input_mean, input_variance):
         # The space reconstructs the normalized input; back to the input's units,
         # so the score compares the output with the raw input.
+        import keras
+
         if input_mean is None:
             return x
         return keras.layers.Normalization(mean=input_mean, variance=input_variance, invert=True,
@@ -448,6 +456,8 @@ class Anomaly(Task):
     def callbacks(self, x_val, y_val):
         if y_val is None:
             return []
+        from keras_nas.task_training import ValidationAUC
+
         return [ValidationAUC(x_val, y_val)]
 
     def score(self, objective, outputs, x, y):
@@ -469,62 +479,6 @@ class Anomaly(Task):
             "// flag a sample whose score is over a threshold chosen on normal data.",
             f"constexpr int k{camel}NumValues = {values};",
         ]
-
-
-@keras.saving.register_keras_serializable(package="keras_nas")
-class StandardizedLoss(keras.losses.Loss):
-    """MSE or Huber loss of standardized targets and predictions.
-
-    The model predicts in the targets' units; the loss divides both by each
-    column's training standard deviation first, so every target column counts
-    alike whatever its unit (without it, a column in the hundreds drowns one
-    in the ones), and the Huber `delta` is in standard deviations.
-
-    Args:
-        mean, std: Per-column mean and standard deviation of the training targets.
-        loss: "mse" or "huber".
-        delta: The Huber loss' delta, in standard deviations.
-    """
-
-    def __init__(self, mean, std, loss: str = "mse", delta: float = 1.0, name: str = "standardized_loss",
-                 **kwargs):
-        super().__init__(name=name, **kwargs)
-        self.mean = [float(v) for v in np.ravel(mean)]
-        self.std = [float(v) for v in np.ravel(std)]
-        self.loss = loss
-        self.delta = float(delta)
-
-    def call(self, y_true, y_pred):
-        ops = keras.ops
-        mean, std = ops.convert_to_tensor(self.mean), ops.convert_to_tensor(self.std)
-        width = len(self.mean)
-        y_true = (ops.reshape(ops.cast(y_true, y_pred.dtype), (-1, width)) - mean) / std
-        y_pred = (ops.reshape(y_pred, (-1, width)) - mean) / std
-        if self.loss == "huber":
-            return keras.losses.huber(y_true, y_pred, delta=self.delta)
-        return keras.losses.mean_squared_error(y_true, y_pred)
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "mean": self.mean, "std": self.std, "loss": self.loss,
-                "delta": self.delta}
-
-
-class ValidationAUC(keras.callbacks.Callback):
-    """Adds `val_auc` to each epoch's logs: AUC of the reconstruction error on labelled validation data.
-
-    Args:
-        x_val: Validation inputs, normal and anomalous.
-        labels: 0 normal / 1 anomaly per sample.
-    """
-
-    def __init__(self, x_val, labels):
-        super().__init__()
-        self.x_val, self.labels = x_val, labels
-
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is not None:
-            outputs = self.model.predict(self.x_val, verbose=0, batch_size=256)
-            logs["val_auc"] = roc_auc(reconstruction_errors(outputs, self.x_val), self.labels)
 
 
 # -- helpers ---------------------------------------------------------------------------------------
