@@ -36,6 +36,7 @@ task.direction("val_mae")  # "min"
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import warnings
 from collections.abc import Callable
@@ -66,7 +67,7 @@ class TargetInfo:
     has_anomalies: bool = False
 
 
-class Task:
+class Task(abc.ABC):
     """The base of the tasks; see the module docstring. Subclasses set the class attributes.
 
     Attributes:
@@ -121,14 +122,14 @@ class Task:
 
     # -- targets ------------------------------------------------------------------------
 
+    @abc.abstractmethod
     def check_array(self, y: np.ndarray, name: str) -> np.ndarray:
         """Checks one target array (dtype, NaN, rank); returns it."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def read_targets(self, y_train: np.ndarray, y_val: np.ndarray | None, num_classes: int | None,
                      x_train: np.ndarray) -> TargetInfo:
         """Checks training and validation targets together; returns what the model needs of them."""
-        raise NotImplementedError
 
     def fit_arrays(self, x_train, y_train, x_val, y_val) -> tuple[tuple, tuple]:
         """`(train_args, validation_data)` as `keras.Model.fit` gets them."""
@@ -146,17 +147,17 @@ class Task:
 
         return blocks.default_space(input_shape)
 
+    @abc.abstractmethod
     def head(self, targets: TargetInfo):
         """The head block (`keras_nas.blocks`), or `None` when the space's output is the model's."""
-        raise NotImplementedError
 
     def output_layers(self, x, targets: TargetInfo, input_mean, input_variance):
         """Layers after the head (e.g. back to the targets' units); default: none."""
         return x
 
+    @abc.abstractmethod
     def compile_arguments(self, targets: TargetInfo) -> dict:
         """`loss` and `metrics` for `model.compile`."""
-        raise NotImplementedError
 
     def callbacks(self, x_val, y_val) -> list:
         """Callbacks every training needs to report this task's metrics (they run first)."""
@@ -164,12 +165,12 @@ class Task:
 
     # -- scores --------------------------------------------------------------------------
 
+    @abc.abstractmethod
     def score(self, objective: str, outputs: np.ndarray, x: np.ndarray, y) -> float:
         """The value of `objective` for a model's float `outputs` on validation `x`, `y`.
 
         The same function scores the Keras model and the int8 model's dequantized outputs.
         """
-        raise NotImplementedError
 
     def export_metric(self, y_val) -> tuple[str, str]:
         """`(name, objective)`: what the export report calls its score, and the objective it scores."""
@@ -177,9 +178,14 @@ class Task:
 
     # -- deployment ------------------------------------------------------------------------
 
-    def header_lines(self, camel: str, targets_shape: tuple) -> list[str]:
-        """Lines of the C header that say how to read the model's output."""
-        raise NotImplementedError
+    @abc.abstractmethod
+    def header_lines(self, camel: str, output_shape: tuple) -> list[str]:
+        """Lines of the C header that say how to read the model's output.
+
+        Args:
+            camel: The `<Name>` of the header's constants (`ModelData`).
+            output_shape: The model's output shape, without the batch axis.
+        """
 
 
 # -- classification ------------------------------------------------------------------------------
@@ -232,7 +238,7 @@ class Classification(Task):
         predicted = outputs.reshape(outputs.shape[0], -1).argmax(axis=1)
         return float(np.mean(predicted == as_class_indices(y)))
 
-    def header_lines(self, camel, targets_shape):
+    def header_lines(self, camel, output_shape):
         return [
             "// Output: one score per class (softmax probabilities); the predicted class is the",
             f"// largest. p = k{camel}OutputScale * (q - k{camel}OutputZeroPoint).",
@@ -358,8 +364,8 @@ class Regression(Task):
         errors = outputs.reshape(len(outputs), -1) - _columns(y)
         return float(np.mean(np.abs(errors)))
 
-    def header_lines(self, camel, targets_shape):
-        outputs = int(np.prod(targets_shape)) if targets_shape else 1
+    def header_lines(self, camel, output_shape):
+        outputs = int(np.prod(output_shape)) if output_shape else 1
         return [
             f"// Output: {outputs} regression value(s) in the targets' units (the training targets'",
             "// mean and standard deviation are inside the model):",
@@ -470,8 +476,8 @@ class Anomaly(Task):
     def export_metric(self, y_val):
         return ("auc", "val_auc") if y_val is not None else ("reconstruction_mse", self.PROXY)
 
-    def header_lines(self, camel, targets_shape):
-        values = int(np.prod(targets_shape))
+    def header_lines(self, camel, output_shape):
+        values = int(np.prod(output_shape))
         return [
             f"// Output: the reconstruction of the input ({values} values, the input's shape and units).",
             f"//   x_hat = k{camel}OutputScale * (q - k{camel}OutputZeroPoint)",
