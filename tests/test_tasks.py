@@ -315,6 +315,15 @@ def test_objective_direction_decides_the_pareto_front():
     assert [r["trial_id"] for r in pareto.best_first(front, ("val_mae", "min"))] == ["a", "b"]
 
 
+def test_the_pareto_strategy_searches_on_the_objective_in_its_direction():
+    from keras_nas.strategies import ParetoEvolution
+
+    oracle = ParetoEvolution(objective=keras_tuner.Objective("val_mae", "min"), max_trials=4, seed=0)
+    assert oracle.objectives[0] == ("val_mae", "min")
+    int8 = ParetoEvolution(objective=keras_tuner.Objective("int8_val_accuracy", "max"), max_trials=4, seed=0)
+    assert int8.objectives == list(pareto.DEFAULT_OBJECTIVES)  # classification as before
+
+
 def test_roc_auc_counts_ties_as_half():
     assert tasks.roc_auc(np.array([0.1, 0.4, 0.35, 0.8]), np.array([0, 0, 1, 1])) == 0.75
     assert tasks.roc_auc(np.array([1.0, 1.0]), np.array([0, 1])) == 0.5
