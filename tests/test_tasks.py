@@ -169,7 +169,7 @@ def test_anomaly_search_on_faulty_mnist1d_to_int8_and_c_array(anomaly_search):
     assert all(0.0 <= row["metrics"]["val_auc"] <= 1.0 for row in trained)
     # The reconstruction error separates faulty signals from normal ones, float and int8.
     assert report["metric"] == "auc"
-    assert report["scores"]["keras"] > 0.65
+    assert report["scores"]["keras"] > 0.6  # chance is 0.5; ~300 signals: 3 standard errors above it
     assert abs(report["scores"]["tflite-int8"] - report["scores"]["keras"]) < 0.05
     content = (out / "model_int8.tflite").read_bytes()
     reconstruction = tflite.predict(content, x_val)
