@@ -11,7 +11,9 @@ from typing import Any
 import keras
 import numpy as np
 
-from keras_nas import checks, distributed, pareto, run_record, search_dir, selection, strategies, tasks, tflite
+from keras_nas import (
+    checks, distributed, pareto, run_record, search_dir, selection, strategies, tasks, tflite,
+)
 from keras_nas.constraints import Constraints
 from keras_nas.data import PreparedData, prepare_data
 from keras_nas.errors import NotFittedError
@@ -27,7 +29,7 @@ MAX_BUDGETED_SEARCH_EPOCHS = 20
 
 
 class NASModel:
-    """A model (classifier, regressor or anomaly detector) whose architecture is searched under hardware constraints.
+    """A classifier, regressor or anomaly detector whose architecture is searched under hardware limits.
 
     `fit` searches the space with the chosen strategy: every candidate is
     converted to int8 TFLite and measured (flash, TFLite Micro arena, LiteRT

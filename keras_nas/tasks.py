@@ -388,7 +388,9 @@ class Anomaly(Task):
 
     def check_array(self, y, name):
         if y.dtype == object or not np.issubdtype(y.dtype, np.number):
-            raise ValueError(f"`{name}` must be numeric labels 0 (normal) / 1 (anomaly), got dtype {y.dtype}.")
+            raise ValueError(
+                f"`{name}` must be numeric labels 0 (normal) / 1 (anomaly), got dtype {y.dtype}."
+            )
         y = y.reshape(len(y), -1)
         if y.shape[1] != 1:
             raise ValueError(
@@ -587,7 +589,7 @@ TASKS: dict[str, Callable[..., Task]] = {
 
 
 def direction_of(objective: str) -> str:
-    """The direction of a metric a search reports: the tasks' objectives, else Keras Tuner's guess, else "max".
+    """The direction of a reported metric: the tasks' objectives, else Keras Tuner's guess, else "max".
 
     Example:
 
