@@ -21,11 +21,12 @@ tuner = keras_tuner.RandomSearch(build_model, objective="val_accuracy")
 ```
 """
 
+from .autoencoder import ConvAutoencoder1D, DenseAutoencoder
 from .base import Block
 from .cheap import FireBlock, GhostBlock
 from .conv import ConvBNAct, DepthwiseSeparable, MBConv
 from .genotype import from_json, to_json
-from .head import ClassifierHead, DenseBlock
+from .head import ClassifierHead, DenseBlock, RegressionHead
 from .mlperf_tiny import MLPerfICSpace, MLPerfKWSSpace, MLPerfVWWSpace
 from .nb201 import (
     NB201_EDGES,
@@ -59,7 +60,9 @@ __all__ = [
     "ChoicePoint",
     "ClassifierHead",
     "ConvBNAct",
+    "ConvAutoencoder1D",
     "ConvSpace",
+    "DenseAutoencoder",
     "DenseBlock",
     "DepthwiseSeparable",
     "FireBlock",
@@ -76,6 +79,7 @@ __all__ = [
     "NB201Space",
     "OneShotSpace",
     "Pooling",
+    "RegressionHead",
     "ResidualBlock",
     "ScaledNetSpace",
     "Sequence",

@@ -1,4 +1,4 @@
-"""Heads and MLP blocks: global pooling + classifier, and a dense stack."""
+"""Heads and MLP blocks: global pooling + classifier or regression output, and a dense stack."""
 
 from __future__ import annotations
 
@@ -96,11 +96,44 @@ class ClassifierHead(Block):
             return inputs
         if dropout > 0:
             x = keras.layers.Dropout(dropout, name=f"{self.name}_dropout")(x)
+        return self.output_layer(x)
+
+    def output_layer(self, x):
+        """The last layer: `Dense(num_classes)` with softmax (sigmoid for one class)."""
         return keras.layers.Dense(
             self.num_classes,
             activation="sigmoid" if self.num_classes == 1 else "softmax",
             name="predictions",
         )(x)
+
+
+class RegressionHead(ClassifierHead):
+    """Global pooling, dropout and a linear `Dense(num_outputs)`: the head of a regression.
+
+    As `ClassifierHead` (same pooling and dropout hyperparameters), but the
+    output layer `Dense(num_outputs, name="predictions")` has no activation.
+
+    Args:
+        num_outputs: Number of target values per sample.
+        pooling: `"avg"`, `"flatten"` or `"max"`; `None` searches all.
+        dropout: Dropout rate before the output layer.
+        name: Block name (default "regression_head").
+
+    Example:
+
+    ```python
+    hp = keras_tuner.HyperParameters()
+    outputs = RegressionHead(2).build(hp, DenseBlock().build(hp, keras.Input((10,))))
+    ```
+    """
+
+    def __init__(self, num_outputs: int, pooling: StrArg = None, dropout: FloatArg = None,
+                 name: str | None = None):
+        super().__init__(num_outputs, pooling=pooling, dropout=dropout, name=name)
+
+    def output_layer(self, x):
+        """The last layer: a linear `Dense(num_outputs)`."""
+        return keras.layers.Dense(self.num_classes, name="predictions")(x)
 
 
 class DenseBlock(Block):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .autoencoder import ConvAutoencoder1D, DenseAutoencoder
 from .base import Block
 from .mlperf_tiny import MLPerfICSpace, MLPerfKWSSpace, MLPerfVWWSpace
 from .nb201_cell import NB201Space
@@ -10,7 +11,9 @@ from .presets import KWSSpace, MicroSpace, MobileSpace
 from .spaces import ConvSpace, MLPSpace
 
 PRESETS = {
+    "autoencoder": DenseAutoencoder,
     "conv": ConvSpace,
+    "conv_autoencoder": ConvAutoencoder1D,
     "kws": KWSSpace,
     "micro": MicroSpace,
     "mlp": MLPSpace,
@@ -28,9 +31,10 @@ def get_space(space: str | Block) -> Block:
     """Returns a search space from a preset name, or the block itself.
 
     Args:
-        space: A `Block`, or one of `"conv"`, `"kws"`, `"micro"`, `"mlp"`,
-            `"mobile"`, `"nb201"`, `"oneshot"`, or an MLPerf Tiny task's
-            preset, `"mlperf-ic"`, `"mlperf-kws"`, `"mlperf-vww"` (see
+        space: A `Block`, or one of `"autoencoder"`, `"conv"`,
+            `"conv_autoencoder"`, `"kws"`, `"micro"`, `"mlp"`, `"mobile"`,
+            `"nb201"`, `"oneshot"`, or an MLPerf Tiny task's preset,
+            `"mlperf-ic"`, `"mlperf-kws"`, `"mlperf-vww"` (see
             `keras_nas.blocks.mlperf_tiny`) (case-insensitive).
 
     Returns:

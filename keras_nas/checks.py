@@ -13,13 +13,16 @@ from typing import Any
 
 import numpy as np
 
+from keras_nas import tasks
+
 # Set by NASModel's own arguments; passing them in `strategy_kwargs` too is a conflict.
 NASMODEL_ARGUMENTS = ("objective", "max_trials", "max_rejected_trials", "seed")
-TASKS = ("classification",)
-# What the search maximises: float validation accuracy, or the accuracy of the
-# candidate's int8 conversion on the validation data (LiteRT), which picks what
-# survives quantization at the price of one conversion per trained candidate.
-OBJECTIVES = ("val_accuracy", "int8_val_accuracy")
+TASKS = tuple(tasks.TASKS)
+# Classification's objectives (each task has its own: `keras_nas.tasks`): float
+# validation accuracy, or the accuracy of the candidate's int8 conversion on the
+# validation data (LiteRT), which picks what survives quantization at the price
+# of one conversion per trained candidate.
+OBJECTIVES = tuple(tasks.Classification.objectives)
 DEFAULT_OBJECTIVE, DEFAULT_MAX_TRIALS = "val_accuracy", 20
 
 
@@ -46,8 +49,10 @@ def checked_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
     from keras_nas.strategies import NASOracle
 
     a = dict(arguments)
-    if a["task"] not in TASKS:
-        raise ValueError(f"Unknown task {a['task']!r}. Supported tasks: {list(TASKS)}.")
+    task = tasks.get(a["task"])
+    # The task object is kept as `_task`; `task` stays its name (settings, reports).
+    a["task"], a["_task"] = task.name, task
+    a["_objective_given"] = a["objective"] is not None
     check_positive_int(a["max_trials"], "max_trials", allow_none=True)
     if isinstance(a["strategy"], NASOracle):
         # An oracle instance was made with its own budget, seed and objective: they are used.
@@ -57,10 +62,13 @@ def checked_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
             initial_architectures=initial if isinstance(initial, list) else None,
         )))
     a["max_trials"] = DEFAULT_MAX_TRIALS if a["max_trials"] is None else a["max_trials"]
-    a["objective"] = a["objective"] or DEFAULT_OBJECTIVE
-    if a["objective"] not in OBJECTIVES:
-        raise ValueError(f"Unknown objective {a['objective']!r}. Valid objectives: {list(OBJECTIVES)}.")
+    a["objective"] = task.check_objective(a["objective"] or task.default_objective)
     num_classes = a["num_classes"]
+    if num_classes is not None and task.name != "classification":
+        raise ValueError(
+            f"`num_classes` is for task='classification'; task={task.name!r} reads its outputs "
+            "from the data: leave num_classes=None."
+        )
     if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 2):
         raise ValueError(f"`num_classes` must be an integer >= 2, got {num_classes!r}.")
     search_dir.check_project_name(a["project_name"])
@@ -69,7 +77,7 @@ def checked_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
     a["constraints"] = Constraints.from_dict(a["constraints"]).with_limits_of(a["target"])
     a["space"] = blocks.get_space(a["space"]) if a["space"] is not None else None
     check_model_arguments(a["search_epochs"], a["latency_runs"], a["seed"], a["proxy_pool_size"],
-                          a["strategy"], a["strategy_kwargs"], a["space"], a["objective"])
+                          a["strategy"], a["strategy_kwargs"], a["space"], a["objective"], task)
     if a["seed"] is None:
         distributed_search = distributed.is_chief() or distributed.is_worker()
         a["seed"] = (zlib.crc32(a["project_name"].encode()) % 100_000 if distributed_search
@@ -82,6 +90,12 @@ def checked_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
         )
     if a["proxy"] is not None:
         from keras_nas import proxies
+
+        if task.name != "classification":
+            raise ValueError(
+                f"The zero-cost proxies score classifiers (they need class labels); task={task.name!r} "
+                "searches without them: leave proxy=None."
+            )
 
         proxies.check_proxy(a["proxy"])
     check_positive_int(a["finalists"], "finalists")
@@ -114,6 +128,7 @@ def check_model_arguments(
     strategy_kwargs,
     space=None,
     objective: str = "val_accuracy",
+    task: "tasks.Task | str" = "classification",
 ) -> None:
     """Checks the `NASModel` arguments that would otherwise fail only during `fit`.
 
@@ -127,6 +142,7 @@ def check_model_arguments(
         strategy_kwargs: `None` or a dict of the strategy's arguments.
         space: The search space (the strategy's plan may require a kind of space).
         objective: The search objective (a strategy's plan may refuse one).
+        task: The task; strategies that train a classifier supernet refuse the others.
 
     Raises:
         ValueError: Naming the argument, the value and what is allowed.
@@ -151,6 +167,13 @@ def check_model_arguments(
         )
     registered = lookup(strategy)
     plan = registered.plan(space, strategy_kwargs, objective)
+    task = tasks.get(task)
+    if task.name != "classification" and plan.head(2) is not None:
+        raise ValueError(
+            f"strategy={registered.name!r} trains a classifier supernet with its own head; "
+            f"task={task.name!r} needs its own head: pick a strategy that trains candidates one "
+            "by one (e.g. 'evolution', 'random', 'bayesian')."
+        )
     accepted = accepted_arguments(plan.oracle_class)
     unknown = sorted(set(plan.oracle_kwargs) - accepted)
     if unknown:

@@ -63,7 +63,8 @@ CONFIG_KEYS = {
     "search_epochs": "epochs per candidate",
     "batch_size": "batch size",
     "seed": "seed of the search",
-    "objective": "val_accuracy or int8_val_accuracy",
+    "task": "classification (default) or regression",
+    "objective": "val_accuracy or int8_val_accuracy (regression: val_mae or int8_val_mae)",
     "space": "search space preset",
     "directory": "folder of the searches",
     "project_name": "name of this search",
@@ -478,7 +479,7 @@ def _search(config: dict, data: dict, verbose: int) -> int:
 
     kwargs = {key: config[key] for key in (
         "constraints", "strategy", "strategy_kwargs", "max_trials", "max_rejected_trials",
-        "search_epochs", "seed", "objective", "latency_runs", "overwrite",
+        "search_epochs", "seed", "task", "objective", "latency_runs", "overwrite",
     ) if config.get(key) is not None}
     try:
         model = NASModel(
@@ -610,6 +611,7 @@ def run_export(args: argparse.Namespace) -> int:
             representative_data=None if data.get("x") is None else data["x"][:200],
             x_val=x_val, y_val=y_val, labels=args.labels, verbose=not args.quiet,
             x_train=data.get("x"), y_train=data.get("y"),
+            task=run_record.read_settings(project).get("task", "classification"),
         )
         run_record.save_search_info(project, {"export_dir": str(Path(args.out).resolve())})
     except ValueError as e:

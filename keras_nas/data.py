@@ -3,7 +3,8 @@
 `NASModel.fit` accepts what `keras.Model.fit` accepts: numpy arrays (with
 `validation_data` or `validation_split`) or a batched `tf.data.Dataset` of
 `(x, y)` pairs. This module turns either into a `PreparedData` and fails early,
-with a message naming the problem, on data that cannot train a classifier.
+with a message naming the problem, on data that cannot train the task's model
+(the task, `keras_nas.tasks`, checks the targets).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import dataclasses
 from typing import Any
 
 import numpy as np
+
+from keras_nas import tasks
 
 # How many training samples calibrate int8 quantization and feed input statistics.
 NUM_REPRESENTATIVE_SAMPLES = 256
@@ -33,11 +36,14 @@ class PreparedData:
         train_kwargs: Keyword arguments for `fit` (`batch_size` for arrays).
         validation_data: What `fit` gets as `validation_data`.
         input_shape: Shape of one sample, without the batch axis.
-        num_classes: Number of classes.
+        num_classes: Number of classes (`None` unless the task is classification).
         one_hot: Whether labels are one-hot (else integer class indices).
         representative_x: Up to 256 training samples (float32) for int8 calibration.
-        x_val, y_val: Validation samples as numpy (integer labels), for int8 accuracy.
+        x_val, y_val: Validation samples as numpy, for the int8 score: class
+            indices (classification), target columns (regression), labels 0/1
+            or `None` (anomaly).
         mean, variance: Per-channel statistics of the training inputs.
+        targets: What the task read from the targets (`keras_nas.tasks.TargetInfo`).
     """
 
     train_args: tuple
@@ -51,6 +57,7 @@ class PreparedData:
     y_val: np.ndarray
     mean: np.ndarray
     variance: np.ndarray
+    targets: tasks.TargetInfo | None = None
 
 
 def prepare_data(
@@ -61,6 +68,7 @@ def prepare_data(
     batch_size: int | None = None,
     num_classes: int | None = None,
     default_validation_split: float = 0.2,
+    task: "tasks.Task | str" = "classification",
 ) -> PreparedData:
     """Checks `fit`'s data arguments and infers input shape and class count.
 
@@ -76,10 +84,21 @@ def prepare_data(
         num_classes: Number of classes, or `None` to infer it from the labels.
         default_validation_split: Held out when no validation data is given at all:
             a search cannot rank candidates without it.
+        task: The task (`keras_nas.tasks`), which checks the targets: class
+            labels, regression targets `(n,)` / `(n, outputs)`, or for
+            "anomaly" no `y` (normal data only) and `validation_data` given as
+            `x_val` or `(x_val, labels)` with labels 0 normal / 1 anomaly.
 
     Returns:
         A `PreparedData`.
+
+    Raises:
+        ValueError: Naming the argument that cannot train the task and the fix.
     """
+    task = tasks.get(task)
+    if task.name == "anomaly":
+        return _prepare_anomaly(x, y, validation_data, validation_split, batch_size, num_classes,
+                                default_validation_split, task)
     if _is_dataset(x):
         if y is not None:
             raise ValueError(
@@ -90,7 +109,7 @@ def prepare_data(
                 "`validation_split` is only supported for numpy arrays, not for a "
                 "tf.data.Dataset: pass `validation_data=` instead."
             )
-        x_train, y_train = _take_from_dataset(x, "x")
+        x_train, y_train = _take_from_dataset(x, "x", task=task)
         if validation_data is None:
             raise ValueError(
                 "A search ranks candidates on validation data: with a tf.data.Dataset "
@@ -102,16 +121,9 @@ def prepare_data(
                 "`batch_size` must be None for a tf.data.Dataset: batch the dataset instead."
             )
     else:
-        x_train, y_train = _check_arrays(x, y, "x", "y")
+        x_train, y_train = _check_arrays(x, y, "x", "y", task)
         if validation_data is None:
-            split = validation_split or default_validation_split
-            if not 0.0 < split < 1.0:
-                raise ValueError(f"`validation_split` must be in (0, 1), got {validation_split}.")
-            n_val = max(1, int(round(len(x_train) * split)))
-            if n_val >= len(x_train):
-                raise ValueError(
-                    f"Only {len(x_train)} samples: too few to hold out a validation split."
-                )
+            n_val = _held_out(len(x_train), validation_split, default_validation_split)
             x_train, y_train, x_val_arr, y_val_arr = (
                 x_train[:-n_val], y_train[:-n_val], x_train[-n_val:], y_train[-n_val:]
             )
@@ -122,7 +134,7 @@ def prepare_data(
         train_kwargs = {"batch_size": batch_size} if batch_size else {}
 
     if _is_dataset(validation_data):
-        x_val, y_val = _take_from_dataset(validation_data, "validation_data", limit=None)
+        x_val, y_val = _take_from_dataset(validation_data, "validation_data", limit=None, task=task)
     else:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
             raise ValueError(
@@ -136,21 +148,90 @@ def prepare_data(
                 "Pass (x_val, y_val); to weight classes in training, use `class_weight=` or "
                 "`sample_weight=` in fit."
             )
-        x_val, y_val = _check_arrays(validation_data[0], validation_data[1], "x_val", "y_val")
+        x_val, y_val = _check_arrays(validation_data[0], validation_data[1], "x_val", "y_val", task)
         validation_data = (x_val, y_val)
 
+    input_shape = _input_shape(x_train, x_val)
+    targets = task.read_targets(y_train, y_val, num_classes, x_train)
+    if len(train_args) == 2:
+        train_args, validation_data = task.fit_arrays(x_train, y_train, x_val, y_val)
+    elif not _is_dataset(validation_data):
+        validation_data = task.fit_arrays(x_train, y_train, x_val, y_val)[1]
+    return _prepared(x_train, x_val, task.score_targets(y_val), train_args, train_kwargs,
+                     validation_data, input_shape, targets, task)
+
+
+def _prepare_anomaly(x, y, validation_data, validation_split, batch_size, num_classes,
+                     default_validation_split, task) -> PreparedData:
+    """`prepare_data` for an autoencoder: normal training data, validation labelled or not."""
+    if _is_dataset(x) or _is_dataset(validation_data):
+        raise ValueError(
+            "task='anomaly' takes numpy arrays: fit(x_normal, validation_data=(x_val, labels)); "
+            "read the dataset into arrays first."
+        )
+    if y is not None:
+        raise ValueError(
+            "task='anomaly' trains an autoencoder on normal data only: call fit(x) without `y` "
+            "(labels 0 normal / 1 anomaly belong in validation_data=(x_val, labels))."
+        )
+    x_train = _check_inputs(x, "x")
+    y_val = None
+    if validation_data is None:
+        n_val = _held_out(len(x_train), validation_split, default_validation_split)
+        x_train, x_val = x_train[:-n_val], x_train[-n_val:]
+    else:
+        if validation_split:
+            raise ValueError("Pass either `validation_data` or `validation_split`, not both.")
+        if isinstance(validation_data, (tuple, list)):
+            if len(validation_data) != 2:
+                raise ValueError(
+                    "`validation_data` for task='anomaly' is x_val or (x_val, labels) with labels "
+                    f"0 normal / 1 anomaly; got a sequence of {len(validation_data)} items."
+                )
+            x_val = _check_inputs(validation_data[0], "x_val")
+            if validation_data[1] is not None:
+                y_val = task.check_array(_as_array(validation_data[1], "y_val"), "y_val")
+                if len(y_val) != len(x_val):
+                    raise ValueError(
+                        f"`x_val` has {len(x_val)} samples but the labels have {len(y_val)}: they "
+                        "must have the same length."
+                    )
+        else:
+            x_val = _check_inputs(validation_data, "x_val")
+    input_shape = _input_shape(x_train, x_val)
+    targets = task.read_targets(None, y_val, num_classes, x_train)
+    if y_val is not None and not np.any(y_val == 0):
+        raise ValueError("The anomaly validation data has no normal sample (label 0).")
+    train_args, validation_data = task.fit_arrays(x_train, None, x_val, y_val)
+    train_kwargs = {"batch_size": batch_size} if batch_size else {}
+    return _prepared(x_train, x_val, y_val, train_args, train_kwargs, validation_data,
+                     input_shape, targets, task)
+
+
+def _held_out(samples: int, validation_split: float, default_validation_split: float) -> int:
+    """How many of the last samples are held out for validation (Keras' `validation_split`)."""
+    split = validation_split or default_validation_split
+    if not 0.0 < split < 1.0:
+        raise ValueError(f"`validation_split` must be in (0, 1), got {validation_split}.")
+    n_val = max(1, int(round(samples * split)))
+    if n_val >= samples:
+        raise ValueError(f"Only {samples} samples: too few to hold out a validation split.")
+    return n_val
+
+
+def _input_shape(x_train: np.ndarray, x_val: np.ndarray) -> tuple:
     input_shape = tuple(int(d) for d in x_train.shape[1:])
     if tuple(x_val.shape[1:]) != input_shape:
         raise ValueError(
             f"Validation inputs have sample shape {tuple(x_val.shape[1:])} but training inputs "
             f"have {input_shape}: they must match."
         )
-    one_hot = y_train.ndim == 2 and y_train.shape[1] > 1
-    if (y_val.ndim == 2 and y_val.shape[1] > 1) != one_hot:
-        raise ValueError(
-            "Training and validation labels must both be integer class indices or both one-hot."
-        )
-    num_classes = _check_classes(y_train, y_val, one_hot, num_classes)
+    return input_shape
+
+
+def _prepared(x_train, x_val, y_score, train_args, train_kwargs, validation_data, input_shape,
+              targets, task) -> PreparedData:
+    """The `PreparedData`, with the inputs' statistics and calibration samples."""
     rep = x_train[: NUM_REPRESENTATIVE_SAMPLES].astype("float32")
     axes = tuple(range(x_train.ndim - 1))
     sample = x_train[: min(len(x_train), 10_000)].astype("float64")
@@ -162,13 +243,14 @@ def prepare_data(
         train_kwargs=train_kwargs,
         validation_data=validation_data,
         input_shape=input_shape,
-        num_classes=num_classes,
-        one_hot=one_hot,
+        num_classes=targets.num_outputs if task.name == "classification" else None,
+        one_hot=targets.one_hot,
         representative_x=rep,
         x_val=x_val.astype("float32"),
-        y_val=_as_class_indices(y_val),
+        y_val=y_score,
         mean=mean.astype("float32"),
         variance=variance.astype("float32"),
+        targets=targets,
     )
 
 
@@ -180,14 +262,30 @@ def _is_dataset(obj) -> bool:
     return isinstance(obj, tf.data.Dataset)
 
 
-def _check_arrays(x, y, x_name: str, y_name: str) -> tuple[np.ndarray, np.ndarray]:
+def _as_array(values, name: str) -> np.ndarray:
+    try:
+        return np.asarray(values)
+    except Exception as e:  # ragged lists and the like
+        raise ValueError(f"`{name}` could not be read as an array: {e}") from e
+
+
+def _check_arrays(x, y, x_name: str, y_name: str,
+                  task: "tasks.Task | str" = "classification") -> tuple[np.ndarray, np.ndarray]:
     if y is None:
         raise ValueError(f"`{y_name}` is missing: pass labels with `{x_name}`.")
-    try:
-        x = np.asarray(x)
-        y = np.asarray(y)
-    except Exception as e:  # ragged lists and the like
-        raise ValueError(f"`{x_name}`/`{y_name}` could not be read as arrays: {e}") from e
+    x = _check_inputs(x, x_name)
+    y = _as_array(y, y_name)
+    if len(x) != len(y):
+        raise ValueError(
+            f"`{x_name}` has {len(x)} samples but `{y_name}` has {len(y)}: they must have the "
+            "same length."
+        )
+    return x, tasks.get(task).check_array(y, y_name)
+
+
+def _check_inputs(x, x_name: str) -> np.ndarray:
+    """`x` as a numeric array of shape (samples, ...), finite and of sane magnitude."""
+    x = _as_array(x, x_name)
     if x.dtype == object or not np.issubdtype(x.dtype, np.number):
         raise ValueError(f"`{x_name}` must be numeric, got dtype {x.dtype}.")
     if x.ndim < 2:
@@ -197,11 +295,6 @@ def _check_arrays(x, y, x_name: str, y_name: str) -> tuple[np.ndarray, np.ndarra
         )
     if len(x) == 0:
         raise ValueError(f"`{x_name}` is empty.")
-    if len(x) != len(y):
-        raise ValueError(
-            f"`{x_name}` has {len(x)} samples but `{y_name}` has {len(y)}: they must have the "
-            "same length."
-        )
     if not np.all(np.isfinite(x)):
         bad = int(np.size(x) - np.count_nonzero(np.isfinite(x)))
         first = np.argwhere(~np.isfinite(x))[0][0]
@@ -218,78 +311,15 @@ def _check_arrays(x, y, x_name: str, y_name: str) -> tuple[np.ndarray, np.ndarra
             "float32 statistics, which overflow for such values. Rescale the inputs (e.g. "
             "standardize them, or change their unit) before the search."
         )
-    if y.dtype == object or not np.issubdtype(y.dtype, np.number):
-        raise ValueError(
-            f"`{y_name}` must be numeric class indices or one-hot, got dtype {y.dtype}. "
-            "Encode string labels as integers first (e.g. sklearn's LabelEncoder)."
-        )
-    if not np.all(np.isfinite(y)):
-        raise ValueError(f"`{y_name}` contains NaN or infinite values.")
-    if y.ndim > 2 or (y.ndim == 2 and y.shape[1] < 1):
-        raise ValueError(f"`{y_name}` must have shape (n,), (n, 1) or (n, classes), got {y.shape}.")
-    return x, y
+    return x
 
 
-def _check_classes(y_train, y_val, one_hot: bool, num_classes: int | None) -> int:
-    if one_hot:
-        for labels, name in ((y_train, "training"), (y_val, "validation")):
-            rows = labels.astype("float64")
-            bad = np.flatnonzero((rows < 0).any(axis=1) | (np.abs(rows.sum(axis=1) - 1.0) > 1e-3))
-            if bad.size:
-                raise ValueError(
-                    f"The 2-D {name} labels are not one-hot: row {int(bad[0])} is "
-                    f"{labels[bad[0]].tolist()} (a row must be non-negative and sum to 1, e.g. "
-                    "[0, 1, 0]). Multi-label or regression targets are not supported; for class "
-                    "indices pass labels of shape (n,)."
-                )
-        width = y_train.shape[1]
-        if y_val.shape[1] != width:
-            raise ValueError(
-                f"One-hot labels have {width} columns in training but {y_val.shape[1]} in validation."
-            )
-        if num_classes is not None and num_classes != width:
-            raise ValueError(
-                f"num_classes={num_classes} but the one-hot labels have {width} columns."
-            )
-        return int(width)
-    labels = np.concatenate([y_train.reshape(-1), y_val.reshape(-1)])
-    if np.any(labels != np.round(labels)):
-        raise ValueError(
-            "Labels must be integer class indices (0, 1, 2, ...) or one-hot rows; found "
-            "non-integer values. This searches classifiers only."
-        )
-    low, high = int(labels.min()), int(labels.max())
-    if low < 0:
-        raise ValueError(f"Labels must be >= 0, found {low}.")
-    if num_classes is None:
-        num_classes = high + 1
-        if num_classes > len(labels):
-            raise ValueError(
-                f"The largest label is {high}, so the classifier would have {num_classes} classes, "
-                f"more than the {len(labels)} labelled samples. Labels must be class indices "
-                "0..K-1: remap them (e.g. `np.unique(y, return_inverse=True)[1]`), or pass "
-                "num_classes if classes are really missing from this data."
-            )
-        if num_classes < 2:
-            raise ValueError(
-                "All labels are 0: a classifier needs at least 2 classes. Pass num_classes "
-                "if some classes are absent from this data."
-            )
-    elif high >= num_classes:
-        raise ValueError(
-            f"Label {high} is out of range for num_classes={num_classes}: labels must be in "
-            f"[0, {num_classes - 1}]."
-        )
-    return int(num_classes)
+# Its former home (keras_nas.weight_sharing reads labels with it).
+_as_class_indices = tasks.as_class_indices
 
 
-def _as_class_indices(y: np.ndarray) -> np.ndarray:
-    if y.ndim == 2 and y.shape[1] > 1:
-        return y.argmax(axis=1).astype("int64")
-    return y.reshape(-1).astype("int64")
-
-
-def _take_from_dataset(dataset, name: str, limit: int | None = NUM_REPRESENTATIVE_SAMPLES * 40):
+def _take_from_dataset(dataset, name: str, limit: int | None = NUM_REPRESENTATIVE_SAMPLES * 40,
+                       task: "tasks.Task | str" = "classification"):
     """Reads (x, y) numpy arrays out of a batched dataset (up to `limit` samples)."""
     xs, ys, count = [], [], 0
     for element in dataset:
@@ -310,4 +340,4 @@ def _take_from_dataset(dataset, name: str, limit: int | None = NUM_REPRESENTATIV
             break
     if not xs:
         raise ValueError(f"`{name}` is empty.")
-    return _check_arrays(np.concatenate(xs), np.concatenate(ys), f"{name} (x)", f"{name} (y)")
+    return _check_arrays(np.concatenate(xs), np.concatenate(ys), f"{name} (x)", f"{name} (y)", task)

@@ -1,4 +1,4 @@
-"""Built-in data sets that need no download: scikit-learn's digits and procedural MNIST-1D."""
+"""Built-in data sets that need no download: scikit-learn's digits and procedural MNIST-1D (with injected faults)."""
 
 from __future__ import annotations
 
@@ -65,6 +65,45 @@ def load_mnist1d(num_samples: int = 5000, validation_fraction: float = 0.1, seed
     x_test = data["x_test"].astype("float32")[..., None]
     y_test = data["y_test"].astype("int64")
     return (x[:-n_val], y[:-n_val]), (x[-n_val:], y[-n_val:]), (x_test, y_test)
+
+
+def inject_faults(x: np.ndarray, fraction: float = 0.5, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Signals with sensor faults, for anomaly detection: a `fraction` of them corrupted.
+
+    Each corrupted signal gets, with equal odds, three spikes of 4 standard
+    deviations (of all of `x`) at random steps of its first channel, or a
+    dropout: 12 consecutive steps set to 0.
+
+    Args:
+        x: Signals `(n, steps, channels)`, e.g. MNIST-1D's `(n, 40, 1)`; at least 13 steps.
+        fraction: Share of signals corrupted.
+        seed: Seed of which signals, which fault and where.
+
+    Returns:
+        `(x_faulty, labels)`: a corrupted copy of `x`, and 1 for a corrupted signal, 0 otherwise.
+
+    Example:
+
+    ```python
+    (x_train, _), (x_val, _), _ = load_mnist1d()
+    x_val, labels = inject_faults(x_val)
+    NASModel(task="anomaly").fit(x_train, validation_data=(x_val, labels))
+    ```
+    """
+    rng = np.random.default_rng(seed)
+    x = np.array(x, dtype="float32", copy=True)
+    labels = (rng.random(len(x)) < fraction).astype("int64")
+    scale = float(x.std())
+    for signal, faulty in zip(x, labels):
+        if not faulty:
+            continue
+        if rng.random() < 0.5:
+            where = rng.choice(len(signal), 3, replace=False)
+            signal[where, 0] += rng.choice([-1.0, 1.0], 3) * 4 * scale
+        else:
+            start = int(rng.integers(0, len(signal) - 12))
+            signal[start:start + 12, 0] = 0.0
+    return x, labels
 
 
 DATASETS = {"digits": load_digits, "mnist1d": load_mnist1d}

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_nas import tflite
+from keras_nas import tasks, tflite
+from keras_nas.tflite.c_array import camel_name
 from keras_nas.tflite.convert import export_saved_model
 from keras_nas.tflite.macs import read_graph
 from keras_nas.tflite.metadata import with_metadata
@@ -52,11 +53,15 @@ def export_model(
     verbose: bool = True,
     x_train: np.ndarray | None = None,
     y_train: np.ndarray | None = None,
+    task: "tasks.Task | str" = "classification",
 ) -> dict:
     """Exports `model` and measures every TFLite file on the real runtimes.
 
     Each TFLite format is evaluated on the validation data with the LiteRT
-    interpreter, so the report shows what quantization cost in accuracy. The
+    interpreter, so the report shows what quantization cost in the task's
+    score (accuracy; MAE for regression; AUC, or the reconstruction error
+    without anomaly labels, for anomaly detection), from the dequantized
+    outputs. The
     int8 models are also measured: flash, TFLite Micro arena, host latency
     (median and coefficient of variation), MACs and the estimated latency on
     the MCU targets. The C array (`model_data.cc`/`.h`) holds the int8 model
@@ -66,7 +71,7 @@ def export_model(
     `report.md`.
 
     Args:
-        model: A trained Keras classifier.
+        model: A trained Keras model of `task`.
         directory: Output folder (created if needed).
         formats: Any of `FORMATS`: "tflite-int8", "tflite-float32",
             "tflite-float16", "tflite-dynamic", "tflite-int16x8",
@@ -78,12 +83,15 @@ def export_model(
         labels: Class names, written into the C header and the metadata.
         verbose: Print the report.
         x_train, y_train: Training data, needed by "tflite-int8-qat".
+        task: The model's task (`keras_nas.tasks`): how outputs are scored and
+            what the C header says about the output.
 
     Returns:
         The report dict, also written to `directory/report.json`: `files`,
-        `accuracy` (per format), `formats` (per format: file, size, accuracy,
-        ops, and for int8 models arena, latency and MACs), `int8_cost`,
-        `runtime`.
+        `task`, `metric` (the score's name), `scores` (per format; also
+        `accuracy` for a classifier), `formats` (per format: file, size,
+        score, ops, and for int8 models arena, latency and MACs),
+        `int8_cost`, `runtime`.
 
     Raises:
         ValueError: Unknown format, or data a format needs is missing.
@@ -107,6 +115,12 @@ def export_model(
             "int8/int16x8 export needs `representative_data` (float training samples) "
             "or `x_train`."
         )
+    task = tasks.get(task)
+    if "tflite-int8-qat" in formats and task.name != "classification":
+        raise ValueError(
+            f"Format 'tflite-int8-qat' fine-tunes classifiers only; for task={task.name!r} export "
+            "'tflite-int8' (post-training quantization, its score is in the report)."
+        )
     if "tflite-int8-qat" in formats and (x_train is None or y_train is None):
         raise ValueError(
             "Format 'tflite-int8-qat' fine-tunes the model with quantization-aware "
@@ -115,11 +129,19 @@ def export_model(
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
 
-    report = {"files": {}, "accuracy": {}, "formats": {}, "runtime": tflite.runtime_name()}
-    evaluate = x_val is not None and y_val is not None
+    metric, objective = task.export_metric(y_val)
+    scores: dict = {}
+    report = {"files": {}, "task": task.name, "metric": metric, "scores": scores, "formats": {},
+              "runtime": tflite.runtime_name()}
+    if task.name == "classification":
+        report["accuracy"] = scores  # its name when only classifiers were exported
+    evaluate = x_val is not None and (y_val is not None or task.name == "anomaly")
+
+    def score(outputs) -> float:
+        return task.score(objective, outputs, x_val, y_val)
+
     if evaluate:
-        probabilities = model.predict(x_val, verbose=0)
-        report["accuracy"]["keras"] = float(np.mean(probabilities.argmax(-1) == _indices(y_val)))
+        scores["keras"] = score(model.predict(x_val, verbose=0))
 
     tflite_bytes = {}
     for fmt in formats:
@@ -139,7 +161,9 @@ def export_model(
         content = tflite_bytes[fmt] = with_metadata(model, content, labels)
         entry = {"ops": list(tflite.model_ops(content)), "size_bytes": len(content)}
         if evaluate:
-            report["accuracy"][fmt] = entry["accuracy"] = tflite.accuracy(content, x_val, y_val)
+            scores[fmt] = entry["score"] = score(tflite.predict(content, x_val))
+            if task.name == "classification":
+                entry["accuracy"] = entry["score"]
         if fmt in formats:
             path = out / FORMATS[fmt]
             path.write_bytes(content)
@@ -162,6 +186,9 @@ def export_model(
                 input_quantization=_quantization(details.get_input_details()[0]),
                 output_quantization=_quantization(details.get_output_details()[0]),
                 labels=labels,
+                output_description=task.header_lines(
+                    camel_name("model_data"), tuple(model.outputs[0].shape[1:])
+                ),
             )
             report["files"]["c-array"] = [str(cc_path), str(h_path)]
     if "keras" in formats:
@@ -239,14 +266,16 @@ def format_report(report: dict, markdown: bool = False) -> str:
 
     >>> print(format_report(report))  # doctest: +SKIP
     """
-    accuracy = report.get("accuracy", {})
-    base = accuracy.get("keras")
+    metric = report.get("metric", "accuracy")
+    scores = report.get("scores", report.get("accuracy", {}))
+    base = scores.get("keras")
     rows = []
     for fmt, entry in report.get("formats", {}).items():
-        value = entry.get("accuracy")
+        value = entry.get("score", entry.get("accuracy"))
         acc = "-" if value is None else f"{value:.4f}"
         if value is not None and base is not None:
-            acc += f" ({100 * (value - base):+.2f} pt)"
+            acc += (f" ({100 * (value - base):+.2f} pt)" if metric == "accuracy"
+                    else f" ({value - base:+.4f})")
         latency = entry.get("latency_ms", {})
         host = latency.get("host")
         lat = "-" if not host else f"{host['median_ms']:.3f} ms (cv {host['cv']:.2f})"
@@ -269,12 +298,12 @@ def format_report(report: dict, markdown: bool = False) -> str:
                 ", ".join(entry.get("ops", [])) or "-",
             ]
         )
-    header = ["format", "size", "accuracy", "TFLM arena", "host latency", "MCU latency",
+    header = ["format", "size", metric, "TFLM arena", "host latency", "MCU latency",
               "MACs", "ops"]
     if markdown:
         lines = ["# Deployment report", ""]
         if base is not None:
-            lines += [f"Float (Keras) validation accuracy: {base:.4f}", ""]
+            lines += [f"Float (Keras) validation {metric}: {base:.4f}", ""]
         lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         lines += ["| " + " | ".join(row) + " |" for row in rows]
         lines += ["", f"Runtime: {report.get('runtime', '?')}", "", "## Files", ""]
@@ -283,9 +312,9 @@ def format_report(report: dict, markdown: bool = False) -> str:
         return "\n".join(lines)
     lines = ["Export report"]
     if base is not None:
-        lines.append(f"  accuracy  float (Keras)   {base:.4f}")
+        lines.append(f"  {metric}  float (Keras)   {base:.4f}")
     for row in rows:
-        lines.append(f"  {row[0]:<16} size {row[1]:>9}  accuracy {row[2]}")
+        lines.append(f"  {row[0]:<16} size {row[1]:>9}  {metric} {row[2]}")
         if row[3] != "-":
             lines.append(f"  {'':<16} arena {row[3]}, host {row[4]}, {row[5]}, MACs {row[6]}")
     cost = report.get("int8_cost")
@@ -297,11 +326,6 @@ def format_report(report: dict, markdown: bool = False) -> str:
     for fmt, path in report.get("files", {}).items():
         lines.append(f"  {fmt:<15} {', '.join(path) if isinstance(path, list) else path}")
     return "\n".join(lines)
-
-
-def _indices(y) -> np.ndarray:
-    y = np.asarray(y)
-    return y.argmax(-1) if y.ndim == 2 and y.shape[1] > 1 else y.reshape(-1)
 
 
 def _quantization(detail: dict) -> tuple[float, int] | None:

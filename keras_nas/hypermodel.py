@@ -8,6 +8,7 @@ import numpy as np
 
 from keras_nas import blocks as blocks_module
 from keras_nas.blocks.introspect import declared_hyperparameters
+from keras_nas import tasks
 
 LEARNING_RATES = [1e-3, 3e-3]
 # What a trial and the final training are scored and restored on.
@@ -22,19 +23,23 @@ class KeepBestEpoch(keras.callbacks.Callback):
     too, not the last one's.
 
     Args:
-        monitor: A metric that is better when larger (`"val_accuracy"`).
+        monitor: The validation metric (`"val_accuracy"`, `"val_mae"`, ...).
+        direction: "max" if larger is better (the default), "min" if smaller is.
     """
 
-    def __init__(self, monitor: str = SELECTION_METRIC):
+    def __init__(self, monitor: str = SELECTION_METRIC, direction: str = "max"):
         super().__init__()
+        if direction not in ("max", "min"):
+            raise ValueError(f"direction must be 'max' or 'min', got {direction!r}.")
         self.monitor = monitor
+        self.sign = 1.0 if direction == "max" else -1.0
         self.best = -np.inf
         self.best_weights = None
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(self.monitor)
-        if value is not None and value > self.best:
-            self.best = float(value)
+        if value is not None and self.sign * value > self.best:
+            self.best = self.sign * float(value)
             self.best_weights = self.model.get_weights()
 
     def on_train_end(self, logs=None):
@@ -59,16 +64,20 @@ def cosine_schedule(epochs: int, initial_epoch: int = 0) -> keras.callbacks.Call
     return keras.callbacks.LearningRateScheduler(rate)
 
 
-def training_callbacks(epochs: int, initial_epoch: int = 0, has_validation: bool = True) -> list:
-    """The callbacks every candidate and the final model train with: cosine schedule, best epoch kept."""
+def training_callbacks(epochs: int, initial_epoch: int = 0, has_validation: bool = True,
+                       monitor: tuple[str, str] = (SELECTION_METRIC, "max")) -> list:
+    """The callbacks every candidate and the final model train with: cosine schedule, best epoch kept.
+
+    `monitor` is the `(metric, direction)` the best epoch is kept on.
+    """
     callbacks = [cosine_schedule(epochs, initial_epoch)]
     if has_validation:
-        callbacks.append(KeepBestEpoch())
+        callbacks.append(KeepBestEpoch(*monitor))
     return callbacks
 
 
 class NASHyperModel(keras_tuner.HyperModel):
-    """Builds one candidate: normalization -> search space -> classifier head.
+    """Builds one candidate: normalization -> search space -> the task's head.
 
     The normalization layer holds the training data's per-channel mean and
     variance, so the exported model takes raw inputs; it quantizes into the
@@ -86,6 +95,14 @@ class NASHyperModel(keras_tuner.HyperModel):
         variance: Per-channel variance of the inputs.
         one_hot: Whether labels are one-hot (categorical loss) or indices.
         learning_rates: Adam learning rates to search over.
+        task: What the model does (`keras_nas.tasks`): its head, loss,
+            metrics and default space. Default "classification".
+        targets: What the task read from the targets
+            (`keras_nas.tasks.TargetInfo`); `None`: `num_classes` classes.
+        objective: The search objective; the best epoch of every training is
+            kept on its float metric (`Task.monitor`). `None`: the task's default.
+        validation: `(x_val, y_val)` for callbacks of the task that score
+            the validation data themselves (the anomaly task's `val_auc`).
 
     Example:
 
@@ -105,17 +122,25 @@ class NASHyperModel(keras_tuner.HyperModel):
         variance: np.ndarray | None = None,
         one_hot: bool = False,
         learning_rates: list[float] | None = None,
+        task: "tasks.Task | str" = "classification",
+        targets: "tasks.TargetInfo | None" = None,
+        objective: str | None = None,
+        validation: tuple | None = None,
     ):
         super().__init__(name="nas_hypermodel")
         self.input_shape = tuple(input_shape)
         self.num_classes = num_classes
+        self.task = tasks.get(task)
+        self.targets = targets or tasks.TargetInfo(num_outputs=num_classes, one_hot=one_hot)
+        self.monitor = self.task.monitor(objective or self.task.default_objective)
+        self.validation = validation
         self.uses_default_space = space is None
         self.space = (
             blocks_module.get_space(space)
             if space is not None
-            else blocks_module.default_space(self.input_shape)
+            else self.task.default_space(self.input_shape)
         )
-        self.head = head if head is not None else blocks_module.ClassifierHead(num_classes)
+        self.head = head if head is not None else self.task.head(self.targets)
         self.mean = mean
         self.variance = variance
         self.one_hot = one_hot
@@ -130,7 +155,9 @@ class NASHyperModel(keras_tuner.HyperModel):
                 mean=self.mean, variance=self.variance, name="normalization"
             )(x)
         x = self.space.build(hp, x)
-        outputs = self.head.build(hp, x)
+        if self.head is not None:
+            x = self.head.build(hp, x)
+        outputs = self.task.output_layers(x, self.targets, self.mean, self.variance)
         return keras.Model(inputs, outputs, name="candidate")
 
     def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
@@ -138,10 +165,7 @@ class NASHyperModel(keras_tuner.HyperModel):
         learning_rate = hp.Choice("learning_rate", self.learning_rates)
         model.compile(
             optimizer=keras.optimizers.Adam(learning_rate),
-            loss=(
-                "categorical_crossentropy" if self.one_hot else "sparse_categorical_crossentropy"
-            ),
-            metrics=["accuracy"],
+            **self.task.compile_arguments(self.targets),
             # XLA on CPU compiles each new candidate for 20-50 s before its first
             # step (measured: 47 s vs 8 s for a 40-layer candidate); not worth it here.
             jit_compile=False,
@@ -149,11 +173,18 @@ class NASHyperModel(keras_tuner.HyperModel):
         return model
 
     def fit(self, hp, model, *args, **kwargs):
-        """`model.fit` with a cosine learning-rate schedule and the best validation epoch kept."""
-        kwargs["callbacks"] = list(kwargs.get("callbacks") or []) + training_callbacks(
+        """`model.fit` with a cosine learning-rate schedule and the best validation epoch kept.
+
+        The task's own metric callbacks run first, so that every other callback
+        (Keras Tuner's, the best-epoch keeper) sees their metrics.
+        """
+        has_validation = kwargs.get("validation_data") is not None
+        scoring = self.task.callbacks(*self.validation) if has_validation and self.validation else []
+        kwargs["callbacks"] = scoring + list(kwargs.get("callbacks") or []) + training_callbacks(
             int(kwargs.get("epochs", 1)),
             int(kwargs.get("initial_epoch", 0)),
-            kwargs.get("validation_data") is not None,
+            has_validation,
+            self.monitor,
         )
         return model.fit(*args, **kwargs)
 
@@ -178,6 +209,9 @@ class NASHyperModel(keras_tuner.HyperModel):
           (conv 16, three residual stages of 16, 32, 64, average pooling);
         - a small MobileNetV2-style inverted-residual net (expansion 4).
 
+        For the anomaly task's default `DenseAutoencoder`: the MLPerf Tiny
+        anomaly-detection reference (Dense 128 x4, bottleneck 8, batch norm).
+
         `NASModel` scales their widths to the user's flash and RAM limits with
         `keras_nas.cost_predictor.scale_to_fit` before the search measures them.
 
@@ -185,11 +219,18 @@ class NASHyperModel(keras_tuner.HyperModel):
             Hyperparameter values (architecture choices) of the designs; an
             empty list for a space without any.
         """
+        if self.uses_default_space and isinstance(self.space, blocks_module.DenseAutoencoder):
+            # The MLPerf Tiny anomaly-detection reference, a point of the default autoencoder space.
+            reference = blocks_module.DenseAutoencoder.MLPERF_AD
+            return [{f"{self.space.name}/{key}": reference[key]
+                     for key in ("units", "num_layers", "bottleneck", "use_batchnorm")}
+                    | {"learning_rate": 1e-3}]
         if not self.uses_default_space:
             return self._space_designs()
-        if len(self.input_shape) not in (2, 3):
+        if not isinstance(self.space, blocks_module.ConvSpace) or len(self.input_shape) not in (2, 3):
             return []
         stem_kernel = 5 if len(self.input_shape) == 2 else 3
+        head = self.head.name
         common = {
             "conv_space/activation": "relu",
             "conv_space/stem/kernel_size": stem_kernel,
@@ -203,10 +244,10 @@ class NASHyperModel(keras_tuner.HyperModel):
             return {f"conv_space/stage_{i}/{k}": v for k, v in values.items()}
 
         plain_cnn = {**common, "conv_space/stem/filters": 8, "conv_space/stem/kernel_size": 3,
-                     "conv_space/num_stages": 1, "classifier_head/pooling": "flatten",
-                     "classifier_head/dropout": 0.0, **stage(1, "conv", 1, 16, 1, pool="max")}
+                     "conv_space/num_stages": 1, f"{head}/pooling": "flatten",
+                     f"{head}/dropout": 0.0, **stage(1, "conv", 1, 16, 1, pool="max")}
         conv_stack = {**common, "conv_space/stem/filters": 32, "conv_space/num_stages": 1,
-                      "classifier_head/dropout": 0.0,
+                      f"{head}/dropout": 0.0,
                       **stage(1, "conv", 3, 32, 1, kernel_size=stem_kernel)}
         ds_cnn = {**common, "conv_space/stem/filters": 32, "conv_space/num_stages": 3,
                   **stage(1, "ds", 1, 32, 1), **stage(2, "ds", 2, 64, 2), **stage(3, "ds", 1, 64, 2)}
@@ -220,6 +261,8 @@ class NASHyperModel(keras_tuner.HyperModel):
 
     def _expert_head(self) -> dict:
         """The head and learning rate of the expert designs: global average pooling, dropout 0.1, Adam 1e-3."""
+        if self.head is None:  # a space that is the whole model (an autoencoder)
+            return {"learning_rate": 1e-3}
         return {f"{self.head.name}/pooling": "avg", f"{self.head.name}/dropout": 0.1, "learning_rate": 1e-3}
 
     def _space_designs(self) -> list[dict]:

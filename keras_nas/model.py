@@ -11,7 +11,9 @@ from typing import Any
 import keras
 import numpy as np
 
-from keras_nas import checks, distributed, pareto, run_record, search_dir, selection, strategies, tflite
+from keras_nas import (
+    checks, distributed, pareto, run_record, search_dir, selection, strategies, tasks, tflite,
+)
 from keras_nas.constraints import Constraints
 from keras_nas.data import PreparedData, prepare_data
 from keras_nas.errors import NotFittedError
@@ -27,7 +29,7 @@ MAX_BUDGETED_SEARCH_EPOCHS = 20
 
 
 class NASModel:
-    """A classifier whose architecture is searched under hardware constraints.
+    """A classifier, regressor or anomaly detector whose architecture is searched under hardware limits.
 
     `fit` searches the space with the chosen strategy: every candidate is
     converted to int8 TFLite and measured (flash, TFLite Micro arena, LiteRT
@@ -38,7 +40,15 @@ class NASModel:
     (.tflite) and microcontrollers (C array).
 
     Args:
-        task: Only "classification" for now.
+        task: What the model does (`keras_nas.tasks`): "classification"
+            (softmax, accuracy), "regression" (one or several real targets,
+            MSE loss, MAE/RMSE, objective `val_mae` minimised; for a Huber
+            loss pass `keras_nas.tasks.Regression(loss="huber",
+            huber_delta=...)`), or "anomaly" (an autoencoder trained on
+            normal data only, `fit(x)`; score = reconstruction error;
+            objective `val_auc` on `validation_data=(x_val, labels)`, labels 0
+            normal / 1 anomaly, or the proxy `val_loss`, reconstruction error
+            of normal data, when the validation data has no labels).
         num_classes: Number of classes; inferred from the labels if `None`.
         input_shape: Shape of one sample; inferred from the data if `None`.
         constraints: Hard limits, e.g. `{"flash_kb": 64, "peak_ram_kb": 32,
@@ -90,7 +100,10 @@ class NASModel:
         objective: "val_accuracy" (float, the default; with an oracle
             instance: its own) or "int8_val_accuracy" (every trained candidate
             is converted to int8 and evaluated on the validation data with
-            LiteRT; the search then maximises that).
+            LiteRT; the search then maximises that). Other tasks have their
+            own, each with its direction (`keras_nas.tasks`): "val_mae" /
+            "int8_val_mae" (min) for regression, "val_auc" / "int8_val_auc"
+            (max) or "val_loss" / "int8_val_loss" (min) for anomaly.
         initial_architectures: Architectures (hyperparameter values) tried
             before the strategy's own proposals. "auto": for the default
             convolutional space, a DS-CNN and a small MobileNetV2-style net
@@ -150,7 +163,7 @@ class NASModel:
 
     def __init__(
         self,
-        task: str = "classification",
+        task: "str | tasks.Task" = "classification",
         num_classes: int | None = None,
         input_shape: tuple | None = None,
         constraints: dict | Constraints | None = None,
@@ -205,8 +218,10 @@ class NASModel:
         """Searches the architecture, then trains the winner; arguments as in `keras.Model.fit`.
 
         Args:
-            x: Inputs (numpy array) or a batched `tf.data.Dataset` of `(x, y)`.
-            y: Integer or one-hot labels for array `x`.
+            x: Inputs (numpy array) or a batched `tf.data.Dataset` of `(x, y)`
+                (task "anomaly": normal samples only, a numpy array).
+            y: Integer or one-hot labels for array `x`; real targets `(n,)` or
+                `(n, outputs)` for "regression"; `None` for "anomaly".
             batch_size: Batch size for array data.
             epochs: Epochs of the final training (and of each candidate unless
                 `search_epochs` was given).
@@ -215,7 +230,9 @@ class NASModel:
             callbacks: Keras callbacks, used for every trial and the final training.
             validation_split: Fraction of array data held out for validation.
             validation_data: `(x_val, y_val)` or a dataset. Without any validation
-                data, 20 % of the training arrays are held out.
+                data, 20 % of the training arrays are held out. For "anomaly":
+                `(x_val, labels)` with labels 0 normal / 1 anomaly (ranked by
+                AUC), or `x_val` alone (normal data, ranked by reconstruction error).
             **fit_kwargs: Passed on to `keras.Model.fit` (`shuffle`, `class_weight`, ...).
 
         Returns:
@@ -223,7 +240,7 @@ class NASModel:
             distributed search: the chief trains the winner).
         """
         data = prepare_data(
-            x, y, validation_data, validation_split, batch_size, self.num_classes
+            x, y, validation_data, validation_split, batch_size, self.num_classes, task=self._task
         )
         if self.input_shape is not None and tuple(self.input_shape) != data.input_shape:
             raise ValueError(
@@ -232,6 +249,8 @@ class NASModel:
             )
         if not isinstance(epochs, int) or epochs < 1:
             raise ValueError(f"`epochs` must be a positive integer, got {epochs!r}.")
+        # The data may decide the objective (anomaly: AUC needs labelled anomalies).
+        self.objective = self._task.resolve_objective(self.objective, self._objective_given, data.targets)
         # One process at a time per directory (a distributed search's workers share the chief's).
         lock = search_dir.SearchLock(os.path.join(str(self.directory), self.project_name))
         if not distributed.is_worker():
@@ -384,10 +403,11 @@ class NASModel:
 
         Args:
             objectives: `(metric, "max"|"min")` pairs; default: the search
-                objective (max), `latency_ms`, `peak_ram_kb` and `flash_kb` (min).
+                objective (in its direction), `latency_ms`, `peak_ram_kb` and
+                `flash_kb` (min).
 
         Returns:
-            `trials()` rows of the front, most accurate first.
+            `trials()` rows of the front, best on the first objective first.
 
         Example:
 
@@ -397,12 +417,12 @@ class NASModel:
         ```
         """
         if objectives is None:
-            objectives = [(self.objective, "max")] + [
+            objectives = [(self.objective, self._task.direction(self.objective))] + [
                 (name, "min") for name in ("latency_ms", "peak_ram_kb", "flash_kb")
             ]
+        objectives = pareto.check_objectives(objectives)
         front = pareto.pareto_front(self.trials(), objectives)
-        first = objectives[0][0]
-        return sorted(front, key=lambda row: -pareto.metric_value(row, first))
+        return pareto.best_first(front, objectives[0])
 
     def export(
         self,
@@ -411,7 +431,7 @@ class NASModel:
         labels: list[str] | None = None,
         verbose: bool = True,
     ) -> dict:
-        """Writes the winning model for deployment and reports accuracy per format.
+        """Writes the winning model for deployment and reports the task's score per format.
 
         Args:
             directory: Output folder.
@@ -421,7 +441,8 @@ class NASModel:
                 "tflite-dynamic", "c-array" (`model_data.cc`/`.h` for TFLite
                 Micro), "keras" (`model.keras`) and "saved-model".
             labels: Class names for the C header.
-            verbose: Print the report (float vs int8 accuracy on the validation data).
+            verbose: Print the report (float vs int8 score on the validation
+                data: accuracy, MAE, or AUC / reconstruction error).
 
         Returns:
             The report dict (also in `directory/report.json`).
@@ -438,6 +459,7 @@ class NASModel:
             verbose=verbose,
             x_train=data.train_args[0] if len(data.train_args) == 2 else None,
             y_train=data.train_args[1] if len(data.train_args) == 2 else None,
+            task=self._task,
         )
         run_record.save_search_info(self.tuner.project_dir, {"export_dir": str(Path(directory).resolve())})
         for line in self.constraints.shipped_over_limit(report):

@@ -321,6 +321,19 @@ def pareto_front(
     return [rows[i] for i in first]
 
 
+def best_first(rows: Sequence[Mapping], objective: tuple[str, str]) -> list[Mapping]:
+    """`rows` sorted best first on one `(name, direction)` objective (stable for ties).
+
+    Example:
+
+    >>> [r["mae"] for r in best_first([{"mae": 3.0}, {"mae": 1.0}], ("mae", "min"))]
+    [1.0, 3.0]
+    """
+    name, direction = check_objectives([objective])[0]
+    sign = -1.0 if direction == "max" else 1.0
+    return sorted(rows, key=lambda row: sign * metric_value(row, name))
+
+
 def select(rows: Sequence[Mapping], rule: Mapping | Callable[[Mapping], float]) -> Mapping:
     """Picks one row (e.g. a Pareto front member) by a rule.
 

@@ -37,11 +37,18 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from keras_nas.pareto import available_metrics, metric_value, pareto_front  # noqa: E402
+from keras_nas.tasks import direction_of  # noqa: E402
 
 # Axis labels with units, for the metrics a search records.
 LABELS = {
     "val_accuracy": "validation accuracy",
     "int8_val_accuracy": "int8 validation accuracy (LiteRT)",
+    "val_mae": "validation MAE (target units)",
+    "int8_val_mae": "int8 validation MAE (LiteRT, target units)",
+    "val_auc": "validation AUC (reconstruction error)",
+    "int8_val_auc": "int8 validation AUC (LiteRT)",
+    "val_loss": "validation loss",
+    "int8_val_loss": "int8 validation reconstruction MSE (LiteRT)",
     "latency_ms": "latency on this host, int8 LiteRT (ms)",
     "flash_kb": "flash: int8 .tflite size (KB)",
     "peak_ram_kb": "peak RAM: TFLite Micro arena (KB)",
@@ -51,6 +58,12 @@ LABELS = {
 NAMES = {
     "val_accuracy": "validation accuracy",
     "int8_val_accuracy": "int8 validation accuracy",
+    "val_mae": "validation MAE",
+    "int8_val_mae": "int8 validation MAE",
+    "val_auc": "validation AUC",
+    "int8_val_auc": "int8 validation AUC",
+    "val_loss": "validation loss",
+    "int8_val_loss": "int8 validation reconstruction MSE",
     "latency_ms": "latency",
     "flash_kb": "flash size",
     "peak_ram_kb": "peak RAM",
@@ -135,8 +148,8 @@ def plot_pareto(
         rows: `NASModel.trials()` rows (trial_id, status, metrics, cost).
         x: The cost on the horizontal axis: "latency_ms", "flash_kb",
             "peak_ram_kb" or "params" (smaller is better).
-        y: The metric on the vertical axis (larger is better), e.g.
-            "val_accuracy".
+        y: The metric on the vertical axis, e.g. "val_accuracy" (better
+            larger) or "val_mae" (better smaller: `keras_nas.tasks.direction_of`).
         winner: The winner's trial id, its row, or a `keras_tuner` trial;
             `None` marks nothing.
         path: Save the figure as a PNG there.
@@ -176,8 +189,9 @@ def plot_pareto(
             [_value(r, x) for r in trained], [_value(r, y) for r in trained],
             s=28, color="tab:blue", alpha=0.75, label=f"trained ({len(trained)})", zorder=3,
         )
-        front = pareto_front(trained, [(y, "max"), (x, "min")])
-        front = sorted(front, key=lambda r: (_value(r, x), -_value(r, y)))
+        sign = 1.0 if direction_of(y) == "max" else -1.0
+        front = pareto_front(trained, [(y, direction_of(y)), (x, "min")])
+        front = sorted(front, key=lambda r: (_value(r, x), -sign * _value(r, y)))
         fx, fy = [_value(r, x) for r in front], [_value(r, y) for r in front]
         ax.step(fx, fy, where="post", color="tab:orange", linewidth=1.6,
                 label=f"Pareto front ({len(front)})", zorder=2)
@@ -259,7 +273,7 @@ def plot_history(
     fig, ax = plt.subplots(figsize=(8.0, 4.0))
     steps, values, best, best_steps = [], [], [], []
     running = None
-    minimize = label in COSTS
+    minimize = label in COSTS or direction_of(label) == "min"
     for step, row in _numbered(rows):
         value = score(row)
         if value is None:

@@ -25,7 +25,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from keras_nas import pareto, run_record
+from keras_nas import pareto, run_record, tasks
 from keras_nas.export import EXPORT_REPORT
 from keras_nas.run_record import (  # the directory's readers, under their earlier names here
     read_trials,
@@ -117,9 +117,10 @@ def build_report(search: dict, export_report: dict | None = None) -> dict:
         if r["status"] == "COMPLETED" and objective in pareto.available_metrics(r)
         and all(name in pareto.available_metrics(r) for name, _ in COST_OBJECTIVES)
     ]
-    objectives = [(objective, "max"), *COST_OBJECTIVES]
+    direction = search["search"].get("objective_direction") or tasks.direction_of(objective)
+    objectives = [(objective, direction), *COST_OBJECTIVES]
     front = pareto.pareto_front(trained, objectives) if trained else []
-    front = sorted(front, key=lambda r: -pareto.metric_value(r, objective))
+    front = pareto.best_first(front, objectives[0])
     winner = search["winner"]
     winner_row = None
     if winner is not None:
@@ -341,7 +342,9 @@ def _export_lines(report: dict) -> list[tuple[str, str]]:
     export = report["export"]
     if not export:
         return []
-    rows = [(f"accuracy {fmt}", _fmt(acc)) for fmt, acc in export.get("accuracy", {}).items()]
+    metric = export.get("metric", "accuracy")
+    scores = export.get("scores", export.get("accuracy", {}))
+    rows = [(f"{metric} {fmt}", _fmt(value)) for fmt, value in scores.items()]
     cost = export.get("int8_cost")
     if cost:
         rows.append(("int8 cost", f"flash {cost['flash_kb']:.1f} KB, arena {cost['peak_ram_kb']:.1f} KB, "

@@ -555,7 +555,9 @@ def search_settings(model) -> dict:
         "strategy": strategy,
         "strategy_kwargs": _jsonable(model.strategy_kwargs),
         "seed": model.seed,
+        "task": model.task,
         "objective": model.objective,
+        "objective_direction": model.tuner.oracle.objective.direction if model.tuner is not None else None,
         "max_trials": model.max_trials,
         "max_rejected_trials": model.max_rejected_trials,
         "search_epochs": model.search_epochs,
@@ -653,6 +655,7 @@ def load_winner_model(project_dir):
     import keras
 
     from keras_nas import blocks  # noqa: F401  (registers the custom layers the winner may use)
+    from keras_nas import task_training  # noqa: F401  (registers the regression loss it may be compiled with)
 
     path = winner_model_path(project_dir)
     if not path.is_file():

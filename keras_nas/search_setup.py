@@ -12,7 +12,8 @@ from keras_nas.cost_predictor import scale_to_fit
 from keras_nas.data import PreparedData
 from keras_nas.hypermodel import NASHyperModel
 from keras_nas.strategies import FitInfo, NASOracle, Strategy
-from keras_nas.tuner import INT8_METRIC, NASTuner
+from keras_nas.tasks import INT8_PREFIX
+from keras_nas.tuner import NASTuner
 
 if TYPE_CHECKING:
     from keras_nas.model import NASModel
@@ -48,12 +49,18 @@ def make_tuner(model: NASModel, strategy: Strategy, data: PreparedData, epochs: 
         input_shape=data.input_shape,
         num_classes=data.num_classes,
         space=plan.space,
-        head=plan.head(data.num_classes),
+        head=plan.head(data.num_classes) if data.num_classes is not None else None,
         mean=data.mean,
         variance=data.variance,
         one_hot=data.one_hot,
         learning_rates=list(plan.learning_rates) if plan.learning_rates else None,
+        task=model._task,
+        targets=data.targets,
+        objective=model.objective,
+        validation=(data.x_val, data.y_val),
     )
+    if model._task.name != "classification":
+        check_task_model(hypermodel, data.input_shape)
     if isinstance(model.strategy, NASOracle):
         oracle = model.strategy
     else:
@@ -75,7 +82,7 @@ def make_tuner(model: NASModel, strategy: Strategy, data: PreparedData, epochs: 
         constraints=model.constraints,
         representative_data=data.representative_x,
         latency_runs=model.latency_runs,
-        int8_validation=(data.x_val, data.y_val) if model.objective == INT8_METRIC else None,
+        int8_validation=(data.x_val, data.y_val) if model.objective.startswith(INT8_PREFIX) else None,
         target=model.target,
         directory=model.directory,
         project_name=model.project_name,
@@ -91,6 +98,26 @@ def make_tuner(model: NASModel, strategy: Strategy, data: PreparedData, epochs: 
     return tuner
 
 
+def check_task_model(hypermodel: NASHyperModel, input_shape: tuple) -> None:
+    """Builds the space's first point once: its output must be what the task's targets need.
+
+    Raises:
+        ValueError: If the space's output cannot give the task's outputs (an
+            anomaly space that does not reconstruct its input, ...).
+    """
+    model = hypermodel.build_graph(keras_tuner.HyperParameters())
+    produced = tuple(model.outputs[0].shape[1:])
+    task = hypermodel.task
+    expected = tuple(input_shape) if task.name == "anomaly" else (hypermodel.targets.num_outputs,)
+    if produced != expected:
+        hint = ("an autoencoder whose output has the input's shape, e.g. space='autoencoder' or "
+                "'conv_autoencoder'" if task.name == "anomaly" else "a space whose features the head can map")
+        raise ValueError(
+            f"task={task.name!r} needs outputs of shape {expected} per sample, but the space "
+            f"{type(hypermodel.space).__name__} gives {produced}: use {hint}."
+        )
+
+
 def _make_oracle(model: NASModel, strategy: Strategy, plan, hypermodel: NASHyperModel,
                  epochs: int) -> NASOracle:
     """The plan's oracle, made with `model`'s arguments and what the strategy takes from `fit`."""
@@ -100,13 +127,14 @@ def _make_oracle(model: NASModel, strategy: Strategy, plan, hypermodel: NASHyper
         if initial == "auto":
             initial = hypermodel.initial_architectures()
         kwargs.setdefault("initial_architectures", list(initial or []))
-    fit = FitInfo(epochs=epochs, input_shape=hypermodel.input_shape, num_classes=hypermodel.num_classes)
+    fit = FitInfo(epochs=epochs, input_shape=hypermodel.input_shape,
+                  num_classes=hypermodel.targets.num_outputs)
     for key, value in strategy.from_fit(fit).items():
         kwargs.setdefault(key, value)
     if model.max_search_seconds:
         kwargs["max_search_seconds"] = SEARCH_SHARE_OF_BUDGET * model.max_search_seconds
     return plan.oracle_class(
-        objective=keras_tuner.Objective(model.objective, direction="max"),
+        objective=keras_tuner.Objective(model.objective, direction=model._task.direction(model.objective)),
         max_trials=model.max_trials,
         max_rejected_trials=model.max_rejected_trials,
         seed=model.seed,

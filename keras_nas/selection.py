@@ -19,14 +19,14 @@ from keras_tuner.engine import trial as trial_module
 from keras_nas import pareto, run_record
 from keras_nas.errors import NotFittedError
 from keras_nas.memory import released_after_use
-from keras_nas.tuner import INT8_METRIC
+from keras_nas.tasks import INT8_PREFIX
 
 if TYPE_CHECKING:
     from keras_nas.model import NASModel
 
 
 def select_winner(nas: "NASModel"):
-    """The most accurate trained candidate; ties go to the smaller flash size."""
+    """The best trained candidate on the objective, in its direction; ties go to the smaller flash size."""
     completed = [
         t
         for t in nas.tuner.oracle.trials.values()
@@ -88,9 +88,10 @@ def second_score(nas: "NASModel", trial) -> float:
         model, history = fit_architecture(
             nas, trial, nas.tuner.trial_seed(trial) + 7919, nas._final_fit["search_epochs"], [], 0
         )
-        if nas.objective == INT8_METRIC:
-            return nas.tuner.int8_accuracy(model)
-        return float(max(history.history[nas.objective]))
+        if nas.objective.startswith(INT8_PREFIX):
+            return nas.tuner.int8_score(model)
+        best = max if nas.tuner.oracle.objective.direction == "max" else min
+        return float(best(history.history[nas.objective]))
 
 
 def fit_architecture(nas: "NASModel", trial, seed: int, epochs: int, callbacks: list, verbose: int):

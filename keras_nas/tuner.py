@@ -14,7 +14,7 @@ import tensorflow as tf
 from keras_tuner.engine import trial as trial_module
 from keras_tuner.src import config as keras_tuner_config
 
-from keras_nas import distributed, fidelity, run_record, search_dir, tflite
+from keras_nas import distributed, fidelity, run_record, search_dir, tasks, tflite
 from keras_nas.constraints import Constraints
 from keras_nas.cost_predictor import FeasibilityFilter, graph_features, has_all_features, smallest_point
 from keras_nas.hypermodel import SELECTION_METRIC
@@ -58,9 +58,10 @@ class NASTuner(keras_tuner.Tuner):
             MAC count for an MCU, `benchmark_model` over adb for a phone);
             the host measurement is kept as `host_latency_ms`.
         int8_validation: `(x_val, y_val)` arrays. When given, every trained
-            candidate is also converted to full-integer int8 and its accuracy on
-            them, measured on LiteRT, is reported as `int8_val_accuracy` (use it
-            as the objective to search for what survives quantization).
+            candidate is also converted to full-integer int8 and its score on
+            them, measured on LiteRT, is reported as `int8_val_accuracy` (or
+            the int8 objective, e.g. `int8_val_mae`; use it as the objective
+            to search for what survives quantization).
         **kwargs: `directory`, `project_name`, `overwrite`, ... as for `keras_tuner.Tuner`.
     """
 
@@ -226,15 +227,16 @@ class NASTuner(keras_tuner.Tuner):
                 "the inputs for extreme values, or remove this candidate's choices from the space."
             )
         # The model keeps its best validation epoch (hypermodel.KeepBestEpoch): the
-        # trial reports that epoch's metrics, and its int8 accuracy is of those weights.
+        # trial reports that epoch's metrics, and its int8 score is of those weights.
+        name, direction = getattr(self.hypermodel, "monitor", (SELECTION_METRIC, "max"))
         monitor = (
-            keras_tuner.Objective(SELECTION_METRIC, direction="max")
-            if SELECTION_METRIC in history.history
+            keras_tuner.Objective(name, direction=direction)
+            if name in history.history
             else self.oracle.objective
         )
         metrics = best_epoch_metrics(history.history, monitor)
         if self.int8_validation is not None:
-            metrics[INT8_METRIC] = self.int8_accuracy(self._trained_model)
+            metrics[self.int8_metric] = self.int8_score(self._trained_model)
         self._trained_model = None
         return metrics
 
@@ -265,8 +267,18 @@ class NASTuner(keras_tuner.Tuner):
             args = subsample(args, kwargs, fraction, seed)
         return args, kwargs
 
-    def int8_accuracy(self, model: keras.Model) -> float:
-        """Accuracy of the full-integer int8 conversion of `model` on `int8_validation` (LiteRT)."""
+    @property
+    def int8_metric(self) -> str:
+        """The int8 metric reported: the objective when it is one (`int8_val_mae`, ...), else accuracy."""
+        name = self.oracle.objective.name
+        return name if name.startswith(tasks.INT8_PREFIX) else INT8_METRIC
+
+    def int8_score(self, model: keras.Model) -> float:
+        """The int8 metric of the full-integer int8 conversion of `model` on `int8_validation`.
+
+        The int8 model runs on LiteRT; its dequantized outputs are scored by the
+        task (`keras_nas.tasks`) as the Keras model's are: accuracy, MAE, AUC, ...
+        """
         x_val, y_val = self.int8_validation
         try:
             content = self.measurer.to_int8(model, fast=True)
@@ -274,7 +286,10 @@ class NASTuner(keras_tuner.Tuner):
             raise keras_tuner.errors.FailedTrialError(
                 f"The trained candidate could not be converted to int8 TFLite: {e}"
             ) from e
-        return float(tflite.accuracy(content, x_val, y_val))
+        task = getattr(self.hypermodel, "task", None) or tasks.get("classification")
+        return task.score(self.int8_metric, tflite.predict(content, x_val), x_val, y_val)
+
+    int8_accuracy = int8_score  # its name when only classification was searched
 
     def measure_candidate(self, trial) -> dict:
         """Converts the untrained candidate to int8 and measures it; saved in `cost.json`.

@@ -46,8 +46,8 @@ def test_bad_constraints(constraints, message):
 def test_bad_constructor_arguments():
     with pytest.raises(ValueError, match=re.escape(f"Unknown strategy 'grid'. Available strategies: {sorted(strategies.names())}")):
         NASModel(strategy="grid")
-    with pytest.raises(ValueError, match="Unknown task 'regression'"):
-        NASModel(task="regression")
+    with pytest.raises(ValueError, match="Unknown task 'segmentation'. Supported tasks: \\['classification', 'regression', 'anomaly'\\]"):
+        NASModel(task="segmentation")
     with pytest.raises(ValueError, match="max_trials"):
         NASModel(max_trials=0)
     with pytest.raises(ValueError, match="num_classes"):

@@ -53,6 +53,9 @@ def _camel(name: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in name.split("_") if part)
 
 
+camel_name = _camel  # `<Name>` of the header's constants for a `name` (model_data -> ModelData)
+
+
 def _c_string(text: str) -> str:
     out = []
     for byte in str(text).encode("utf-8"):
@@ -120,6 +123,7 @@ def write_c_array(
     input_quantization: tuple[float, int] | None = None,
     output_quantization: tuple[float, int] | None = None,
     labels: list[str] | None = None,
+    output_description: list[str] | None = None,
 ) -> tuple[Path, Path]:
     """Write `<name>.cc` and `<name>.h` embedding a model for TFLite Micro.
 
@@ -147,6 +151,9 @@ def write_c_array(
         output_quantization: `(scale, zero_point)` of the output; read from
             the model when `None`.
         labels: Class names, written as `k<Name>Labels`.
+        output_description: Header lines (comments and constants) saying
+            how to read the output (class scores, regression values, a
+            reconstruction), written after the quantization constants.
 
     Returns:
         `(cc_path, header_path)`.
@@ -214,6 +221,7 @@ def write_c_array(
         f"constexpr float k{camel}OutputScale = {_c_float(out_scale)};",
         f"constexpr int k{camel}OutputZeroPoint = {int(out_zero)};",
         "",
+        *([*output_description, ""] if output_description else []),
         *_resolver_code(ops, camel),
     ]
     if labels is not None:

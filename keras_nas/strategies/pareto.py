@@ -30,7 +30,9 @@ class ParetoEvolution(NASOracle):
 
     Args:
         objectives: `(metric, "max"|"min")` pairs reported by the trials;
-            defaults to val_accuracy (max), latency_ms, peak_ram_kb, flash_kb (min).
+            `None`: the search objective in its direction (its float metric
+            for an int8 one: val_accuracy for int8_val_accuracy), then
+            latency_ms, peak_ram_kb, flash_kb (min).
         population_size: NSGA-II population. `None`: a third of `max_trials`,
             between 4 and 20.
         mutation_probability: Chance that a child is mutated after crossover.
@@ -47,12 +49,15 @@ class ParetoEvolution(NASOracle):
 
     def __init__(
         self,
-        objectives=pareto.DEFAULT_OBJECTIVES,
+        objectives=None,
         population_size: int | None = None,
         mutation_probability: float = 0.8,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if objectives is None:
+            name = self.objective.name.removeprefix("int8_")
+            objectives = [(name, self.objective.direction), *pareto.DEFAULT_OBJECTIVES[1:]]
         self.objectives = pareto.check_objectives(objectives)
         if population_size is None:
             population_size = max(4, min(20, self.trial_budget // 3))
