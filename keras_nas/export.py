@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -14,6 +15,9 @@ from keras_nas.tflite.convert import export_saved_model
 from keras_nas.tflite.macs import read_graph
 from keras_nas.tflite.metadata import with_metadata
 from keras_nas.tflite.profile import profile
+
+if TYPE_CHECKING:
+    import keras
 
 # The export folder's report (what was written, accuracy per format); `keras_nas.report` reads it.
 EXPORT_REPORT, EXPORT_REPORT_MD = "report.json", "report.md"
