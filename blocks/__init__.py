@@ -27,7 +27,7 @@ from .cheap import FireBlock, GhostBlock
 from .conv import ConvBNAct, DepthwiseSeparable, MBConv
 from .genotype import from_json, to_json
 from .head import ClassifierHead, DenseBlock, RegressionHead
-from .mlperf_tiny import MLPerfICSpace, MLPerfKWSSpace, MLPerfVWWSpace
+from .mlperf_tiny import MLPerfADSpace, MLPerfICSpace, MLPerfKWSSpace, MLPerfVWWSpace
 from .nb201 import (
     NB201_EDGES,
     NB201_OPS,
@@ -70,6 +70,7 @@ __all__ = [
     "KWSSpace",
     "MBConv",
     "MLPSpace",
+    "MLPerfADSpace",
     "MLPerfICSpace",
     "MLPerfKWSSpace",
     "MLPerfVWWSpace",

@@ -86,6 +86,24 @@ class DenseAutoencoder(Block):
         self.activation = activation
         self.use_batchnorm = use_batchnorm
 
+    def initial_architectures(self, input_shape: tuple) -> list[dict]:
+        """The MLPerf Tiny AD reference, when it is a point of this space (see `Block.initial_architectures`)."""
+        given = {"units": self.units, "num_layers": self.num_layers, "bottleneck": self.bottleneck,
+                 "use_batchnorm": self.use_batchnorm}
+        defaults = {"units": AE_UNITS, "num_layers": AE_LAYERS, "bottleneck": BOTTLENECKS,
+                    "use_batchnorm": [False, True]}
+        design = {}
+        for key, value in given.items():
+            reference = self.MLPERF_AD[key]
+            if not hp_utils.is_searched(value):  # fixed: a value or a one-value list
+                if (value[0] if isinstance(value, (list, tuple)) else value) != reference:
+                    return []
+                continue
+            if reference not in (defaults[key] if value is None else list(value)):
+                return []
+            design[f"{self.name}/{key}"] = reference
+        return [design]
+
     def build(self, hp: keras_tuner.HyperParameters, inputs):
         """Builds the autoencoder on `inputs`; returns the reconstruction (shape of `inputs`)."""
         units = hp_utils.choice(hp, "units", self.units, AE_UNITS)

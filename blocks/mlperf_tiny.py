@@ -1,4 +1,4 @@
-"""The MLPerf Tiny classification tasks as presets: each reference model is a point and the first design.
+"""The MLPerf Tiny tasks as presets: each reference model is a point and the first design.
 
 MLPerf Tiny (Banbury et al., 2021; github.com/mlcommons/tiny,
 `benchmark/training/`) fixes one reference model per task. Each preset here is
@@ -13,6 +13,7 @@ starts from it:
 | `"mlperf-kws"` | DS-CNN (keyword spotting) | 49x10x1 MFCC | 12 |
 | `"mlperf-vww"` | MobileNetV1, width 0.25 (visual wake words) | 96x96x3 | 2 |
 | `"mlperf-ic"` | ResNet-8 (CIFAR-10 image classification) | 32x32x3 | 10 |
+| `"mlperf-ad"` | dense autoencoder (anomaly detection, `task="anomaly"`) | 640 features | - |
 
 The references' convolutions carry a bias before their batch norm; ours do not
 (the batch norm's shift is that bias, and both fold to the same int8 model),
@@ -22,6 +23,7 @@ by the sum of those biases (see `tests/test_expert_designs.py`).
 
 from __future__ import annotations
 
+from .autoencoder import DenseAutoencoder
 from .presets import KWSSpace
 from .scaled_net import ScaledNetSpace
 
@@ -171,3 +173,27 @@ class MLPerfICSpace(ScaledNetSpace):
         reference = {"width_multiplier": 1.0, "stem/strides": 1, "kernel_size": 3, "num_stages": 3}
         reference.update({f"stage_{i}/depth": 1 for i in (1, 2, 3)})
         return [_scoped(self.name, reference)]
+
+
+class MLPerfADSpace(DenseAutoencoder):
+    """MLPerf Tiny anomaly detection: the dense autoencoder reference and the narrower ones around it.
+
+    The reference (`anomaly_detection/keras_model.py`): 640 inputs (5 frames x
+    128 log-mel bands), Dense 128 - batch norm - ReLU x4, a bottleneck of 8,
+    Dense 128 x4, a linear output of 640; 269,992 parameters. For
+    `NASModel(task="anomaly")`.
+
+    Declared hyperparameters (block name `"mlperf_ad"`): `mlperf_ad/units`
+    `[8, 16, 32, 64, 128]`, `num_layers` `[1, 2, 3, 4]`, `bottleneck`
+    `[4, 8, 16]`, `use_batchnorm` (Boolean); activation ReLU.
+
+    Args:
+        name: Block name.
+    """
+
+    reference_input_shape = DenseAutoencoder.MLPERF_AD_INPUT_SHAPE
+    reference_num_classes = None
+
+    def __init__(self, name: str = "mlperf_ad"):
+        super().__init__(units=[8, 16, 32, 64, 128], num_layers=[1, 2, 3, 4], bottleneck=[4, 8, 16],
+                         activation="relu", use_batchnorm=None, name=name)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .autoencoder import ConvAutoencoder1D, DenseAutoencoder
 from .base import Block
-from .mlperf_tiny import MLPerfICSpace, MLPerfKWSSpace, MLPerfVWWSpace
+from .mlperf_tiny import MLPerfADSpace, MLPerfICSpace, MLPerfKWSSpace, MLPerfVWWSpace
 from .nb201_cell import NB201Space
 from .oneshot_space import OneShotSpace
 from .presets import KWSSpace, MicroSpace, MobileSpace
@@ -17,6 +17,7 @@ PRESETS = {
     "kws": KWSSpace,
     "micro": MicroSpace,
     "mlp": MLPSpace,
+    "mlperf-ad": MLPerfADSpace,
     "mlperf-ic": MLPerfICSpace,
     "mlperf-kws": MLPerfKWSSpace,
     "mlperf-vww": MLPerfVWWSpace,
@@ -34,7 +35,7 @@ def get_space(space: str | Block) -> Block:
         space: A `Block`, or one of `"autoencoder"`, `"conv"`,
             `"conv_autoencoder"`, `"kws"`, `"micro"`, `"mlp"`, `"mobile"`,
             `"nb201"`, `"oneshot"`, or an MLPerf Tiny task's preset,
-            `"mlperf-ic"`, `"mlperf-kws"`, `"mlperf-vww"` (see
+            `"mlperf-ad"`, `"mlperf-ic"`, `"mlperf-kws"`, `"mlperf-vww"` (see
             `keras_nas.blocks.mlperf_tiny`) (case-insensitive).
 
     Returns:

@@ -219,15 +219,9 @@ class NASHyperModel(keras_tuner.HyperModel):
             Hyperparameter values (architecture choices) of the designs; an
             empty list for a space without any.
         """
-        if self.uses_default_space and isinstance(self.space, blocks_module.DenseAutoencoder):
-            # The MLPerf Tiny anomaly-detection reference, a point of the default autoencoder space.
-            reference = blocks_module.DenseAutoencoder.MLPERF_AD
-            return [{f"{self.space.name}/{key}": reference[key]
-                     for key in ("units", "num_layers", "bottleneck", "use_batchnorm")}
-                    | {"learning_rate": 1e-3}]
-        if not self.uses_default_space:
-            return self._space_designs()
-        if not isinstance(self.space, blocks_module.ConvSpace) or len(self.input_shape) not in (2, 3):
+        if not (self.uses_default_space and isinstance(self.space, blocks_module.ConvSpace)):
+            return self._space_designs()  # e.g. the default autoencoder's MLPerf Tiny AD reference
+        if len(self.input_shape) not in (2, 3):
             return []
         stem_kernel = 5 if len(self.input_shape) == 2 else 3
         head = self.head.name

@@ -392,7 +392,7 @@ def test_get_space_by_preset_name():
 
     assert isinstance(get_space("KWS"), KWSSpace) and isinstance(get_space("nb201"), NB201Space)
     assert sorted(PRESETS) == [
-        "autoencoder", "conv", "conv_autoencoder", "kws", "micro", "mlp", "mlperf-ic", "mlperf-kws", "mlperf-vww",
+        "autoencoder", "conv", "conv_autoencoder", "kws", "micro", "mlp", "mlperf-ad", "mlperf-ic", "mlperf-kws", "mlperf-vww",
         "mobile", "nb201", "oneshot"]
     assert get_space("MLPerf-KWS").name == "mlperf_kws"
     block = MicroSpace()

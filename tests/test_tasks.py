@@ -215,6 +215,19 @@ def test_mlperf_ad_reference_is_a_point_of_the_dense_autoencoder_space():
     for name, value in first.items():
         values.values[name] = value
     assert hypermodel.build_graph(values).count_params() == 269_992
+    # The `mlperf-ad` preset starts from it too, and narrows it for smaller boards.
+    preset = NASHyperModel((640,), None, task="anomaly", space="mlperf-ad",
+                           targets=tasks.TargetInfo(num_outputs=640))
+    first = preset.initial_architectures()[0]
+    assert first["mlperf_ad/units"] == 128 and first["learning_rate"] == 1e-3
+    values = keras_tuner.HyperParameters()
+    preset.build(values)
+    assert 8 in values.space[[p.name for p in values.space].index("mlperf_ad/units")].values
+    for name, value in first.items():
+        values.values[name] = value
+    assert preset.build_graph(values).count_params() == 269_992
+    # A dense autoencoder that cannot hold the reference proposes nothing.
+    assert blocks.DenseAutoencoder(units=64).initial_architectures((640,)) == []
 
 
 def test_conv_autoencoder_reconstructs_signals_and_runs_on_tflite_micro():
