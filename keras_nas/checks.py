@@ -49,10 +49,14 @@ def checked_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
     from keras_nas.strategies import NASOracle
 
     a = dict(arguments)
-    task = tasks.get(a["task"])
+    if a["metrics"] is not None and not isinstance(a["metrics"], (list, tuple)):
+        raise ValueError(f"`metrics` must be a list of Keras metrics, got {type(a['metrics']).__name__}.")
+    task = tasks.get(a["task"]).with_metrics(a["metrics"])
     # The task object is kept as `_task`; `task` stays its name (settings, reports).
     a["task"], a["_task"] = task.name, task
     a["_objective_given"] = a["objective"] is not None
+    if a["objective"] is not None:  # a name, or a keras_tuner.Objective: the search runs on its name
+        a["objective"] = task.check_objective(a["objective"])
     check_positive_int(a["max_trials"], "max_trials", allow_none=True)
     if isinstance(a["strategy"], NASOracle):
         # An oracle instance was made with its own budget, seed and objective: they are used.

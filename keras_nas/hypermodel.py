@@ -165,7 +165,7 @@ class NASHyperModel(keras_tuner.HyperModel):
         learning_rate = hp.Choice("learning_rate", self.learning_rates)
         model.compile(
             optimizer=keras.optimizers.Adam(learning_rate),
-            **self.task.compile_arguments(self.targets),
+            **self.task.compile_kwargs(self.targets),
             # XLA on CPU compiles each new candidate for 20-50 s before its first
             # step (measured: 47 s vs 8 s for a 40-layer candidate); not worth it here.
             jit_compile=False,

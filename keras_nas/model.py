@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import keras
+import keras_tuner
 import numpy as np
 
 from keras_nas import (
@@ -103,7 +104,12 @@ class NASModel:
             LiteRT; the search then maximises that). Other tasks have their
             own, each with its direction (`keras_nas.tasks`): "val_mae" /
             "int8_val_mae" (min) for regression, "val_auc" / "int8_val_auc"
-            (max) or "val_loss" / "int8_val_loss" (min) for anomaly.
+            (max) or "val_loss" / "int8_val_loss" (min) for anomaly. Any
+            other validation metric the candidates report, as a
+            `keras_tuner.Objective(name, direction)`: e.g.
+            `keras_tuner.Objective("val_auc", "max")` with
+            `metrics=[keras.metrics.AUC(name="auc")]`, or
+            `keras_tuner.Objective("val_loss", "min")`.
         initial_architectures: Architectures (hyperparameter values) tried
             before the strategy's own proposals. "auto": for the default
             convolutional space, a DS-CNN and a small MobileNetV2-style net
@@ -147,6 +153,11 @@ class NASModel:
             final training take the rest), and unless `search_epochs` is given
             each candidate trains for at most 20 epochs, whatever `epochs` the
             final training gets.
+        metrics: Keras metrics every candidate and the final model compile
+            besides the task's own (objects or names, as for
+            `keras.Model.compile`; each model gets fresh copies), so that
+            `objective` can name them. They see the labels as given (for AUC
+            on a binary task, give one-hot labels).
 
     Example:
 
@@ -178,7 +189,7 @@ class NASModel:
         max_rejected_trials: int | None = None,
         strategy_kwargs: dict | None = None,
         latency_runs: int = 30,
-        objective: str | None = None,
+        objective: "str | keras_tuner.Objective | None" = None,
         select: dict | Callable[[dict], float] | None = None,
         target: "tflite.Target | str" = "host",
         initial_architectures: str | list[dict] | None = "auto",
@@ -186,6 +197,7 @@ class NASModel:
         proxy_pool_size: int = 8,
         finalists: int = 2,
         max_search_seconds: float | None = None,
+        metrics: list | None = None,
     ):
         arguments = dict(locals())
         del arguments["self"]

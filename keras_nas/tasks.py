@@ -37,6 +37,7 @@ task.direction("val_mae")  # "min"
 from __future__ import annotations
 
 import abc
+import copy
 import dataclasses
 import warnings
 from collections.abc import Callable
@@ -44,6 +45,25 @@ from collections.abc import Callable
 import numpy as np
 
 INT8_PREFIX = "int8_"
+
+
+def _fresh_metric(metric):
+    """A new Keras metric object for `metric` (a name, a function or a metric object to copy)."""
+    import keras
+
+    if isinstance(metric, keras.metrics.Metric):
+        return type(metric).from_config(metric.get_config())
+    try:
+        return keras.metrics.get(metric)
+    except ValueError as error:
+        raise ValueError(
+            f"Unknown metric {metric!r} in metrics=[...]: give a keras.metrics.Metric object "
+            f"(e.g. keras.metrics.AUC(name='auc')) or a name Keras knows. ({error})"
+        ) from None
+
+
+def _metric_name(metric) -> str:
+    return getattr(metric, "name", None) or metric.__name__
 
 
 @dataclasses.dataclass
@@ -81,21 +101,79 @@ class Task(abc.ABC):
     objectives: dict[str, str] = {}
     default_objective: str = ""
     metric: str = ""
+    # Keras metrics the user adds to every candidate (`NASModel(metrics=...)`, `with_metrics`).
+    extra_metrics: tuple = ()
 
     # -- objectives -------------------------------------------------------------------
 
-    def check_objective(self, objective: str) -> str:
-        """`objective`, if this task can search on it.
+    def with_metrics(self, metrics) -> "Task":
+        """A copy of this task whose candidates also compile `metrics` (Keras metrics or their names).
+
+        A search can then run on any of them: `check_objective(keras_tuner.Objective("val_auc", "max"))`.
 
         Raises:
-            ValueError: Naming the objectives this task has.
+            ValueError: A metric Keras does not know.
         """
+        task = copy.copy(self)
+        task.objectives = dict(self.objectives)
+        task.extra_metrics = tuple(metrics or ())
+        for metric in task.extra_metrics:
+            _fresh_metric(metric)  # fails here, not in the first trial
+        return task
+
+    def reported_metrics(self) -> list[str]:
+        """Names of the validation metrics every candidate reports (`val_` + these), user metrics included."""
+        own = [name[len("val_"):] for name in self.objectives if name.startswith("val_")]
+        extra = [_metric_name(_fresh_metric(metric)) for metric in self.extra_metrics]
+        return sorted({"loss", *own, *extra})
+
+    def check_objective(self, objective) -> str:
+        """The name of `objective`, if this task can search on it.
+
+        Args:
+            objective: One of the task's `objectives` by name, or a
+                `keras_tuner.Objective(name, direction)` for any validation
+                metric the candidates report (`reported_metrics`, e.g.
+                `"val_auc"` with `metrics=[keras.metrics.AUC(name="auc")]`),
+                which this task then searches in that direction.
+
+        Raises:
+            ValueError: Naming the objectives this task has and how to add one.
+        """
+        import keras_tuner
+
+        if isinstance(objective, keras_tuner.Objective):
+            name, direction = objective.name, objective.direction
+            if name in self.objectives and self.objectives[name] != direction:
+                raise ValueError(
+                    f"Objective {name!r} is better when {self.objectives[name]}imised; "
+                    f"got direction={direction!r}."
+                )
+            reported = self.reported_metrics()
+            if not name.startswith("val_") or name[len("val_"):] not in reported:
+                raise ValueError(
+                    f"Objective {name!r}: a search is scored on a validation metric the candidates "
+                    f"report, 'val_' + one of {reported}. Add a metric with NASModel(metrics=[...]), "
+                    "e.g. metrics=[keras.metrics.AUC(name='auc')] for objective "
+                    "keras_tuner.Objective('val_auc', 'max')."
+                )
+            self.objectives[name] = direction
+            return name
         if objective not in self.objectives:
             raise ValueError(
                 f"Unknown objective {objective!r} for task={self.name!r}. Valid objectives: "
-                f"{list(self.objectives)}."
+                f"{list(self.objectives)}, or keras_tuner.Objective(name, direction) for another "
+                f"validation metric the candidates report ('val_' + one of {self.reported_metrics()})."
             )
         return objective
+
+    def compile_kwargs(self, targets: "TargetInfo") -> dict:
+        """`compile_arguments`, with the user's metrics added (fresh objects: one set per model)."""
+        arguments = dict(self.compile_arguments(targets))
+        if self.extra_metrics:
+            arguments["metrics"] = list(arguments.get("metrics") or []) + [
+                _fresh_metric(metric) for metric in self.extra_metrics]
+        return arguments
 
     def direction(self, objective: str) -> str:
         """Whether `objective` is maximised ("max") or minimised ("min")."""

@@ -105,3 +105,44 @@ def test_mcu_target_sets_limits_and_latency_is_its_estimate(digits, tmp_path, mo
     assert row["cost"]["host_latency_ms"] < row["cost"]["latency_ms"]  # an M4 at 120 MHz is slower
     int8 = tflite.to_tflite(model.model, "int8", x_train[:200])
     assert model.cost_["latency_ms"] == pytest.approx(target.estimate(int8).median_ms, rel=1e-6)
+
+
+def test_a_user_named_objective_with_its_direction_drives_the_search(tmp_path):
+    # A binary task scored on AUC, a metric only the user's `metrics` report (scikit-learn's
+    # bundled breast-cancer data; one-hot labels, which Keras' AUC compares with the softmax).
+    import keras
+    import keras_tuner
+    from sklearn.datasets import load_breast_cancer
+
+    x, y = load_breast_cancer(return_X_y=True)
+    x, y = x.astype("float32"), keras.utils.to_categorical(y, 2)
+    (x_train, y_train), (x_val, y_val) = (x[:400], y[:400]), (x[400:], y[400:])
+    model = NASModel(objective=keras_tuner.Objective("val_auc", "max"), metrics=[keras.metrics.AUC(name="auc")],
+                     strategy="random", max_trials=2, seed=2, finalists=1,
+                     directory=str(tmp_path), project_name="auc")
+    model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=2, verbose=0)
+    assert model.tuner.oracle.objective.name == "val_auc" and model.tuner.oracle.objective.direction == "max"
+    completed = [row for row in model.trials() if row["status"] == "COMPLETED"]
+    assert len(completed) == 2 and all(row["score"] == row["metrics"]["val_auc"] for row in completed)
+    assert model.best_trial_.score == max(row["score"] for row in completed) > 0.5
+    assert "auc" in model.evaluate(x_val, y_val, return_dict=True, verbose=0)  # the winner compiles it too
+    # A minimised one: the winner has the lowest validation loss.
+    low = NASModel(objective=keras_tuner.Objective("val_loss", "min"), strategy="random", max_trials=2, seed=2,
+                   finalists=1, directory=str(tmp_path), project_name="loss")
+    low.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=2, verbose=0)
+    scores = [row["score"] for row in low.trials() if row["status"] == "COMPLETED"]
+    assert low.best_trial_.score == min(scores)
+    assert low.pareto_front()[0]["score"] == min(scores)
+
+
+def test_a_user_named_objective_must_be_a_reported_validation_metric():
+    import keras_tuner
+
+    with pytest.raises(ValueError, match=r"NASModel\(metrics=\[\.\.\.\]\).*val_auc"):
+        NASModel(objective=keras_tuner.Objective("val_auc", "max"))
+    with pytest.raises(ValueError, match="maximised; got direction='min'"):
+        NASModel(objective=keras_tuner.Objective("val_accuracy", "min"))
+    with pytest.raises(ValueError, match="Unknown metric 'no_such_metric'"):
+        NASModel(metrics=["no_such_metric"])
+    with pytest.raises(ValueError, match=r"Valid objectives: \['val_accuracy', 'int8_val_accuracy'\].*keras_tuner"):
+        NASModel(objective="val_auc")

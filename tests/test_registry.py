@@ -76,7 +76,8 @@ def readme_strategies() -> set:
 def search_help() -> str:
     parser = build_parser()
     search = parser._subparsers._group_actions[0].choices["search"]
-    return search.format_help()
+    # Unwrapped: argparse may break a line after a name's hyphen ("mlperf-\nvww").
+    return re.sub(r"-\n\s*", "-", search.format_help())
 
 
 def test_registry_holds_the_builtin_strategies_and_the_docs_list_them_all():
