@@ -78,9 +78,10 @@ class NASModel:
         space: A `keras_nas.blocks.Block` mapping inputs to features, or a
             preset name: "conv", "kws" (DS-CNN keyword spotting), "micro"
             (MCU-sized), "mobile" (MobileNetV2-like), "mlp", "nb201", or an
-            MLPerf Tiny task's: "mlperf-kws", "mlperf-vww", "mlperf-ic" (a
-            space around the task's reference model, which is the first
-            candidate; `keras_nas.blocks.mlperf_tiny`). `None` picks the
+            MLPerf Tiny task's: "mlperf-kws", "mlperf-vww", "mlperf-ic",
+            "mlperf-ad" (`task="anomaly"`) (a space around the task's
+            reference model, which is the first candidate;
+            `keras_nas.blocks.mlperf_tiny`). `None` picks the
             default space for the input rank.
         search_epochs: Epochs per candidate during the search; `None` uses the
             `epochs` given to `fit`.
