@@ -63,7 +63,7 @@ CONFIG_KEYS = {
     "search_epochs": "epochs per candidate",
     "batch_size": "batch size",
     "seed": "seed of the search",
-    "task": "classification (default) or regression",
+    "task": "classification (default), regression or anomaly (data without y)",
     "objective": "val_accuracy or int8_val_accuracy (regression: val_mae or int8_val_mae)",
     "space": "search space preset",
     "directory": "folder of the searches",
@@ -156,7 +156,7 @@ def check_config(config: dict, source: str = "the config", need_data: bool = Tru
             "mnist1d), `data: {npz: file.npz, x: KEY, y: KEY}` or `data: {npy_x: x.npy, npy_y: y.npy}`."
         )
     if "data" in config:
-        check_data(config["data"], source)
+        check_data(config["data"], source, config.get("task", "classification"))
     for key in ("max_trials", "epochs", "search_epochs", "batch_size", "latency_runs"):
         _check_int(config, key, source, minimum=1)
     for key in ("seed", "max_rejected_trials"):
@@ -239,8 +239,13 @@ def _check_formats(formats, where: str) -> list[str]:
     return formats
 
 
-def check_data(data, source: str = "the config") -> str:
-    """Checks a `data` section; returns its kind ("builtin", "npz" or "npy")."""
+def check_data(data, source: str = "the config", task: str = "classification") -> str:
+    """Checks a `data` section for `task`; returns its kind ("builtin", "npz" or "npy").
+
+    An anomaly search trains on normal inputs only: its data has no `y`, and
+    its validation inputs may come with labels (`y_val`: 0 normal, 1 anomaly)
+    or without.
+    """
     from keras_nas.datasets import DATASETS
 
     if not isinstance(data, dict):
@@ -255,7 +260,15 @@ def check_data(data, source: str = "the config") -> str:
             f"(with `x` and `y` keys) or `npy_x`/`npy_y`; got keys {sorted(data)}."
         )
     kind = kinds[0]
-    missing = [key for key in DATA_KINDS[kind] if key not in data]
+    anomaly = task == "anomaly"
+    if anomaly and (kind == "builtin" or "y" in data or "npy_y" in data):
+        raise ConfigError(
+            f"`data` in {source}: task anomaly trains on normal inputs only, without labels. Give "
+            "`npz` with `x` (and `x_val`, optionally `y_val`: 0 normal, 1 anomaly) or `npy_x` "
+            "(and `npy_x_val`, `npy_y_val`); built-in data sets are labelled classification sets."
+        )
+    required = DATA_KINDS[kind][:-1] if anomaly else DATA_KINDS[kind]
+    missing = [key for key in required if key not in data]
     if missing:
         raise ConfigError(f"`data` in {source} uses {kind} but lacks {missing}.")
     if kind == "builtin" and data["builtin"] not in DATASETS:
@@ -280,12 +293,13 @@ def _load_array(path: Path, what: str) -> np.ndarray:
     return np.load(path, allow_pickle=False)
 
 
-def load_data(data: dict, base=".") -> dict:
+def load_data(data: dict, base=".", task: str = "classification") -> dict:
     """Loads the arrays a `data` section names.
 
     Args:
         data: The config's `data` mapping.
         base: Folder relative paths start from (the config's folder).
+        task: The search's task (`"anomaly"`: no `y`, `y_val` optional).
 
     Returns:
         A dict with `x`, `y` and, when the source has them, `x_val`, `y_val`
@@ -294,7 +308,7 @@ def load_data(data: dict, base=".") -> dict:
     Raises:
         ConfigError: A file or an array key is missing.
     """
-    kind = check_data(data)
+    kind = check_data(data, task=task)
     base = Path(base)
     arrays: dict[str, Any] = {}
     if kind == "builtin":
@@ -320,11 +334,13 @@ def load_data(data: dict, base=".") -> dict:
             key = f"npy_{name}"
             if key in data:
                 arrays[name] = _load_array(base / data[key], f"data.{key}")
-    if ("x_val" in arrays) != ("y_val" in arrays):
+    if ("x_val" in arrays) != ("y_val" in arrays) and not (task == "anomaly" and "x_val" in arrays):
         raise ConfigError("`data` gives validation inputs without labels or the other way round: give both.")
     limit = data.get("max_samples")
     if limit is not None:
-        arrays["x"], arrays["y"] = arrays["x"][: int(limit)], arrays["y"][: int(limit)]
+        for name in ("x", "y"):
+            if name in arrays:
+                arrays[name] = arrays[name][: int(limit)]
     arrays["validation_split"] = float(data.get("validation_split", 0.0))
     return arrays
 
@@ -468,7 +484,7 @@ def run_search(args: argparse.Namespace) -> int:
         if getattr(args, "overwrite", False):
             config["overwrite"] = True
         check_config(config, source=args.config)
-        data = load_data(config["data"], config["_base"])
+        data = load_data(config["data"], config["_base"], config.get("task", "classification"))
     except ConfigError as e:
         return _error("search", str(e))
     return _search(config, data, verbose=0 if getattr(args, "quiet", False) else 1)
@@ -502,10 +518,11 @@ def _fit_export_report(model, config: dict, data: dict, verbose: int) -> int:
     from keras_nas.run_record import save_search_info
     from keras_nas.search_dir import SearchLockedError
 
-    validation = (data["x_val"], data["y_val"]) if "x_val" in data else None
+    # Anomaly: no `y`, and validation inputs with or without labels.
+    validation = data.get("x_val") if data.get("y_val") is None else (data["x_val"], data["y_val"])
     try:
         model.fit(
-            data["x"], data["y"],
+            data["x"], data.get("y"),
             validation_data=validation,
             validation_split=0.0 if validation is not None else data["validation_split"],
             epochs=config.get("epochs", 10),
@@ -630,9 +647,10 @@ def _export_data(args, recorded: dict) -> dict | None:
         config = load_config(args.data)
         if "data" not in config:
             raise ConfigError(f"{args.data} has no `data` section.")
-        return load_data(config["data"], config["_base"])
+        return load_data(config["data"], config["_base"], config.get("task", "classification"))
     if "config" in recorded and "data" in recorded["config"]:
-        return load_data(recorded["config"]["data"], recorded.get("config_dir", "."))
+        return load_data(recorded["config"]["data"], recorded.get("config_dir", "."),
+                         recorded["config"].get("task", "classification"))
     return None
 
 

@@ -377,6 +377,32 @@ def test_cli_searches_and_exports_a_regression(tmp_path):
     assert "regression value(s)" in (tmp_path / "again" / "model_data.h").read_text()
 
 
+def test_cli_searches_and_exports_an_anomaly_detector(tmp_path):
+    from keras_nas.cli import main
+    from keras_nas.commands import ConfigError, check_data
+
+    x_train, (x_val, labels) = faulty_mnist1d(num_samples=600)
+    np.save(tmp_path / "x.npy", x_train)
+    np.save(tmp_path / "x_val.npy", x_val)
+    np.save(tmp_path / "y_val.npy", labels)
+    config = {"data": {"npy_x": "x.npy", "npy_x_val": "x_val.npy", "npy_y_val": "y_val.npy"},
+              "task": "anomaly", "constraints": LIMITS,
+              "strategy": "random", "max_trials": 1, "epochs": 2, "seed": 1, "latency_runs": 3,
+              "directory": str(tmp_path / "runs"), "project_name": "cli",
+              "export": {"dir": str(tmp_path / "out"), "formats": ["tflite-int8", "c-array"]}}
+    (tmp_path / "search.json").write_text(json.dumps(config))
+    assert main(["search", "--config", str(tmp_path / "search.json"), "--quiet"]) == 0
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["task"] == "anomaly" and report["metric"] == "auc"
+    assert 0.0 <= report["scores"]["tflite-int8"] <= 1.0
+    assert "reconstruction" in (tmp_path / "out" / "model_data.h").read_text()
+    # Labels are for validation only: an anomaly config with `y` (or built-in labelled data) is refused.
+    with pytest.raises(ConfigError, match="normal inputs only"):
+        check_data({"npy_x": "x.npy", "npy_y": "y.npy"}, task="anomaly")
+    with pytest.raises(ConfigError, match="normal inputs only"):
+        check_data({"builtin": "digits"}, task="anomaly")
+
+
 def test_injected_faults_corrupt_exactly_the_labelled_signals():
     (_, _), (x_val, _), _ = load_mnist1d(num_samples=600)
     faulty, labels = inject_faults(x_val, fraction=0.3, seed=4)
