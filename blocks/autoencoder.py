@@ -95,8 +95,8 @@ class DenseAutoencoder(Block):
         design = {}
         for key, value in given.items():
             reference = self.MLPERF_AD[key]
-            if not hp_utils.is_searched(value):  # fixed: a value or a one-value list
-                if (value[0] if isinstance(value, (list, tuple)) else value) != reference:
+            if not hp_utils.is_searched(value):
+                if hp_utils.fixed_value(value) != reference:
                     return []
                 continue
             if reference not in (defaults[key] if value is None else list(value)):

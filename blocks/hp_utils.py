@@ -27,7 +27,8 @@ def is_searched(value: Any) -> bool:
     return value is None or (isinstance(value, (list, tuple)) and len(value) > 1)
 
 
-def _unwrap(value: Any) -> Any:
+def fixed_value(value: Any) -> Any:
+    """The value of a block argument that is not searched: itself, or the one item of a list."""
     if isinstance(value, (list, tuple)):
         return value[0]
     return value
@@ -53,7 +54,7 @@ def choice(
         The value, or `None` under an inactive conditional scope.
     """
     if not is_searched(value):
-        return _unwrap(value)
+        return fixed_value(value)
     values = list(default_values if value is None else value)
     if default is not None and default not in values:
         default = None
@@ -87,7 +88,7 @@ def integer(
         return hp.Int(name, min_value, max_value)
     if is_searched(value):
         return hp.Choice(name, [int(v) for v in value])
-    return int(_unwrap(value))
+    return int(fixed_value(value))
 
 
 def boolean(
@@ -109,7 +110,7 @@ def boolean(
     """
     if value is None or (isinstance(value, (list, tuple)) and len(value) > 1):
         return hp.Boolean(name, default=default)
-    return bool(_unwrap(value))
+    return bool(fixed_value(value))
 
 
 def any_none(*values: Any) -> bool:
