@@ -267,7 +267,7 @@ def check_data(data, source: str = "the config", task: str = "classification") -
             "`npz` with `x` (and `x_val`, optionally `y_val`: 0 normal, 1 anomaly) or `npy_x` "
             "(and `npy_x_val`, `npy_y_val`); built-in data sets are labelled classification sets."
         )
-    required = DATA_KINDS[kind][:-1] if anomaly else DATA_KINDS[kind]
+    required = [key for key in DATA_KINDS[kind] if not (anomaly and key in ("y", "npy_y"))]
     missing = [key for key in required if key not in data]
     if missing:
         raise ConfigError(f"`data` in {source} uses {kind} but lacks {missing}.")
