@@ -102,10 +102,7 @@ def int8_figures(model: keras.Model, representative_x: np.ndarray, x_test: np.nd
     """
     from keras_nas.tflite import accuracy
     from keras_nas.tflite.measurement import Measurer
-    from keras_nas.tflite.metadata import with_metadata
 
-    measurer = Measurer("host", representative_x, latency_runs=10)
-    content = with_metadata(model, measurer.to_int8(model))
-    cost = measurer.measure_bytes(content)
+    content, cost = Measurer("host", representative_x, latency_runs=10).measure_shipped(model)
     return {"int8_test_accuracy": float(accuracy(content, x_test, y_test)), "flash_kb": cost.flash_kb,
             "peak_ram_kb": cost.peak_ram_kb, "latency_ms": cost.latency_ms}

@@ -353,9 +353,17 @@ class Measurer:
             ConversionError: The converter failed.
             InvalidModelError: The target's runtime cannot run the int8 model.
         """
-        content = self.to_int8(model)
-        record = self.measure_bytes(content)
-        return record.with_model_flash(len(with_metadata(model, content)), FLASH_FROM_EXPORTED_FILE)
+        return self.measure_shipped(model)[1]
+
+    def measure_shipped(self, model) -> tuple[bytes, CostRecord]:
+        """The int8 file `NASModel.export` writes for a trained model (metadata included), and its record.
+
+        Raises:
+            ConversionError: The converter failed.
+            InvalidModelError: The target's runtime cannot run the int8 model.
+        """
+        content = with_metadata(model, self.to_int8(model))
+        return content, self.measure_bytes(content, FLASH_FROM_EXPORTED_FILE)
 
     def measure_untrained(self, model, seed: int, flash_limit_kb: float | None = None) -> CostRecord:
         """Measures an untrained candidate as it will be once trained.
