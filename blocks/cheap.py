@@ -184,7 +184,7 @@ class GhostBlock(Block):
             kernel_size,
             padding="same",
             depth_multiplier=int(ratio) - 1,
-            use_bias=False,
+            use_bias=ops.conventions().conv_bias,
             depthwise_initializer=ops.depthwise_initializer(),
             name=f"{n}_cheap_conv",
         )(x)

@@ -15,14 +15,16 @@ starts from it:
 | `"mlperf-ic"` | ResNet-8 (CIFAR-10 image classification) | 32x32x3 | 10 |
 | `"mlperf-ad"` | dense autoencoder (anomaly detection, `task="anomaly"`) | 640 features | - |
 
-The references' convolutions carry a bias before their batch norm; ours do not
-(the batch norm's shift is that bias, and both fold to the same int8 model),
-so a reference built here has fewer float parameters than the published count
-by the sum of those biases (see `tests/test_expert_designs.py`).
+Each preset builds its layers as its reference does (`ops.layer_conventions`):
+a bias in every convolution, even before a batch norm (the converter folds
+both into one bias: the int8 model is the same as without it), and, for
+ResNet-8, projection shortcuts without a batch norm. So a reference built here
+has the published parameter count (`tests/test_expert_designs.py`).
 """
 
 from __future__ import annotations
 
+from . import ops
 from .autoencoder import DenseAutoencoder
 from .presets import KWSSpace
 from .scaled_net import ScaledNetSpace
@@ -42,13 +44,23 @@ def _scoped(name: str, values: dict) -> dict:
     return {f"{name}/{key}": value for key, value in values.items()}
 
 
-class MLPerfKWSSpace(KWSSpace):
+class _BuiltAsPublished:
+    """Builds the space under its reference's `ops.LayerConventions` (`reference_conventions`)."""
+
+    reference_conventions = {"conv_bias": True}
+
+    def build(self, hp, inputs):
+        with ops.layer_conventions(**self.reference_conventions):
+            return super().build(hp, inputs)
+
+
+class MLPerfKWSSpace(_BuiltAsPublished, KWSSpace):
     """MLPerf Tiny keyword spotting: the DS-CNN reference and the `KWSSpace` around it.
 
     The reference (`keyword_spotting/keras_model.py`, `ds_cnn`): a 10x4 conv
     with 64 filters and stride 2 in time and frequency, four
     depthwise-separable layers of 64 (3x3), average pooling, 12 classes, on
-    49 frames x 10 MFCC.
+    49 frames x 10 MFCC. Every convolution has a bias, as in the reference.
 
     Declared hyperparameters (block name `"mlperf_kws"`): `mlperf_kws/width`
     `[4, 8, 12, 16, 24, 32, 48, 64]`, `num_layers` `[1, 2, 3, 4]`,
@@ -87,13 +99,14 @@ class MLPerfKWSSpace(KWSSpace):
         return [_scoped(self.name, reference)]
 
 
-class MLPerfVWWSpace(ScaledNetSpace):
+class MLPerfVWWSpace(_BuiltAsPublished, ScaledNetSpace):
     """MLPerf Tiny visual wake words: MobileNetV1 at width 0.25 and the scaled MobileNetV1s around it.
 
     The reference (`visual_wake_words/vww_model.py`): a 3x3 stride-2 conv
     with 8 filters, 13 depthwise-separable layers of 16, 32 x2, 64 x2,
     128 x6, 256 x2 (stride 2 at the first of each group of width), average
-    pooling, 2 classes, on 96x96 RGB images.
+    pooling, 2 classes, on 96x96 RGB images. Every convolution has a bias,
+    as in the reference.
 
     Declared hyperparameters (block name `"mlperf_vww"`):
     `mlperf_vww/resolution` (images: `round(h * s)` for s in 1/2, 2/3, 5/6, 1;
@@ -132,13 +145,14 @@ class MLPerfVWWSpace(ScaledNetSpace):
         return [_scoped(self.name, reference)]
 
 
-class MLPerfICSpace(ScaledNetSpace):
+class MLPerfICSpace(_BuiltAsPublished, ScaledNetSpace):
     """MLPerf Tiny image classification: ResNet-8 and the ResNets around it.
 
     The reference (`image_classification/keras_model.py`, `resnet_v1_eembc`
     of MLPerf Tiny v0.5, 16 filters): a 3x3 conv with 16 filters, three
     residual stacks of 16, 32 (stride 2) and 64 (stride 2), average pooling,
-    10 classes, on 32x32 RGB images.
+    10 classes, on 32x32 RGB images. As in the reference, every convolution
+    has a bias and the 1x1 projection shortcuts have no batch norm.
 
     Declared hyperparameters (block name `"mlperf_ic"`):
     `mlperf_ic/width_multiplier` `[0.25, 0.5, 0.75, 1.0]` (widths 4-16,
@@ -153,6 +167,7 @@ class MLPerfICSpace(ScaledNetSpace):
 
     reference_input_shape = (32, 32, 3)
     reference_num_classes = 10
+    reference_conventions = {"conv_bias": True, "shortcut_batch_norm": False}
 
     def __init__(self, name: str = "mlperf_ic"):
         super().__init__(

@@ -4,7 +4,8 @@ Blocks accept 1D inputs `(batch, steps, channels)` and 2D inputs
 `(batch, height, width, channels)`. These helpers choose `Conv1D`/`Conv2D`,
 `DepthwiseConv1D`/`DepthwiseConv2D`, `GlobalAveragePooling1D`/`2D`, ... from
 the rank of the tensor, always with `padding="same"` and `use_bias=False`
-before `BatchNormalization`. Every helper takes an explicit layer `name`.
+before `BatchNormalization` (unless built under `layer_conventions`). Every
+helper takes an explicit layer `name`.
 
 Initialization: convolutions use `"he_normal"` and depthwise convolutions
 `VarianceScaling(2.0, "fan_out", "truncated_normal")` (Keras' default Glorot
@@ -23,6 +24,10 @@ residual connection becomes possible).
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import dataclasses
+
 import keras
 
 ACTIVATIONS = ["relu", "relu6", "hard_swish"]
@@ -31,6 +36,56 @@ ACTIVATIONS = ["relu", "relu6", "hard_swish"]
 POOLINGS = ["avg", "flatten", "max"]
 
 CONV_INITIALIZER = "he_normal"
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerConventions:
+    """How the helpers build what published models build differently but that folds to the same int8 model.
+
+    Attributes:
+        conv_bias: Convolutions followed by a batch norm carry a bias (Keras'
+            default, in most published Keras models; the batch norm's shift
+            makes it redundant, the converter folds both into one bias).
+        shortcut_batch_norm: A ResNet projection shortcut (1x1 conv) has a
+            batch norm (as in Keras' ResNets); `False` as in MLPerf Tiny's
+            ResNet-8, whose shortcut conv then has a bias.
+    """
+
+    conv_bias: bool = False
+    shortcut_batch_norm: bool = True
+
+
+_CONVENTIONS = contextvars.ContextVar("keras_nas_layer_conventions", default=LayerConventions())
+
+
+def conventions() -> LayerConventions:
+    """The `LayerConventions` in effect (the defaults outside `layer_conventions`)."""
+    return _CONVENTIONS.get()
+
+
+@contextlib.contextmanager
+def layer_conventions(**changes):
+    """Builds the layers inside with other `LayerConventions`, e.g. as a published reference does.
+
+    A preset built around a published model (`keras_nas.blocks.mlperf_tiny`)
+    builds under its conventions, so its reference has the published
+    parameter count and its designs the same layers.
+
+    Args:
+        **changes: Fields of `LayerConventions` to change.
+
+    Example:
+
+    ```python
+    with layer_conventions(conv_bias=True):
+        x = ConvBNAct(16, 3, 1).build(hp, inputs)  # Conv2D with a bias, then BN
+    ```
+    """
+    token = _CONVENTIONS.set(dataclasses.replace(conventions(), **changes))
+    try:
+        yield
+    finally:
+        _CONVENTIONS.reset(token)
 
 
 def depthwise_initializer():
@@ -107,7 +162,7 @@ def conv(
     strides: int | tuple[int, ...] = 1,
     *,
     name: str,
-    use_bias: bool = False,
+    use_bias: bool | None = None,
     activation: str | None = None,
 ):
     """Applies a `Conv1D` or `Conv2D` (chosen from the rank of `x`).
@@ -118,13 +173,16 @@ def conv(
         kernel_size: Kernel size (same along every spatial dimension).
         strides: Stride(s).
         name: Layer name.
-        use_bias: Whether to use a bias (`False` before batch norm).
+        use_bias: Whether to use a bias; `None` (before a batch norm): as
+            `conventions().conv_bias` says (no bias by default).
         activation: Optional fused activation (only for layers not followed
             by batch norm, e.g. inside squeeze-excitation).
 
     Returns:
         The output tensor.
     """
+    if use_bias is None:
+        use_bias = conventions().conv_bias
     layer = conv_layer(
         spatial_rank(x), filters, kernel_size, strides, name=name, use_bias=use_bias, activation=activation
     )
@@ -170,7 +228,7 @@ def depthwise_conv(
     *,
     name: str,
 ):
-    """Applies a `DepthwiseConv1D` or `DepthwiseConv2D` (multiplier 1, no bias).
+    """Applies a `DepthwiseConv1D` or `DepthwiseConv2D` (multiplier 1, bias as `conventions()` says).
 
     Args:
         x: Input tensor.
@@ -189,7 +247,7 @@ def depthwise_conv(
         kernel_size,
         strides=strides,
         padding="same",
-        use_bias=False,
+        use_bias=conventions().conv_bias,
         depthwise_initializer=depthwise_initializer(),
         name=name,
     )(x)

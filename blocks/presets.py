@@ -155,7 +155,7 @@ class KWSSpace(Block):
             kernel,
             strides=strides,
             padding="same",
-            use_bias=False,
+            use_bias=ops.conventions().conv_bias,
             kernel_initializer=ops.CONV_INITIALIZER,
             name=f"{n}_stem_conv",
         )(inputs)

@@ -90,7 +90,10 @@ def residual(inputs, filters: int, kernel_size: int, strides: int, activation: s
     x = ops.batch_norm(x, name=f"{name}_bn_2")
     shortcut = inputs
     if not ops.is_unit_stride(strides) or inputs.shape[-1] != filters:
-        shortcut = ops.conv(inputs, filters, 1, strides, name=f"{name}_proj_conv")
-        shortcut = ops.batch_norm(shortcut, name=f"{name}_proj_bn")
+        with_batch_norm = ops.conventions().shortcut_batch_norm
+        shortcut = ops.conv(inputs, filters, 1, strides, name=f"{name}_proj_conv",
+                            use_bias=None if with_batch_norm else True)
+        if with_batch_norm:
+            shortcut = ops.batch_norm(shortcut, name=f"{name}_proj_bn")
     x = keras.layers.Add(name=f"{name}_add")([x, shortcut])
     return ops.activation(x, activation, name=f"{name}_act_2")

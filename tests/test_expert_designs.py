@@ -110,22 +110,12 @@ def test_plain_cnn_point_is_the_hand_written_cnn():
 # Keras' count_params counts them: keyword_spotting/trained_models/kws_ref_model (SavedModel)
 # 24,908; visual_wake_words/trained_models/vww_96.h5 221,794;
 # image_classification/trained_models/pretrainedResnet.h5 78,666 (the same counts as the
-# models of their keras_model.py / vww_model.py). Every convolution of the references has a bias
-# before its batch norm, ours have none (the batch norm's shift is that bias; both fold into the
-# same int8 model), so ours have fewer parameters by the sum of those biases.
+# models of their keras_model.py / vww_model.py).
 MLPERF_TINY_PUBLISHED_PARAMS = {"mlperf-kws": 24_908, "mlperf-vww": 221_794, "mlperf-ic": 78_666}
-MLPERF_TINY_CONV_BIASES = {
-    "mlperf-kws": 64 + 4 * (64 + 64),  # the 10x4 conv, four depthwise-separable layers of 64
-    # the stem (8), the 13 depthwise convs (their inputs' channels), the 13 pointwise convs
-    "mlperf-vww": 8 + (8 + 16 + 32 + 32 + 64 + 64 + 6 * 128 + 256) + (16 + 2 * 32 + 2 * 64 + 6 * 128 + 2 * 256),
-    "mlperf-ic": 16 + 2 * 16 + 3 * 32 + 3 * 64,  # the stem, two convs a stack, two 1x1 shortcuts
-}
 # Sizes of the published int8 models, same repository: keyword_spotting/trained_models/
 # kws_ref_model.tflite, visual_wake_words/trained_models/vww_96_int8.tflite,
 # image_classification/trained_models/pretrainedResnet_quant.tflite.
 MLPERF_TINY_PUBLISHED_INT8_BYTES = {"mlperf-kws": 53_936, "mlperf-vww": 333_288, "mlperf-ic": 98_496}
-# Our ResNet shortcuts have a batch norm (4 parameters a channel), the reference's do not.
-MLPERF_TINY_EXTRA = {"mlperf-kws": 0, "mlperf-vww": 0, "mlperf-ic": 4 * (32 + 64)}
 # Layer kinds of each reference (biases and batch norms aside).
 MLPERF_TINY_LAYERS = {
     "mlperf-kws": {"Conv2D": 5, "DepthwiseConv2D": 4, "Dense": 1, "Add": 0},
@@ -147,7 +137,7 @@ def test_mlperf_tiny_preset_builds_its_reference_with_the_published_size(name):
     hypermodel, reference = mlperf_reference(name)
     model = assert_is_a_point(hypermodel, reference)
     published = MLPERF_TINY_PUBLISHED_PARAMS[name]
-    assert model.count_params() == published - MLPERF_TINY_CONV_BIASES[name] + MLPERF_TINY_EXTRA[name]
+    assert model.count_params() == published
     assert model.input_shape[1:] == get_space(name).reference_input_shape
     assert model.output_shape[1:] == (get_space(name).reference_num_classes,)
     kinds = [type(layer).__name__ for layer in model.layers]
@@ -234,3 +224,28 @@ def test_a_search_on_an_mlperf_preset_starts_from_its_reference(tmp_path):
     assert first["status"] == "COMPLETED"
     assert {name: first["hyperparameters"][name] for name in reference} == reference
     assert model.model.count_params() > 0 and model.cost_["flash_bytes"] > 0
+
+
+def test_mlperf_tiny_reference_biases_fold_into_the_same_int8_model():
+    # The preset builds as the reference does (conv biases before batch norms, ResNet-8's
+    # shortcuts without batch norm); the converter folds both away: the same design built with
+    # our default conventions converts to the same operators, size and arena.
+    hypermodel, reference = mlperf_reference("mlperf-ic")
+    design = {**reference, "mlperf_ic/width_multiplier": 0.25}
+    as_published = hypermodel.build_graph(built(hypermodel, design)[1])
+    hypermodel.space.reference_conventions = {}
+    as_ours = hypermodel.build_graph(built(hypermodel, design)[1])
+    assert as_published.count_params() != as_ours.count_params()  # biases in, shortcut batch norms out
+    x = np.random.default_rng(0).normal(size=(16, 32, 32, 3)).astype("float32")
+    costs = [tflite.measure_model(model, x, latency_runs=1)[1] for model in (as_published, as_ours)]
+    assert costs[0].ops == costs[1].ops
+    assert costs[0].flash_bytes == costs[1].flash_bytes and costs[0].peak_ram_bytes == costs[1].peak_ram_bytes
+
+
+def test_mlperf_tiny_conventions_end_with_the_preset():
+    # A preset's conventions hold while it builds, not for the spaces built after it.
+    hypermodel, reference = mlperf_reference("mlperf-kws")
+    built(hypermodel, reference)
+    model = NASHyperModel((49, 10, 1), 12, space="kws").build_graph(keras_tuner.HyperParameters())
+    convs = [layer for layer in model.layers if type(layer).__name__ in ("Conv2D", "DepthwiseConv2D")]
+    assert convs and not any(layer.use_bias for layer in convs)
