@@ -80,8 +80,10 @@ class NASHyperModel(keras_tuner.HyperModel):
     """Builds one candidate: normalization -> search space -> the task's head.
 
     The normalization layer holds the training data's per-channel mean and
-    variance, so the exported model takes raw inputs; it quantizes into the
-    int8 input stage of the TFLite model.
+    variance, so the exported model takes raw inputs; its int8 file does too,
+    unless the channels differ so much in scale that one int8 input scale
+    would lose the small ones: that file takes standardized inputs and says
+    so in its metadata (`keras_nas.tflite.input_scaling`).
 
     Args:
         input_shape: Shape of one sample, without the batch axis.

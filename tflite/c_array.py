@@ -9,6 +9,7 @@ from pathlib import Path
 
 from . import micro
 from .interpreter import ModelSource, as_model_bytes, load_interpreter
+from .metadata import read_metadata
 from .ops import model_ops, resolver_method
 from .quantization import tensor_quantization
 
@@ -221,6 +222,7 @@ def write_c_array(
         f"constexpr float k{camel}OutputScale = {_c_float(out_scale)};",
         f"constexpr int k{camel}OutputZeroPoint = {int(out_zero)};",
         "",
+        *_standardization_lines(read_metadata(data).get("normalization"), camel),
         *([*output_description, ""] if output_description else []),
         *_resolver_code(ops, camel),
     ]
@@ -255,6 +257,21 @@ def write_c_array(
     h_path.write_text("\n".join(header), encoding="utf-8")
     cc_path.write_text("\n".join(cc), encoding="utf-8")
     return cc_path, h_path
+
+
+def _standardization_lines(normalization: dict | None, camel: str) -> list[str]:
+    """Header constants for a model that takes standardized features (`input_scaling`), else none."""
+    if not normalization or normalization.get("in_model", True) or "mean" not in normalization:
+        return []
+    mean, std = normalization["mean"], normalization["std"]
+    return [
+        "// The model takes standardized features: for each input value x of feature i (the last axis),",
+        f"// q = round(((x - k{camel}InputMean[i]) / k{camel}InputStd[i]) / k{camel}InputScale) + k{camel}InputZeroPoint.",
+        f"constexpr int k{camel}NumInputFeatures = {len(mean)};",
+        f"constexpr float k{camel}InputMean[] = {{{', '.join(_c_float(v) for v in mean)}}};",
+        f"constexpr float k{camel}InputStd[] = {{{', '.join(_c_float(v) for v in std)}}};",
+        "",
+    ]
 
 
 def read_c_array(cc_path: str | os.PathLike) -> bytes:

@@ -7,8 +7,10 @@ import warnings
 
 import numpy as np
 
+from . import input_scaling
 from ._capture import capture_stderr
 from .errors import ConversionError
+from .metadata import add_metadata
 
 QUANTIZATIONS = ("int8", "float32", "float16", "dynamic", "int16x8")
 """Valid `quantization` names for `convert` / `to_tflite`:
@@ -267,7 +269,10 @@ def to_tflite(
 
     Returns:
         The `.tflite` flatbuffer as bytes, without the names of its inner
-        tensors (`strip_tensor_names`).
+        tensors (`strip_tensor_names`). An integer file of a model whose
+        input `Normalization` layer would lose features of small scale to
+        the input's quantization takes standardized features instead, and
+        its metadata says so (`keras_nas.tflite.input_scaling`).
 
     Raises:
         ValueError: Unknown `quantization` name, or `"int8"`/`"int16x8"`
@@ -297,12 +302,20 @@ def to_tflite(
             )
         calibration = calibration_samples(representative_data, num_calibration_samples)
         _check_int8_data(model, calibration)
+    normalization = None
+    if input_scaling.standardized_outside(model, quantization):
+        normalization = input_scaling.normalization_metadata(model)
+        calibration = input_scaling.standardize(calibration, normalization)
+        model = input_scaling.network_after_normalization(model)
 
     model_content = run_converter(
         lambda: _converter(model, quantization, calibration, signatures),
         f"TFLite conversion ({quantization}) of model {getattr(model, 'name', type(model).__name__)!r}",
     )
-    return strip_tensor_names(model_content)
+    model_content = strip_tensor_names(model_content)
+    if normalization is not None:
+        model_content = add_metadata(model_content, normalization=normalization)
+    return model_content
 
 
 def strip_tensor_names(model_content: bytes) -> bytes:

@@ -8,6 +8,7 @@ from .interpreter import (
     load_interpreter,
     single_io_details,
 )
+from .input_scaling import file_inputs
 from .micro import run_micro
 from .quantization import check_batch, dequantize, quantize
 
@@ -36,7 +37,7 @@ def _predict_litert(data: bytes, x) -> np.ndarray:
     x = check_batch(x, input_details["shape"][1:])
     if x.shape[0] == 0:
         return np.zeros((0, *output_details["shape"][1:]), dtype=np.float32)
-    raw = quantize(x, input_details)
+    raw = quantize(file_inputs(data, x), input_details)
     signature = input_details.get("shape_signature", input_details["shape"])
     if len(signature) and signature[0] == -1 and x.shape[0] > 1:
         try:
@@ -53,7 +54,9 @@ def predict(model_content: ModelSource, x, runtime: str = "litert") -> np.ndarra
     """Float predictions of a TFLite model for a batch of any size.
 
     int8 inputs are quantized with the model's input scale/zero point and
-    int8 outputs dequantized, so results compare directly with Keras.
+    int8 outputs dequantized, so results compare directly with Keras. A file
+    whose metadata says it takes standardized features
+    (`keras_nas.tflite.input_scaling`) gets them: `x` is always raw.
 
     Args:
         model_content: The `.tflite` flatbuffer as bytes, or a file path.

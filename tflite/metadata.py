@@ -216,4 +216,8 @@ def with_metadata(model, content: ModelSource, labels: Sequence[str] | None = No
 
     >>> open("model.tflite", "wb").write(with_metadata(model, to_tflite(model, "int8", x)))  # doctest: +SKIP
     """
-    return add_metadata(content, labels=labels, **model_metadata(model))
+    metadata = model_metadata(model)
+    converted = read_metadata(content).get("normalization")
+    if converted and converted.get("in_model") is False:
+        metadata["normalization"] = converted  # the converter took the layer out (`input_scaling`)
+    return add_metadata(content, labels=labels, **metadata)

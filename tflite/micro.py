@@ -33,6 +33,7 @@ from .interpreter import (
     load_interpreter,
     single_io_details,
 )
+from .input_scaling import file_inputs
 from .quantization import check_batch, dequantize, quantize
 
 _ARENA_TOTAL = re.compile(r"Arena allocation total (\d+) bytes")
@@ -165,7 +166,9 @@ def run_micro(model_content: ModelSource, x, *, isolated: bool = True) -> np.nda
 
     Float inputs are quantized with the model's input scale and zero point
     when the input tensor is int8 (or uint8/int16), and quantized outputs are
-    dequantized, so the result is comparable with the float Keras model.
+    dequantized, so the result is comparable with the float Keras model. A
+    file whose metadata says it takes standardized features
+    (`keras_nas.tflite.input_scaling`) gets them: `x` is always raw.
 
     Args:
         model_content: The `.tflite` flatbuffer as bytes, or a file path.
@@ -189,5 +192,5 @@ def run_micro(model_content: ModelSource, x, *, isolated: bool = True) -> np.nda
     x = check_batch(x, input_details["shape"][1:])
     if x.shape[0] == 0:
         return np.zeros((0, *output_details["shape"][1:]), dtype=np.float32)
-    raw_outputs, _ = _run(data, quantize(x, input_details), isolated)
+    raw_outputs, _ = _run(data, quantize(file_inputs(data, x), input_details), isolated)
     return dequantize(raw_outputs, output_details)
