@@ -202,6 +202,21 @@ class MLPSpace(Block):
         """
         return self.dense.build(hp, inputs)
 
+    def initial_architectures(self, input_shape: tuple) -> list[dict]:
+        """The MLP an engineer writes first: two hidden layers of 32, ReLU, no batch norm or dropout.
+
+        Only when the whole dense block is searched (its point is then in the
+        space); see `Block.initial_architectures`.
+        """
+        dense = self.dense
+        if any(v is not None for v in (dense.units, dense.num_layers, dense.dropout, dense.activation,
+                                        dense.use_batchnorm)):
+            return []
+        scope = f"{self.name}/{dense.name}"
+        design = {"num_layers": 2, "units_0": 32, "units_1": 32, "use_batchnorm": False, "activation": "relu",
+                  "dropout": 0.0}
+        return [{f"{scope}/{key}": value for key, value in design.items()}]
+
 
 def default_space(input_shape: _Seq[int | None]) -> Block:
     """Returns the default search space for an input shape (without batch).

@@ -23,6 +23,7 @@ converting: the accept/reject decision stays on the measured int8 model.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import keras
@@ -382,15 +383,22 @@ SCALE_TARGET = 0.9
 # Width multipliers tried when scaling a design to the limits, largest first.
 WIDTH_MULTIPLIERS = (4.0, 3.0, 2.0, 1.5, 1.0, 0.75, 0.5, 0.375, 0.25)
 # The hyperparameters a design's widths are, by the end of their names: channel
-# counts (`ConvSpace`, `KWSSpace`) or a width multiplier (`MobileSpace`, the MLPerf Tiny presets).
+# counts (`ConvSpace`, `KWSSpace`), a width multiplier (`MobileSpace`, the MLPerf Tiny presets)
+# or dense units (`MLPSpace`'s `units_0`, ..., `DenseAutoencoder`'s `units`).
 WIDTH_NAMES = ("filters", "/width", "/width_multiplier")
+UNITS_NAME = re.compile(r"/units(_\d+)?$")
+
+
+def is_width(name: str) -> bool:
+    """Whether a hyperparameter is one of a design's widths (`WIDTH_NAMES`, `UNITS_NAME`)."""
+    return name.endswith(WIDTH_NAMES) or UNITS_NAME.search(name) is not None
 
 
 def scale_to_fit(designs: list[dict], feasibility: FeasibilityFilter, space) -> list[dict]:
     """Each design at the largest width multiplier worth measuring under the limits.
 
     Every width choice of a design (`.../filters`, `.../width`,
-    `.../width_multiplier`) is multiplied and snapped down to the nearest
+    `.../width_multiplier`, dense `.../units`) is multiplied and snapped down to the nearest
     value the space allows; the widest version worth measuring is
     kept (predicted within the limits, give or take the predictor's error:
     `FeasibilityFilter.margin`) and, when it is predicted within 10 % of a
@@ -408,7 +416,7 @@ def scale_to_fit(designs: list[dict], feasibility: FeasibilityFilter, space) -> 
     Returns:
         The scaled designs.
     """
-    choices = {hp.name: sorted(hp.values) for hp in space if hp.name.endswith(WIDTH_NAMES) and hasattr(hp, "values")}
+    choices = {hp.name: sorted(hp.values) for hp in space if is_width(hp.name) and hasattr(hp, "values")}
 
     def scaled(design: dict, multiplier: float) -> dict:
         values = dict(design)

@@ -213,6 +213,7 @@ class NASHyperModel(keras_tuner.HyperModel):
 
         For the anomaly task's default `DenseAutoencoder`: the MLPerf Tiny
         anomaly-detection reference (Dense 128 x4, bottleneck 8, batch norm).
+        For tabular inputs' default `MLPSpace`: two hidden layers of 32, ReLU.
 
         `NASModel` scales their widths to the user's flash and RAM limits with
         `keras_nas.cost_predictor.scale_to_fit` before the search measures them.

@@ -249,3 +249,26 @@ def test_mlperf_tiny_conventions_end_with_the_preset():
     model = NASHyperModel((49, 10, 1), 12, space="kws").build_graph(keras_tuner.HyperParameters())
     convs = [layer for layer in model.layers if type(layer).__name__ in ("Conv2D", "DepthwiseConv2D")]
     assert convs and not any(layer.use_bias for layer in convs)
+
+
+def test_tabular_search_starts_from_the_engineers_mlp_sized_for_the_board():
+    hypermodel = NASHyperModel((10,), 3)
+    design = hypermodel.initial_architectures()[0]
+    model = assert_is_a_point(hypermodel, design)
+    assert [layer.units for layer in model.layers if type(layer).__name__ == "Dense"] == [32, 32, 3]
+    space = declared_hyperparameters(hypermodel).space
+
+    def build(values):
+        hp = keras_tuner.HyperParameters()
+        hp.values.update(values)
+        return hypermodel.build_graph(hp)
+
+    # The dense units scale with the limits, as a CNN's filters do.
+    roomy = scale_to_fit([design], FeasibilityFilter(build, 64, 32), space)[0]
+    tight = scale_to_fit([design], FeasibilityFilter(build, 3.4, 2), space)[0]
+    assert roomy["mlp_space/dense_block/units_0"] > 32
+    assert tight["mlp_space/dense_block/units_0"] < 32 and tight["mlp_space/dense_block/num_layers"] == 2
+    # A space whose dense block is not fully searched names no design.
+    from keras_nas import blocks
+
+    assert blocks.MLPSpace(units=64).initial_architectures((10,)) == []

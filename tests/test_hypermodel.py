@@ -94,6 +94,9 @@ def test_plain_cnn_grows_on_a_roomy_board_and_shrinks_on_a_tight_one():
     assert widths[6] < plain_cnn[0]["conv_space/stage_1/filters"] < widths[64]
 
 
-def test_no_initial_architectures_outside_the_default_conv_space():
-    assert NASHyperModel((8, 8, 1), 10, space=MLPSpace()).initial_architectures() == []
-    assert NASHyperModel((64,), 10).initial_architectures() == []
+def test_initial_architectures_only_where_the_space_names_them():
+    # Outside the default ConvSpace, a space's own designs: the default MLPSpace names the
+    # engineer's MLP, one with a fixed width names none.
+    assert NASHyperModel((8, 8, 1), 10, space=MLPSpace(units=64)).initial_architectures() == []
+    (mlp,) = NASHyperModel((64,), 10).initial_architectures()
+    assert mlp["mlp_space/dense_block/units_0"] == mlp["mlp_space/dense_block/units_1"] == 32
