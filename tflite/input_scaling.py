@@ -51,6 +51,8 @@ def input_normalization(model):
             continue
         if not isinstance(layer, keras.layers.Normalization) or layer.invert:
             return None
+        if getattr(layer, "mean", None) is None or getattr(layer, "variance", None) is None:
+            return None  # not adapted yet
         if tuple(layer.axis) not in ((-1,), (len(model.inputs[0].shape) - 1,)):
             return None
         if layer.input is not model.inputs[0]:
