@@ -226,6 +226,19 @@ def test_mlperf_ad_reference_is_a_point_of_the_dense_autoencoder_space():
     for name, value in first.items():
         values.values[name] = value
     assert preset.build_graph(values).count_params() == 269_992
+    # On a small board the search starts from it with fewer units (`scale_to_fit` scales dense units).
+    from keras_nas.blocks.introspect import declared_hyperparameters
+    from keras_nas.cost_predictor import FeasibilityFilter, scale_to_fit
+
+    def build(design):
+        hp = keras_tuner.HyperParameters()
+        hp.values.update(design)
+        return preset.build_graph(hp)
+
+    small = scale_to_fit([first], FeasibilityFilter(build, 128, 64), declared_hyperparameters(preset).space)
+    assert small and small[0]["mlperf_ad/units"] < 128
+    assert {k: v for k, v in small[0].items() if k != "mlperf_ad/units"} == {
+        k: v for k, v in first.items() if k != "mlperf_ad/units"}
     # A dense autoencoder that cannot hold the reference proposes nothing.
     assert blocks.DenseAutoencoder(units=64).initial_architectures((640,)) == []
 
