@@ -191,7 +191,8 @@ def export_model(
                 output_quantization=_quantization(details.get_output_details()[0]),
                 labels=labels,
                 output_description=task.header_lines(
-                    camel_name("model_data"), tuple(model.outputs[0].shape[1:])
+                    camel_name("model_data"), tuple(model.outputs[0].shape[1:]),
+                    standardized_output="output_normalization" in tflite.read_metadata(int8),
                 ),
             )
             report["files"]["c-array"] = [str(cc_path), str(h_path)]

@@ -83,7 +83,7 @@ class NASHyperModel(keras_tuner.HyperModel):
     variance, so the exported model takes raw inputs; its int8 file does too,
     unless the channels differ so much in scale that one int8 input scale
     would lose the small ones: that file takes standardized inputs and says
-    so in its metadata (`keras_nas.tflite.input_scaling`).
+    so in its metadata (`keras_nas.tflite.standardization`).
 
     Args:
         input_shape: Shape of one sample, without the batch axis.

@@ -257,12 +257,15 @@ class Task(abc.ABC):
     # -- deployment ------------------------------------------------------------------------
 
     @abc.abstractmethod
-    def header_lines(self, camel: str, output_shape: tuple) -> list[str]:
+    def header_lines(self, camel: str, output_shape: tuple, standardized_output: bool = False) -> list[str]:
         """Lines of the C header that say how to read the model's output.
 
         Args:
             camel: The `<Name>` of the header's constants (`ModelData`).
             output_shape: The model's output shape, without the batch axis.
+            standardized_output: The int8 file gives standardized outputs, to
+                scale with the header's `k<Name>OutputStd` / `OutputMean`
+                (`keras_nas.tflite.standardization`).
         """
 
 
@@ -316,7 +319,7 @@ class Classification(Task):
         predicted = outputs.reshape(outputs.shape[0], -1).argmax(axis=1)
         return float(np.mean(predicted == as_class_indices(y)))
 
-    def header_lines(self, camel, output_shape):
+    def header_lines(self, camel, output_shape, standardized_output=False):
         return [
             "// Output: one score per class (softmax probabilities); the predicted class is the",
             f"// largest. p = k{camel}OutputScale * (q - k{camel}OutputZeroPoint).",
@@ -343,8 +346,6 @@ class Regression(Task):
     default_objective = "val_mae"
     metric = "mae"
     LOSSES = ("mse", "huber")
-    # Target columns whose standard deviations differ more than this share the int8 output scale badly.
-    SPREAD_WARNING = 10.0
 
     def __init__(self, loss: str = "mse", huber_delta: float = 1.0):
         if loss not in self.LOSSES:
@@ -392,18 +393,8 @@ class Regression(Task):
                 f"Target column {column} is constant in the training data ({values[0, column]:g}): "
                 "there is nothing to learn. Drop it, or check the targets."
             )
-        spread = np.sqrt(variance)
-        ratio = float(spread.max() / spread.min())
-        if ratio > self.SPREAD_WARNING:
-            narrow, wide = int(np.argmin(spread)), int(np.argmax(spread))
-            warnings.warn(
-                f"The int8 model's output tensor has one scale for all {width} target columns, and "
-                f"column {narrow} spreads {ratio:.0f}x less than column {wide} (standard deviation "
-                f"{spread[narrow]:.3g} vs {spread[wide]:.3g}): int8 resolves it {ratio:.0f}x more "
-                "coarsely. If its int8 precision matters, rescale the targets to similar spreads "
-                "(and scale the predictions back), or search one model per target.",
-                UserWarning,
-            )
+        # Columns of different spreads share the int8 output tensor: its file then gives
+        # standardized outputs (`keras_nas.tflite.standardization`).
         return TargetInfo(num_outputs=int(width), target_mean=values.mean(axis=0).astype("float32"),
                           target_variance=variance.astype("float32"))
 
@@ -442,14 +433,17 @@ class Regression(Task):
         errors = outputs.reshape(len(outputs), -1) - _columns(y)
         return float(np.mean(np.abs(errors)))
 
-    def header_lines(self, camel, output_shape):
+    def header_lines(self, camel, output_shape, standardized_output=False):
         outputs = int(np.prod(output_shape)) if output_shape else 1
-        return [
-            f"// Output: {outputs} regression value(s) in the targets' units (the training targets'",
-            "// mean and standard deviation are inside the model):",
-            f"//   y = k{camel}OutputScale * (q - k{camel}OutputZeroPoint).",
-            f"constexpr int k{camel}NumOutputs = {outputs};",
-        ]
+        if standardized_output:
+            units = [f"// Output: {outputs} regression value(s), standardized per output; in the targets' units:",
+                     f"//   y[i] = k{camel}OutputScale * (q[i] - k{camel}OutputZeroPoint) * k{camel}OutputStd[i]"
+                     f" + k{camel}OutputMean[i]."]
+        else:
+            units = [f"// Output: {outputs} regression value(s) in the targets' units (the training targets'",
+                     "// mean and standard deviation are inside the model):",
+                     f"//   y = k{camel}OutputScale * (q - k{camel}OutputZeroPoint)."]
+        return [*units, f"constexpr int k{camel}NumOutputs = {outputs};"]
 
 
 # -- anomaly detection -------------------------------------------------------------------------------
@@ -556,11 +550,12 @@ class Anomaly(Task):
     def export_metric(self, y_val):
         return ("auc", "val_auc") if y_val is not None else ("reconstruction_mse", self.PROXY)
 
-    def header_lines(self, camel, output_shape):
+    def header_lines(self, camel, output_shape, standardized_output=False):
         values = int(np.prod(output_shape))
+        scaled = f" * k{camel}OutputStd[i] + k{camel}OutputMean[i]" if standardized_output else ""
         return [
             f"// Output: the reconstruction of the input ({values} values, the input's shape and units).",
-            f"//   x_hat = k{camel}OutputScale * (q - k{camel}OutputZeroPoint)",
+            f"//   x_hat[i] = k{camel}OutputScale * (q[i] - k{camel}OutputZeroPoint){scaled}",
             f"// Anomaly score: mean over the {values} values of (x_hat - x)^2, x the float input;",
             "// flag a sample whose score is over a threshold chosen on normal data.",
             f"constexpr int k{camel}NumValues = {values};",

@@ -34,8 +34,8 @@ search space) and imports TensorFlow only when a conversion is asked for:
   tensorflow-model-optimization through a `tf_keras` rebuild (tfmot imported
   only when called).
 - `add_metadata`, `read_metadata`: labels and normalisation in the .tflite.
-- `input_scaling`: when an integer file takes standardized features (inputs
-  whose features differ in scale) instead of raw ones.
+- `standardization`: when an integer file takes standardized features or
+  gives standardized outputs (values that differ in scale) instead of raw ones.
 - `InvalidModelError`, `ConversionError`, `BridgeError`.
 
 Example:

@@ -222,7 +222,7 @@ def write_c_array(
         f"constexpr float k{camel}OutputScale = {_c_float(out_scale)};",
         f"constexpr int k{camel}OutputZeroPoint = {int(out_zero)};",
         "",
-        *_standardization_lines(read_metadata(data).get("normalization"), camel),
+        *_standardization_lines(read_metadata(data), camel),
         *([*output_description, ""] if output_description else []),
         *_resolver_code(ops, camel),
     ]
@@ -259,19 +259,33 @@ def write_c_array(
     return cc_path, h_path
 
 
-def _standardization_lines(normalization: dict | None, camel: str) -> list[str]:
-    """Header constants for a model that takes standardized features (`input_scaling`), else none."""
-    if not normalization or normalization.get("in_model", True) or "mean" not in normalization:
-        return []
-    mean, std = normalization["mean"], normalization["std"]
-    return [
-        "// The model takes standardized features: for each input value x of feature i (the last axis),",
-        f"// q = round(((x - k{camel}InputMean[i]) / k{camel}InputStd[i]) / k{camel}InputScale) + k{camel}InputZeroPoint.",
-        f"constexpr int k{camel}NumInputFeatures = {len(mean)};",
-        f"constexpr float k{camel}InputMean[] = {{{', '.join(_c_float(v) for v in mean)}}};",
-        f"constexpr float k{camel}InputStd[] = {{{', '.join(_c_float(v) for v in std)}}};",
-        "",
-    ]
+def _standardization_lines(metadata: dict, camel: str) -> list[str]:
+    """Header constants for a file that takes standardized features or gives standardized outputs.
+
+    See `keras_nas.tflite.standardization`; none for a file that takes and gives raw values.
+    """
+    lines = []
+    inputs, outputs = metadata.get("normalization") or {}, metadata.get("output_normalization") or {}
+    if inputs.get("in_model", True) is False and "mean" in inputs:
+        lines += [
+            "// The model takes standardized features: for each input value x of feature i (the last axis),",
+            f"// q = round(((x - k{camel}InputMean[i]) / k{camel}InputStd[i]) / k{camel}InputScale)"
+            f" + k{camel}InputZeroPoint.",
+            f"constexpr int k{camel}NumInputFeatures = {len(inputs['mean'])};",
+            f"constexpr float k{camel}InputMean[] = {{{', '.join(_c_float(v) for v in inputs['mean'])}}};",
+            f"constexpr float k{camel}InputStd[] = {{{', '.join(_c_float(v) for v in inputs['std'])}}};",
+            "",
+        ]
+    if outputs.get("in_model", True) is False and "mean" in outputs:
+        lines += [
+            "// The model gives standardized outputs: for each output value q of output i (the last axis),",
+            f"// y = k{camel}OutputScale * (q - k{camel}OutputZeroPoint) * k{camel}OutputStd[i]"
+            f" + k{camel}OutputMean[i].",
+            f"constexpr float k{camel}OutputMean[] = {{{', '.join(_c_float(v) for v in outputs['mean'])}}};",
+            f"constexpr float k{camel}OutputStd[] = {{{', '.join(_c_float(v) for v in outputs['std'])}}};",
+            "",
+        ]
+    return lines
 
 
 def read_c_array(cc_path: str | os.PathLike) -> bytes:

@@ -7,7 +7,7 @@ import warnings
 
 import numpy as np
 
-from . import input_scaling
+from . import standardization
 from ._capture import capture_stderr
 from .errors import ConversionError
 from .metadata import add_metadata
@@ -270,9 +270,10 @@ def to_tflite(
     Returns:
         The `.tflite` flatbuffer as bytes, without the names of its inner
         tensors (`strip_tensor_names`). An integer file of a model whose
-        input `Normalization` layer would lose features of small scale to
-        the input's quantization takes standardized features instead, and
-        its metadata says so (`keras_nas.tflite.input_scaling`).
+        input `Normalization` layer (or output de-normalization) would lose
+        features of small scale to the quantization takes standardized
+        features (gives standardized outputs) instead, and its metadata says
+        so (`keras_nas.tflite.standardization`).
 
     Raises:
         ValueError: Unknown `quantization` name, or `"int8"`/`"int16x8"`
@@ -302,19 +303,18 @@ def to_tflite(
             )
         calibration = calibration_samples(representative_data, num_calibration_samples)
         _check_int8_data(model, calibration)
-    normalization = None
-    if input_scaling.standardized_outside(model, quantization):
-        normalization = input_scaling.normalization_metadata(model)
-        calibration = input_scaling.standardize(calibration, normalization)
-        model = input_scaling.network_after_normalization(model)
+    model, standardized = standardization.integer_network(model, quantization)
+    if standardized.get("normalization"):
+        calibration = standardization.standardize(calibration, standardized["normalization"])
 
     model_content = run_converter(
         lambda: _converter(model, quantization, calibration, signatures),
         f"TFLite conversion ({quantization}) of model {getattr(model, 'name', type(model).__name__)!r}",
     )
     model_content = strip_tensor_names(model_content)
-    if normalization is not None:
-        model_content = add_metadata(model_content, normalization=normalization)
+    if standardized:
+        model_content = add_metadata(model_content, normalization=standardized.get("normalization"),
+                                     extra={k: v for k, v in standardized.items() if k != "normalization"})
     return model_content
 
 

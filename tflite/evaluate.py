@@ -8,7 +8,7 @@ from .interpreter import (
     load_interpreter,
     single_io_details,
 )
-from .input_scaling import file_inputs
+from .standardization import destandardize, file_entries, standardize
 from .micro import run_micro
 from .quantization import check_batch, dequantize, quantize
 
@@ -37,17 +37,18 @@ def _predict_litert(data: bytes, x) -> np.ndarray:
     x = check_batch(x, input_details["shape"][1:])
     if x.shape[0] == 0:
         return np.zeros((0, *output_details["shape"][1:]), dtype=np.float32)
-    raw = quantize(file_inputs(data, x), input_details)
+    inputs, outputs = file_entries(data)
+    raw = quantize(standardize(x, inputs), input_details)
     signature = input_details.get("shape_signature", input_details["shape"])
     if len(signature) and signature[0] == -1 and x.shape[0] > 1:
         try:
             raw_outputs = _run_chunks(interpreter, input_details, output_details, raw, _CHUNK)
-            return dequantize(raw_outputs, output_details)
+            return destandardize(dequantize(raw_outputs, output_details), outputs)
         except (RuntimeError, ValueError):
             # Some graphs hard-code batch 1 (e.g. in RESHAPE); run them per sample.
             interpreter = load_interpreter(data)
     raw_outputs = _run_chunks(interpreter, input_details, output_details, raw, 1)
-    return dequantize(raw_outputs, output_details)
+    return destandardize(dequantize(raw_outputs, output_details), outputs)
 
 
 def predict(model_content: ModelSource, x, runtime: str = "litert") -> np.ndarray:
@@ -55,8 +56,8 @@ def predict(model_content: ModelSource, x, runtime: str = "litert") -> np.ndarra
 
     int8 inputs are quantized with the model's input scale/zero point and
     int8 outputs dequantized, so results compare directly with Keras. A file
-    whose metadata says it takes standardized features
-    (`keras_nas.tflite.input_scaling`) gets them: `x` is always raw.
+    whose metadata says it takes standardized features or gives standardized
+    outputs (`keras_nas.tflite.standardization`) gets and gives raw values.
 
     Args:
         model_content: The `.tflite` flatbuffer as bytes, or a file path.

@@ -217,7 +217,9 @@ def with_metadata(model, content: ModelSource, labels: Sequence[str] | None = No
     >>> open("model.tflite", "wb").write(with_metadata(model, to_tflite(model, "int8", x)))  # doctest: +SKIP
     """
     metadata = model_metadata(model)
-    converted = read_metadata(content).get("normalization")
-    if converted and converted.get("in_model") is False:
-        metadata["normalization"] = converted  # the converter took the layer out (`input_scaling`)
+    converted = read_metadata(content)  # the converter took layers out (`standardization`)
+    if (converted.get("normalization") or {}).get("in_model") is False:
+        metadata["normalization"] = converted["normalization"]
+    if "output_normalization" in converted:
+        metadata["extra"]["output_normalization"] = converted["output_normalization"]
     return add_metadata(content, labels=labels, **metadata)

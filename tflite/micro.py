@@ -33,7 +33,7 @@ from .interpreter import (
     load_interpreter,
     single_io_details,
 )
-from .input_scaling import file_inputs
+from .standardization import destandardize, file_entries, standardize
 from .quantization import check_batch, dequantize, quantize
 
 _ARENA_TOTAL = re.compile(r"Arena allocation total (\d+) bytes")
@@ -167,8 +167,9 @@ def run_micro(model_content: ModelSource, x, *, isolated: bool = True) -> np.nda
     Float inputs are quantized with the model's input scale and zero point
     when the input tensor is int8 (or uint8/int16), and quantized outputs are
     dequantized, so the result is comparable with the float Keras model. A
-    file whose metadata says it takes standardized features
-    (`keras_nas.tflite.input_scaling`) gets them: `x` is always raw.
+    file whose metadata says it takes standardized features or gives
+    standardized outputs (`keras_nas.tflite.standardization`) gets and gives
+    raw values.
 
     Args:
         model_content: The `.tflite` flatbuffer as bytes, or a file path.
@@ -192,5 +193,6 @@ def run_micro(model_content: ModelSource, x, *, isolated: bool = True) -> np.nda
     x = check_batch(x, input_details["shape"][1:])
     if x.shape[0] == 0:
         return np.zeros((0, *output_details["shape"][1:]), dtype=np.float32)
-    raw_outputs, _ = _run(data, quantize(file_inputs(data, x), input_details), isolated)
-    return dequantize(raw_outputs, output_details)
+    inputs, outputs = file_entries(data)
+    raw_outputs, _ = _run(data, quantize(standardize(x, inputs), input_details), isolated)
+    return destandardize(dequantize(raw_outputs, output_details), outputs)

@@ -1,10 +1,10 @@
-"""Integer files of models whose raw features differ in scale take standardized features.
+"""Integer files of models whose raw features or outputs differ in scale take and give standardized values.
 
-Real data: scikit-learn's RLC-circuit simulation (`make_friedman2`: the
-impedance of a series circuit from its resistance in ohms, angular frequency
-in rad/s, inductance in henry and capacitance in microfarad) and its diabetes
-set (features already of one scale). Real runtimes: LiteRT, TFLite Micro and
-g++ for the C header.
+Real data: scikit-learn's RLC-circuit simulation (`make_friedman2` and
+`make_friedman3`: the impedance in ohms and the phase in radians of a series
+circuit from its resistance in ohms, angular frequency in rad/s, inductance in
+henry and capacitance in microfarad) and its diabetes set (features already of
+one scale). Real runtimes: LiteRT, TFLite Micro and g++ for the C header.
 """
 
 import shutil
@@ -15,14 +15,22 @@ import numpy as np
 import pytest
 
 from keras_nas import NASModel, tflite
-from keras_nas.tflite import input_scaling, metadata
+from keras_nas.tflite import metadata, standardization
 
 
-def circuit(n: int = 3000):
-    """`make_friedman2` (noise-free), split 2/3 train, 1/3 validation; float32."""
-    from sklearn.datasets import make_friedman2
+def circuit(n: int = 3000, phase: bool = False):
+    """`make_friedman2` (noise-free), split 2/3 train, 1/3 validation; float32.
+
+    With `phase`, targets `(n, 2)`: the impedance (ohms, std ~380) and the phase
+    (`make_friedman3`, radians, std ~0.3) of the same circuits.
+    """
+    from sklearn.datasets import make_friedman2, make_friedman3
 
     x, y = make_friedman2(n_samples=n, noise=0.0, random_state=0)
+    if phase:
+        x3, y3 = make_friedman3(n_samples=n, noise=0.0, random_state=0)
+        assert np.array_equal(x, x3)  # the same circuits
+        y = np.stack([y, y3], axis=1)
     x, y = x.astype("float32"), y.astype("float32")
     cut = 2 * n // 3
     return (x[:cut], y[:cut]), (x[cut:], y[cut:])
@@ -52,20 +60,20 @@ def circuit_model():
 
 def test_raw_features_of_different_scales_would_lose_the_small_ones():
     (x, _), _ = circuit()
-    steps = input_scaling.steps_per_std(x.mean(0), x.std(0))
+    steps = standardization.steps_per_std(x.mean(0), x.std(0))
     # The inductance (0-1 H) keeps well under a step per standard deviation beside the
     # angular frequency (up to 1,760 rad/s); diabetes' features, already scaled, keep 40.
     assert steps[2] < 0.1 and steps[1] > 10
     from sklearn.datasets import load_diabetes
 
     diabetes = load_diabetes().data
-    assert input_scaling.steps_per_std(diabetes.mean(0), diabetes.std(0)).min() > 30
+    assert standardization.steps_per_std(diabetes.mean(0), diabetes.std(0)).min() > 30
 
 
 def test_int8_file_takes_standardized_features_and_keeps_the_float_accuracy(circuit_model, monkeypatch):
     model, x_train, x_val, y_val = circuit_model
-    assert input_scaling.standardized_outside(model, "int8")
-    assert not input_scaling.standardized_outside(model, "float32")
+    assert standardization.standardized_input(model, "int8")
+    assert not standardization.standardized_input(model, "float32")
     content = tflite.to_tflite(model, "int8", representative_data=x_train)
     normalization = tflite.read_metadata(content)["normalization"]
     assert normalization["in_model"] is False
@@ -88,7 +96,7 @@ def test_int8_file_takes_standardized_features_and_keeps_the_float_accuracy(circ
     assert exported == normalization
 
     # The same file with the layer inside, on raw features, predicts about the mean.
-    monkeypatch.setattr(input_scaling, "MIN_STEPS_PER_STD", 0)
+    monkeypatch.setattr(standardization, "MIN_STEPS_PER_STD", 0)
     with_layer = tflite.to_tflite(model, "int8", representative_data=x_train)
     assert "normalization" not in tflite.read_metadata(with_layer)
     with_layer_mae = np.abs(tflite.predict(with_layer, x_val)[:, 0] - y_val).mean()
@@ -106,7 +114,7 @@ def test_float_file_and_features_of_one_scale_keep_the_layer(circuit_model):
 
     x, y = load_diabetes(return_X_y=True)
     diabetes_model = trained_mlp(x.astype("float32"), y.astype("float32"), epochs=2)
-    assert not input_scaling.standardized_outside(diabetes_model)
+    assert not standardization.standardized_input(diabetes_model)
     content = metadata.with_metadata(diabetes_model, tflite.to_tflite(diabetes_model, "int8", x.astype("float32")))
     assert tflite.read_metadata(content)["normalization"]["in_model"] is True
 
@@ -124,15 +132,30 @@ def test_c_header_gives_the_mean_and_std_to_standardize_with(circuit_model, tmp_
         subprocess.run(["g++", "-std=c++17", "-c", str(cc), "-o", str(tmp_path / "m.o")], check=True)
 
 
-def test_regression_search_on_the_circuit_exports_an_int8_file_that_works(tmp_path):
-    (x_train, y_train), (x_val, y_val) = circuit(1500)
+def test_impedance_and_phase_search_exports_an_int8_file_that_works(tmp_path):
+    # Two outputs of the same circuits in units 1,000x apart: one int8 output scale would
+    # leave the phase a step or two. The file takes standardized features and gives
+    # standardized outputs; predict and the C header put both in their units.
+    (x_train, y_train), (x_val, y_val) = circuit(1500, phase=True)
     model = NASModel(task="regression", constraints={"flash_kb": 32, "peak_ram_kb": 16}, strategy="random",
                      max_trials=2, seed=1, directory=str(tmp_path), project_name="circuit", finalists=1)
     model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=30, batch_size=64, verbose=0)
     model.export(tmp_path / "export", verbose=False)
     content = (tmp_path / "export" / "model_int8.tflite").read_bytes()
-    assert tflite.read_metadata(content)["normalization"]["in_model"] is False
-    float_mae = np.abs(model.predict(x_val, verbose=0).reshape(-1) - y_val).mean()
-    int8_mae = np.abs(tflite.predict(content, x_val).reshape(-1) - y_val).mean()
-    assert int8_mae < 1.5 * float_mae + 5.0
-    assert "InputMean" in (tmp_path / "export" / "model_data.h").read_text()
+    entries = tflite.read_metadata(content)
+    assert entries["normalization"]["in_model"] is False
+    assert entries["output_normalization"]["in_model"] is False
+    np.testing.assert_allclose(entries["output_normalization"]["mean"], y_train.mean(0), rtol=1e-4)
+    float_mae = np.abs(model.predict(x_val, verbose=0) - y_val).mean(axis=0)
+    int8_mae = np.abs(tflite.predict(content, x_val) - y_val).mean(axis=0)
+    mean_mae = np.abs(y_val - y_train.mean(0)).mean(axis=0)
+    print(f"MAE float {float_mae}, int8 {int8_mae}, the mean {mean_mae}")
+    assert np.all(int8_mae < 1.5 * float_mae + 0.05 * mean_mae) and np.all(int8_mae < 0.5 * mean_mae)
+    header = (tmp_path / "export" / "model_data.h").read_text()
+    assert "kModelDataInputMean[]" in header and "kModelDataOutputStd[]" in header
+    assert "standardized per output" in header
+
+
+def test_one_output_scale_would_lose_the_phase():
+    _, (_, y) = circuit(phase=True)
+    assert standardization.steps_per_std(y.mean(0), y.std(0))[1] < 1
