@@ -159,3 +159,18 @@ def test_impedance_and_phase_search_exports_an_int8_file_that_works(tmp_path):
 def test_one_output_scale_would_lose_the_phase():
     _, (_, y) = circuit(phase=True)
     assert standardization.steps_per_std(y.mean(0), y.std(0))[1] < 1
+
+
+def test_quantization_aware_training_warns_that_it_keeps_the_layer():
+    # Breast-cancer features span 0.001 to 4,000: QAT's int8 file keeps the input Normalization
+    # (it is rebuilt in tf_keras as is), so the small features would be lost; it says so.
+    from sklearn.datasets import load_breast_cancer
+
+    x, y = load_breast_cancer(return_X_y=True)
+    x = x.astype("float32")
+    inputs = keras.Input(x.shape[1:])
+    h = keras.layers.Normalization(mean=x.mean(0), variance=x.var(0))(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(h))
+    assert standardization.standardized_input(model)
+    with pytest.warns(UserWarning, match="keeps the Normalization layer in the int8 file"):
+        tflite.quantization_aware_training(model, x[:64], y[:64], epochs=1)

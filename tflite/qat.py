@@ -25,11 +25,13 @@ the converter, the search) is unaffected.
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 
 from .bridge import to_tf_keras
 from .convert import calibration_samples, configure_quantization, run_converter
+from .standardization import standardized_input
 
 _LEGACY = "TF_USE_LEGACY_KERAS"
 
@@ -341,6 +343,13 @@ def quantization_aware_training(
     """
     x, y = _check_data(model, x, y, "quantization_aware_training")
     _check_training_args(epochs, batch_size, learning_rate)
+    if standardized_input(model, "int8"):
+        warnings.warn(
+            "The model's input features differ so much in scale that one int8 input scale loses the "
+            "small ones; quantization_aware_training keeps the Normalization layer in the int8 file, "
+            "so they are lost. Use to_tflite(model, 'int8', ...), whose file takes standardized "
+            "features (keras_nas.tflite.standardization), or train on standardized features.",
+            UserWarning, stacklevel=2)
     validation = _validation(validation_data)
     calibration = calibration_samples(x if representative_data is None else representative_data)
     tf_model = to_tf_keras(model)
