@@ -152,6 +152,7 @@ def test_impedance_and_phase_search_exports_an_int8_file_that_works(tmp_path):
     entries = tflite.read_metadata(content)
     assert entries["normalization"]["in_model"] is False
     assert entries["output_normalization"]["in_model"] is False
+    assert entries["description"].endswith("input shape [4], output shape [2].")  # not "a classifier"
     np.testing.assert_allclose(entries["output_normalization"]["mean"], y_train.mean(0), rtol=1e-4)
     float_mae = np.abs(model.predict(x_val, verbose=0) - y_val).mean(axis=0)
     int8_mae = np.abs(tflite.predict(content, x_val) - y_val).mean(axis=0)

@@ -189,9 +189,10 @@ def model_metadata(model) -> dict[str, Any]:
     if normalization is None:
         normalization = {"in_model": False, "note": "No normalisation layer: feed inputs as in training."}
     shape = [None if d is None else int(d) for d in model.inputs[0].shape]
+    output_shape = [None if d is None else int(d) for d in model.outputs[0].shape[1:]]
     return {
         "normalization": normalization,
-        "description": f"keras-nas classifier {model.name!r}, input shape {shape[1:]}.",
+        "description": f"keras-nas model {model.name!r}, input shape {shape[1:]}, output shape {output_shape}.",
         "extra": {"input_shape": shape[1:], "num_classes": int(model.outputs[0].shape[-1]),
                   "producer": "keras-nas"},
     }
