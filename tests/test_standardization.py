@@ -170,6 +170,9 @@ def test_impedance_and_phase_search_exports_an_int8_file_that_works(tmp_path):
     header = (tmp_path / "export" / "model_data.h").read_text()
     assert "kModelDataInputMean[]" in header and "kModelDataOutputStd[]" in header
     assert "standardized per output" in header
+    if shutil.which("g++"):
+        subprocess.run(["g++", "-std=c++17", "-c", str(tmp_path / "export" / "model_data.cc"),
+                        "-o", str(tmp_path / "m.o")], check=True)
 
 
 def test_one_output_scale_would_lose_the_phase():

@@ -264,27 +264,26 @@ def _standardization_lines(metadata: dict, camel: str) -> list[str]:
 
     See `keras_nas.tflite.standardization`; none for a file that takes and gives raw values.
     """
-    lines = []
-    inputs, outputs = metadata.get("normalization") or {}, metadata.get("output_normalization") or {}
-    if inputs.get("in_model", True) is False and "mean" in inputs:
-        lines += [
+    k = f"k{camel}"
+    sides = [
+        ("normalization", "Input", [
             "// The model takes standardized features: for each input value x of feature i (the last axis),",
-            f"// q = round(((x - k{camel}InputMean[i]) / k{camel}InputStd[i]) / k{camel}InputScale)"
-            f" + k{camel}InputZeroPoint.",
-            f"constexpr int k{camel}NumInputFeatures = {len(inputs['mean'])};",
-            f"constexpr float k{camel}InputMean[] = {{{', '.join(_c_float(v) for v in inputs['mean'])}}};",
-            f"constexpr float k{camel}InputStd[] = {{{', '.join(_c_float(v) for v in inputs['std'])}}};",
-            "",
-        ]
-    if outputs.get("in_model", True) is False and "mean" in outputs:
-        lines += [
+            f"// q = round(((x - {k}InputMean[i]) / {k}InputStd[i]) / {k}InputScale) + {k}InputZeroPoint."]),
+        ("output_normalization", "Output", [
             "// The model gives standardized outputs: for each output value q of output i (the last axis),",
-            f"// y = k{camel}OutputScale * (q - k{camel}OutputZeroPoint) * k{camel}OutputStd[i]"
-            f" + k{camel}OutputMean[i].",
-            f"constexpr float k{camel}OutputMean[] = {{{', '.join(_c_float(v) for v in outputs['mean'])}}};",
-            f"constexpr float k{camel}OutputStd[] = {{{', '.join(_c_float(v) for v in outputs['std'])}}};",
-            "",
-        ]
+            f"// y = {k}OutputScale * (q - {k}OutputZeroPoint) * {k}OutputStd[i] + {k}OutputMean[i]."]),
+    ]
+    lines = []
+    for key, side, comment in sides:
+        entry = metadata.get(key) or {}
+        if entry.get("in_model", True) is False and "mean" in entry:
+            lines += [
+                *comment,
+                f"constexpr int {k}Num{side}Features = {len(entry['mean'])};",
+                f"constexpr float {k}{side}Mean[] = {{{', '.join(_c_float(v) for v in entry['mean'])}}};",
+                f"constexpr float {k}{side}Std[] = {{{', '.join(_c_float(v) for v in entry['std'])}}};",
+                "",
+            ]
     return lines
 
 
