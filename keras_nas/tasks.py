@@ -552,10 +552,12 @@ class Anomaly(Task):
 
     def header_lines(self, camel, output_shape, standardized_output=False):
         values = int(np.prod(output_shape))
-        scaled = f" * k{camel}OutputStd[i] + k{camel}OutputMean[i]" if standardized_output else ""
+        # Standardized per channel (the last axis): c is a value's index along it.
+        scaled = f" * k{camel}OutputStd[c] + k{camel}OutputMean[c]" if standardized_output else ""
         return [
             f"// Output: the reconstruction of the input ({values} values, the input's shape and units).",
-            f"//   x_hat[i] = k{camel}OutputScale * (q[i] - k{camel}OutputZeroPoint){scaled}",
+            f"//   x_hat[i] = k{camel}OutputScale * (q[i] - k{camel}OutputZeroPoint){scaled}"
+            + (", c the index of value i along the last axis" if standardized_output else ""),
             f"// Anomaly score: mean over the {values} values of (x_hat - x)^2, x the float input;",
             "// flag a sample whose score is over a threshold chosen on normal data.",
             f"constexpr int k{camel}NumValues = {values};",

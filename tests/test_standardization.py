@@ -8,6 +8,7 @@ one scale). Real runtimes: LiteRT, TFLite Micro and g++ for the C header.
 """
 
 import shutil
+import warnings
 import subprocess
 
 import keras
@@ -193,3 +194,25 @@ def test_quantization_aware_training_warns_that_it_keeps_the_layer():
     assert standardization.standardized_input(model)
     with pytest.warns(UserWarning, match="keeps the Normalization layer in the int8 file"):
         tflite.quantization_aware_training(model, x[:64], y[:64], epochs=1)
+
+
+def test_anomaly_detector_on_features_of_different_scales_reconstructs_them_in_int8(tmp_path):
+    # An autoencoder of the circuit's four raw quantities: its int8 file takes standardized
+    # features and gives a standardized reconstruction; predict and the header give it back in
+    # the inputs' units, where the anomaly score compares it with the input.
+    (x_train, _), (x_val, _) = circuit(1500)
+    model = NASModel(task="anomaly", constraints={"flash_kb": 32, "peak_ram_kb": 16}, strategy="random",
+                     max_trials=1, seed=1, directory=str(tmp_path), project_name="circuit_ad", finalists=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # no labelled validation set: the proxy objective says so
+        model.fit(x_train, validation_data=x_val, epochs=20, batch_size=64, verbose=0)
+    model.export(tmp_path / "export", verbose=False)
+    content = (tmp_path / "export" / "model_int8.tflite").read_bytes()
+    entries = tflite.read_metadata(content)
+    assert entries["normalization"]["in_model"] is False
+    assert entries["output_normalization"]["in_model"] is False
+    float_out, int8_out = model.predict(x_val, verbose=0), tflite.predict(content, x_val)
+    # Per feature, int8 is off the float reconstruction by under a tenth of its spread.
+    assert np.all(np.abs(int8_out - float_out).mean(axis=0) < 0.1 * x_val.std(axis=0))
+    header = (tmp_path / "export" / "model_data.h").read_text()
+    assert "kModelDataOutputStd[c] + kModelDataOutputMean[c]" in header
