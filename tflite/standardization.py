@@ -15,8 +15,8 @@ one, and some feature (or output) would keep fewer than `MIN_STEPS_PER_STD`
 quantization steps per standard deviation (or, for tabular features, when
 their scales differ: see `_folding_affine`), the integer file is converted from
 the network without that layer: it takes standardized features,
-`(x - mean) / std`, and gives standardized outputs, `y * std + mean` in the
-targets' units, per feature (the last axis). The app computes them: a
+`(x - mean) / std`, and gives standardized outputs `y` (`y * std + mean` is in
+the targets' units), per feature (the last axis). The app computes them: a
 subtraction and a multiplication per value.
 
 The file's metadata says so (`"normalization"` for the input,
