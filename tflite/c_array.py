@@ -12,6 +12,7 @@ from .interpreter import ModelSource, as_model_bytes, load_interpreter
 from .metadata import read_metadata
 from .ops import model_ops, resolver_method
 from .quantization import tensor_quantization
+from .standardization import applies
 
 # Arena margin added to the measured TFLite Micro arena in the header:
 # max(ARENA_MARGIN_MIN_BYTES, ARENA_MARGIN_FRACTION * measured), rounded up to
@@ -275,8 +276,8 @@ def _standardization_lines(metadata: dict, camel: str) -> list[str]:
     ]
     lines = []
     for key, side, comment in sides:
-        entry = metadata.get(key) or {}
-        if entry.get("in_model", True) is False and "mean" in entry:
+        entry = metadata.get(key)
+        if applies(entry):
             lines += [
                 *comment,
                 f"constexpr int {k}Num{side}Features = {len(entry['mean'])};",

@@ -304,8 +304,7 @@ def to_tflite(
         calibration = calibration_samples(representative_data, num_calibration_samples)
         _check_int8_data(model, calibration)
     model, standardized = standardization.integer_network(model, quantization)
-    if standardized.get("normalization"):
-        calibration = standardization.standardize(calibration, standardized["normalization"])
+    calibration = standardization.standardize(calibration, standardized.get("normalization"))
 
     model_content = run_converter(
         lambda: _converter(model, quantization, calibration, signatures),

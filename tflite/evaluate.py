@@ -8,9 +8,9 @@ from .interpreter import (
     load_interpreter,
     single_io_details,
 )
-from .standardization import destandardize, file_entries, standardize
 from .micro import run_micro
 from .quantization import check_batch, dequantize, quantize
+from .standardization import destandardize, file_entries, standardize
 
 RUNTIMES = ("litert", "micro")
 _CHUNK = 256  # samples per LiteRT invoke when the batch dimension is dynamic

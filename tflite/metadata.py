@@ -24,9 +24,8 @@ from __future__ import annotations
 import json
 from typing import Any, Sequence
 
-import numpy as np
-
 from .interpreter import ModelSource, as_model_bytes
+from .standardization import applies, layer_statistics
 
 METADATA_NAME = "keras_nas"
 LABELS_NAME = "labels.txt"
@@ -176,13 +175,12 @@ def model_metadata(model) -> dict[str, Any]:
     normalization = None
     for layer in model.layers:
         if isinstance(layer, keras.layers.Normalization):
-            mean = np.asarray(keras.ops.convert_to_numpy(layer.mean), dtype=np.float64).ravel()
-            variance = np.asarray(keras.ops.convert_to_numpy(layer.variance), dtype=np.float64)
+            mean, std = layer_statistics(layer)
             normalization = {
                 "in_model": True,
                 "layer": layer.name,
                 "mean": [float(v) for v in mean],
-                "std": [float(v) for v in np.sqrt(variance.ravel())],
+                "std": [float(v) for v in std],
                 "note": "The model normalises its input itself: feed raw, unnormalised inputs.",
             }
             break
@@ -219,7 +217,7 @@ def with_metadata(model, content: ModelSource, labels: Sequence[str] | None = No
     """
     metadata = model_metadata(model)
     converted = read_metadata(content)  # the converter took layers out (`standardization`)
-    if (converted.get("normalization") or {}).get("in_model") is False:
+    if applies(converted.get("normalization")):
         metadata["normalization"] = converted["normalization"]
     if "output_normalization" in converted:
         metadata["extra"]["output_normalization"] = converted["output_normalization"]

@@ -33,8 +33,8 @@ from .interpreter import (
     load_interpreter,
     single_io_details,
 )
-from .standardization import destandardize, file_entries, standardize
 from .quantization import check_batch, dequantize, quantize
+from .standardization import destandardize, file_entries, standardize
 
 _ARENA_TOTAL = re.compile(r"Arena allocation total (\d+) bytes")
 

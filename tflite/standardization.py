@@ -87,7 +87,8 @@ def output_denormalization(model):
     return layer if layer.output is model.outputs[0] else None
 
 
-def _statistics(layer) -> tuple[np.ndarray, np.ndarray]:
+def layer_statistics(layer) -> tuple[np.ndarray, np.ndarray]:
+    """The per-feature mean and standard deviation a `keras.layers.Normalization` holds (float64)."""
     import keras
 
     mean = np.asarray(keras.ops.convert_to_numpy(layer.mean), dtype=np.float64).ravel()
@@ -121,8 +122,14 @@ def steps_per_std(mean, std, levels: int = INTEGER_LEVELS["int8"]) -> np.ndarray
 def _loses_features(layer, quantization: str) -> bool:
     if layer is None or quantization not in INTEGER_LEVELS:
         return False
-    mean, std = _statistics(layer)
+    mean, std = layer_statistics(layer)
     return bool(np.min(steps_per_std(mean, std, INTEGER_LEVELS[quantization])) < MIN_STEPS_PER_STD)
+
+
+def _folds_into_first_layer(model, quantization: str) -> bool:
+    """Whether an input normalization kept in the integer file is folded (see `_folding_affine`)."""
+    return (input_normalization(model) is not None and quantization in INTEGER_LEVELS
+            and len(model.inputs[0].shape) == 2)
 
 
 def standardized_input(model, quantization: str = "int8") -> bool:
@@ -142,9 +149,9 @@ def standardized_input(model, quantization: str = "int8") -> bool:
     layer = input_normalization(model)
     if _loses_features(layer, quantization):
         return True
-    if layer is None or quantization not in INTEGER_LEVELS or len(model.inputs[0].shape) != 2:
+    if not _folds_into_first_layer(model, quantization):
         return False
-    std = _statistics(layer)[1]
+    std = layer_statistics(layer)[1]
     return bool(std.max() > MAX_FOLDED_STD_RATIO * max(std.min(), 1e-30))
 
 
@@ -154,13 +161,13 @@ def standardized_output(model, quantization: str = "int8") -> bool:
 
 
 def _entry(layer, note: str) -> dict[str, Any]:
-    mean, std = _statistics(layer)
+    mean, std = layer_statistics(layer)
     return {"in_model": False, "layer": layer.name, "mean": [float(v) for v in mean],
             "std": [float(v) for v in std], "note": note}
 
 
-def _folding_affine(model, quantization: str):
-    """The input normalization of a tabular model as the `Rescaling` the converter folds, or `None`.
+def _folding_affine(layer):
+    """A tabular model's input normalization `layer` as the `Rescaling` the converter folds.
 
     On features `(batch, features)` an int8 `Normalization` converts to a SUB
     and a MUL that stay before the first Dense layer, and the converter gives
@@ -175,12 +182,7 @@ def _folding_affine(model, quantization: str):
     """
     import keras
 
-    layer = input_normalization(model)
-    if quantization not in INTEGER_LEVELS or layer is None or len(model.inputs[0].shape) != 2:
-        return None
-    if standardized_input(model, quantization):
-        return None
-    mean, std = _statistics(layer)
+    mean, std = layer_statistics(layer)
     std = np.where(std > 0, std, 1.0)
     return keras.layers.Rescaling(scale=(1 / std).astype("float32"), offset=(-mean / std).astype("float32"),
                                   name=layer.name)
@@ -206,13 +208,11 @@ def integer_network(model, quantization: str):
 
     entries, first = {}, None
     inputs, outputs = model.inputs[0], model.outputs[0]
+    layer = input_normalization(model)
     if standardized_input(model, quantization):
-        layer = input_normalization(model)
         inputs, entries["normalization"] = layer.output, _entry(layer, INPUT_NOTE)
-    else:
-        first = _folding_affine(model, quantization)
-        if first is not None:
-            inputs = input_normalization(model).output
+    elif _folds_into_first_layer(model, quantization):
+        inputs, first = layer.output, _folding_affine(layer)
     if standardized_output(model, quantization):
         layer = output_denormalization(model)
         outputs, entries["output_normalization"] = layer.input, _entry(layer, OUTPUT_NOTE)
@@ -224,7 +224,8 @@ def integer_network(model, quantization: str):
     return keras.Model(new_inputs, inner(x), name=model.name), entries
 
 
-def _applies(entry: dict | None) -> bool:
+def applies(entry: dict | None) -> bool:
+    """Whether a file's `"normalization"` / `"output_normalization"` entry says it is standardized outside."""
     return bool(entry) and entry.get("in_model", True) is False and "mean" in entry
 
 
@@ -240,7 +241,7 @@ def standardize(x, normalization: dict | None) -> np.ndarray:
         The standardized features when the entry says the file takes them,
         else `x` unchanged.
     """
-    if not _applies(normalization):
+    if not applies(normalization):
         return x
     mean = np.asarray(normalization["mean"], np.float32)
     std = np.asarray(normalization["std"], np.float32)
@@ -249,7 +250,7 @@ def standardize(x, normalization: dict | None) -> np.ndarray:
 
 def destandardize(y, output_normalization: dict | None) -> np.ndarray:
     """A file's dequantized outputs in the targets' units: `y * std + mean` when the entry applies."""
-    if not _applies(output_normalization):
+    if not applies(output_normalization):
         return y
     mean = np.asarray(output_normalization["mean"], np.float32)
     std = np.asarray(output_normalization["std"], np.float32)
