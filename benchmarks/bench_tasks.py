@@ -171,6 +171,8 @@ def main(argv=None):
     parser.add_argument("--workdir", default=None)
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
+    if args.json and os.path.exists(args.json):
+        raise SystemExit(f"{args.json} exists: it may hold finished results; choose another --json path.")
     command = "python benchmarks/bench_tasks.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     workdir = args.workdir or tempfile.mkdtemp(prefix="keras_nas_tasks_")
     results = {
