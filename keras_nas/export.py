@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from keras_nas import tasks, tflite
+from keras_nas.export_folder import EXPORT_MARKER, ExportFolder, ExportFolderError  # noqa: F401
+from keras_nas.run_record import atomic_write_json
 from keras_nas.tflite.c_array import camel_name
 from keras_nas.tflite.convert import export_saved_model
 from keras_nas.tflite.macs import read_graph
@@ -40,6 +40,8 @@ _QUANTIZATION = {
     "tflite-dynamic": "dynamic",
     "tflite-int16x8": "int16x8",
 }
+# The C array's header, written beside FORMATS["c-array"].
+C_HEADER = "model_data.h"
 # Formats measured on TFLite Micro (arena) and the MCU targets as well as on LiteRT.
 _INTEGER = ("tflite-int8", "tflite-int8-qat")
 MCU_TARGETS = ("cortex-m4", "cortex-m7")
@@ -74,6 +76,12 @@ def export_model(
     `keras_nas.tflite.metadata`). The report is written as `report.json` and
     `report.md`.
 
+    The folder may hold other files: an export replaces only what an earlier
+    export wrote there (listed in its `keras_nas_export.json`, unchanged
+    since), never another file, a symbolic link or a search directory, and
+    refuses before any work. Each output is written whole (renamed into
+    place), so a failed export leaves the earlier one.
+
     Args:
         model: A trained Keras model of `task`.
         directory: Output folder (created if needed).
@@ -99,6 +107,9 @@ def export_model(
 
     Raises:
         ValueError: Unknown format, or data a format needs is missing.
+        ExportFolderError: (a `ValueError`) `directory` holds files of the
+            same names that an earlier export did not write, symbolic links,
+            or a search; the message names them and how to proceed.
 
     Example:
 
@@ -130,9 +141,27 @@ def export_model(
             "Format 'tflite-int8-qat' fine-tunes the model with quantization-aware "
             "training: pass x_train and y_train."
         )
-    out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
+    with ExportFolder(directory, output_names(formats)) as folder:
+        report = _write_outputs(model, folder, formats, representative_data, x_val, y_val, labels,
+                                x_train, y_train, task)
+        folder.commit()
+    if verbose:
+        print(format_report(report))
+    return report
 
+
+def output_names(formats) -> list[str]:
+    """The files and folders an export of `formats` writes, with its report."""
+    names = [FORMATS[fmt] for fmt in formats]
+    if "c-array" in formats:
+        names.append(C_HEADER)
+    return names + [EXPORT_REPORT, EXPORT_REPORT_MD]
+
+
+def _write_outputs(model, folder: ExportFolder, formats, representative_data, x_val, y_val, labels,
+                   x_train, y_train, task) -> dict:
+    """Writes every output into `folder.staging`; returns the report (naming the final paths)."""
+    work = folder.staging
     metric, objective = task.export_metric(y_val)
     scores: dict = {}
     report = {"files": {}, "task": task.name, "metric": metric, "scores": scores, "formats": {},
@@ -169,9 +198,8 @@ def export_model(
             if task.name == "classification":
                 entry["accuracy"] = entry["score"]
         if fmt in formats:
-            path = out / FORMATS[fmt]
-            path.write_bytes(content)
-            report["files"][fmt] = entry["file"] = str(path)
+            (work / FORMATS[fmt]).write_bytes(content)
+            report["files"][fmt] = entry["file"] = str(folder.final_path(work / FORMATS[fmt]))
         if fmt in _INTEGER:
             entry.update(_integer_costs(content))
         report["formats"][fmt] = entry
@@ -182,37 +210,33 @@ def export_model(
         report["int8_cost"] = cost.to_dict()
         if "c-array" in formats:
             details = tflite.load_interpreter(int8)
-            cc_path, h_path = tflite.write_c_array(
+            written = tflite.write_c_array(
                 int8,
-                out,
-                name="model_data",
+                work,
+                name=Path(C_HEADER).stem,
                 arena_bytes=cost.peak_ram_bytes,
                 input_quantization=_quantization(details.get_input_details()[0]),
                 output_quantization=_quantization(details.get_output_details()[0]),
                 labels=labels,
                 output_description=task.header_lines(
-                    camel_name("model_data"), tuple(model.outputs[0].shape[1:]),
+                    camel_name(Path(C_HEADER).stem), tuple(model.outputs[0].shape[1:]),
                     standardized_output="output_normalization" in tflite.read_metadata(int8),
                 ),
             )
-            report["files"]["c-array"] = [str(cc_path), str(h_path)]
+            report["files"]["c-array"] = [str(folder.final_path(p)) for p in written]
     if "keras" in formats:
-        path = out / FORMATS["keras"]
-        model.save(path)
-        report["files"]["keras"] = str(path)
+        model.save(work / FORMATS["keras"])
+        report["files"]["keras"] = str(folder.final_path(work / FORMATS["keras"]))
     if "saved-model" in formats:
-        path = out / FORMATS["saved-model"]
-        if path.exists():
-            shutil.rmtree(path)
+        staged = work / FORMATS["saved-model"]
         check = None if x_val is None else np.asarray(x_val)[:32]
-        report["files"]["saved-model"] = export_saved_model(model, path, check)
-        report["formats"]["saved-model"] = {"file": str(path), "size_bytes": _folder_size(path)}
+        export_saved_model(model, staged, check)
+        path = str(folder.final_path(staged))
+        report["files"]["saved-model"] = path
+        report["formats"]["saved-model"] = {"file": path, "size_bytes": _folder_size(staged)}
 
-    with open(out / EXPORT_REPORT, "w") as f:
-        json.dump(report, f, indent=1)
-    (out / EXPORT_REPORT_MD).write_text(format_report(report, markdown=True) + "\n")
-    if verbose:
-        print(format_report(report))
+    atomic_write_json(str(work / EXPORT_REPORT), report, indent=1)
+    (work / EXPORT_REPORT_MD).write_text(format_report(report, markdown=True) + "\n")
     return report
 
 

@@ -1,0 +1,137 @@
+"""Faults (issue 29): nothing a user wrote is lost, bad values fail at the call with a clear error."""
+
+import json
+import os
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from keras_nas import export as export_module
+from keras_nas.cli import main
+from keras_nas.export import EXPORT_MARKER, ExportFolderError, export_model
+
+
+def tiny_model(seed: int = 0) -> keras.Model:
+    """A small dense classifier (8 features, 3 classes) with seeded weights."""
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((8,))
+    outputs = keras.layers.Dense(3, activation="softmax")(keras.layers.Dense(4, activation="relu")(inputs))
+    model = keras.Model(inputs, outputs)
+    model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+@pytest.fixture(scope="module")
+def model():
+    return tiny_model()
+
+
+def _export(model, out, formats=("tflite-float32",), **kwargs):
+    return export_model(model, out, list(formats), verbose=False, **kwargs)
+
+
+# -- export never deletes, overwrites or writes through a link what it did not write --------------
+
+
+def test_export_refuses_a_users_saved_model_folder_and_deletes_nothing(model, tmp_path):
+    (tmp_path / "saved_model").mkdir()
+    (tmp_path / "saved_model" / "my_notes.txt").write_text("years of work")
+    with pytest.raises(ExportFolderError, match=r"saved_model.*another folder.*remove"):
+        _export(model, tmp_path, ["saved-model"])
+    assert (tmp_path / "saved_model" / "my_notes.txt").read_text() == "years of work"
+
+
+def test_export_refuses_to_overwrite_files_it_did_not_write(model, tmp_path):
+    (tmp_path / "model_float32.tflite").write_bytes(b"my own model")
+    (tmp_path / "report.json").write_text('{"mine": true}')
+    (tmp_path / "unrelated.txt").write_text("left alone")
+    with pytest.raises(ExportFolderError) as error:
+        _export(model, tmp_path)
+    message = str(error.value)
+    assert "model_float32.tflite" in message and "report.json" in message and "Nothing was written" in message
+    assert (tmp_path / "model_float32.tflite").read_bytes() == b"my own model"
+    assert (tmp_path / "report.json").read_text() == '{"mine": true}'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model_float32.tflite", "report.json", "unrelated.txt"]
+
+
+def test_export_never_writes_through_a_symlink(model, tmp_path):
+    outside = tmp_path / "outside.bin"
+    outside.write_bytes(b"precious")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "model_float32.tflite").symlink_to(outside)
+    with pytest.raises(ExportFolderError, match=r"model_float32\.tflite \(a symbolic link\)"):
+        _export(model, out)
+    assert outside.read_bytes() == b"precious"
+    # Even a link that an earlier export's marker names is refused.
+    out2 = tmp_path / "out2"
+    _export(model, out2)
+    (out2 / "report.md").unlink()
+    (out2 / "report.md").symlink_to(outside)
+    with pytest.raises(ExportFolderError, match=r"report\.md \(a symbolic link\)"):
+        _export(model, out2)
+    assert outside.read_bytes() == b"precious"
+
+
+def test_export_replaces_its_own_earlier_export_but_not_a_file_edited_since(model, tmp_path):
+    _export(model, tmp_path, ["tflite-float32", "saved-model"])
+    assert (tmp_path / EXPORT_MARKER).is_file() and (tmp_path / "saved_model").is_dir()
+    first = (tmp_path / "model_float32.tflite").read_bytes()
+    _export(tiny_model(seed=1), tmp_path, ["tflite-float32", "saved-model"])  # an earlier export: replaced
+    assert (tmp_path / "model_float32.tflite").read_bytes() != first
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left behind
+    (tmp_path / "model_float32.tflite").write_bytes(b"edited by hand")
+    with pytest.raises(ExportFolderError, match="model_float32.tflite"):
+        _export(model, tmp_path)
+    assert (tmp_path / "model_float32.tflite").read_bytes() == b"edited by hand"
+
+
+def test_export_is_atomic_a_failure_leaves_the_earlier_export(model, tmp_path, monkeypatch):
+    _export(model, tmp_path, ["tflite-float32"])
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("killed")
+
+    monkeypatch.setattr(export_module, "export_saved_model", fail)
+    with pytest.raises(RuntimeError, match="killed"):
+        _export(tiny_model(seed=2), tmp_path, ["tflite-float32", "saved-model"])
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_export_refuses_a_search_directory(model, tmp_path):
+    (tmp_path / "keras_nas.json").write_text("{}")
+    (tmp_path / "report.json").write_text('{"search": 1}')
+    with pytest.raises(ExportFolderError, match="search directory"):
+        _export(model, tmp_path)
+    assert (tmp_path / "report.json").read_text() == '{"search": 1}'
+
+
+def _fake_search(project: Path, model) -> Path:
+    """A search directory holding only what `keras-nas export` reads: a winner and its settings."""
+    project.mkdir(parents=True)
+    (project / "oracle.json").write_text("{}")
+    (project / "keras_nas.json").write_text(json.dumps({"format_version": 1}))
+    (project / "report.json").write_text('{"the search": "report"}')
+    model.save(project / "winner.keras")
+    (project / "winner.json").write_text(json.dumps({"trial_id": "0000"}))
+    return project
+
+
+def test_cli_export_into_the_search_folder_or_over_user_files_is_refused(model, tmp_path, capsys):
+    project = _fake_search(tmp_path / "runs" / "p", model)
+    assert main(["export", str(project), "--out", str(project), "--formats", "tflite-float32", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "search directory" in err and (project / "report.json").read_text() == '{"the search": "report"}'
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "model_float32.tflite").write_bytes(b"mine")
+    assert main(["export", str(project), "--out", str(out), "--formats", "tflite-float32", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("keras-nas export: error: ") and "model_float32.tflite" in err
+    assert (out / "model_float32.tflite").read_bytes() == b"mine"
+    assert main(["export", str(project), "--out", str(tmp_path / "new"), "--formats", "tflite-float32",
+                 "--quiet"]) == 0
+    assert (tmp_path / "new" / "model_float32.tflite").stat().st_size > 0
