@@ -57,6 +57,7 @@ def checked_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
     a["_objective_given"] = a["objective"] is not None
     if a["objective"] is not None:  # a name, or a keras_tuner.Objective: the search runs on its name
         a["objective"] = task.check_objective(a["objective"])
+    check_bool(a["overwrite"], "overwrite")
     check_positive_int(a["max_trials"], "max_trials", allow_none=True)
     if isinstance(a["strategy"], NASOracle):
         # An oracle instance was made with its own budget, seed and objective: they are used.
@@ -107,6 +108,21 @@ def checked_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
     if budget is not None and not (isinstance(budget, (int, float)) and budget > 0):
         raise ValueError(f"`max_search_seconds` must be a positive number of seconds, got {budget!r}.")
     return a
+
+
+def check_bool(value, name: str) -> None:
+    """Raises `TypeError` unless `value` is True or False.
+
+    A string such as "no" or "false" is truthy: taken as a flag it would mean
+    True (for `overwrite`, emptying a finished search).
+
+    Args:
+        value: The value given.
+        name: The argument's name, for the message.
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"`{name}` must be True or False (a Python bool), got {value!r}. Pass "
+                        f"{name}=True or {name}=False.")
 
 
 def check_positive_int(value, name: str, allow_none: bool = False) -> None:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from keras_nas import tasks, tflite
+from keras_nas.checks import check_bool
 from keras_nas.export_folder import EXPORT_MARKER, ExportFolder, ExportFolderError  # noqa: F401
 from keras_nas.run_record import atomic_write_json
 from keras_nas.tflite.c_array import camel_name
@@ -118,6 +119,7 @@ def export_model(
     report["accuracy"]  # {'keras': 0.97, 'tflite-int8': 0.968}
     ```
     """
+    check_bool(verbose, "verbose")
     formats = list(dict.fromkeys([formats] if isinstance(formats, str) else formats))
     unknown = [f for f in formats if f not in FORMATS]
     if unknown or not formats:

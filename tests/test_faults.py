@@ -135,3 +135,20 @@ def test_cli_export_into_the_search_folder_or_over_user_files_is_refused(model, 
     assert main(["export", str(project), "--out", str(tmp_path / "new"), "--formats", "tflite-float32",
                  "--quiet"]) == 0
     assert (tmp_path / "new" / "model_float32.tflite").stat().st_size > 0
+
+
+# -- boolean arguments are booleans ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["no", "false", 0, 1, None])
+def test_overwrite_must_be_a_boolean(value, tmp_path):
+    from keras_nas import NASModel
+
+    with pytest.raises(TypeError, match=r"`overwrite` must be True or False.*" + repr(value).replace("'", ".")):
+        NASModel(directory=str(tmp_path), project_name="p", overwrite=value)
+
+
+def test_export_verbose_must_be_a_boolean(model, tmp_path):
+    with pytest.raises(TypeError, match=r"`verbose` must be True or False"):
+        export_model(model, tmp_path / "out", ["tflite-float32"], verbose="no")
+    assert not (tmp_path / "out").exists()
