@@ -42,6 +42,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
+from _results import check_new_output, write_results  # noqa: E402
 from keras_nas import NASModel, pareto, tflite  # noqa: E402
 from keras_nas.datasets import DATASETS  # noqa: E402
 from keras_nas.strategies import STRATEGIES  # noqa: E402
@@ -200,6 +201,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--output", default="benchmarks/results_strategies.json")
     parser.add_argument("--verbose", type=int, default=0)
     args = parser.parse_args(argv)
+    check_new_output(args.output, "--output")
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
     unknown = [s for s in strategies if s not in STRATEGIES]
     if unknown:
@@ -232,8 +234,7 @@ def main(argv=None) -> dict:
         "summary": summary,
         "runs": results,
     }
-    with open(args.output, "w") as f:
-        json.dump(report, f, indent=1)
+    write_results(args.output, report)
     print()
     print_table(summary, args.at_trials, args.max_trials, args.objective)
     print(f"\nResults in {args.output}. Command: {command}")

@@ -41,7 +41,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shlex
 import sys
@@ -51,6 +50,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
+from _results import check_new_output, write_results  # noqa: E402
 from keras_nas import tabular  # noqa: E402
 from keras_nas.strategies import STRATEGIES  # noqa: E402
 
@@ -87,6 +87,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--max-epochs", type=int, default=27, help="Hyperband's max_epochs.")
     parser.add_argument("--output", default=None, help="Write all trajectories to this JSON file.")
     args = parser.parse_args(argv)
+    check_new_output(args.output, "--output")
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
     unknown = [s for s in strategies if s not in STRATEGIES]
     if unknown:
@@ -146,8 +147,7 @@ def main(argv=None) -> dict:
     report = {"command": command, "table": args.table, "budgets": budgets, "summary": summary,
               "runs": {s: [r.to_dict() for r in rs] for s, rs in runs.items()}}
     if args.output:
-        with open(args.output, "w") as f:
-            json.dump(report, f, indent=1)
+        write_results(args.output, report)
         print(f"Trajectories in {args.output}.")
     return report
 

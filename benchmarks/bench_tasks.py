@@ -50,7 +50,7 @@ from keras_nas import NASModel, blocks, tasks, tflite  # noqa: E402
 from keras_nas.data import prepare_data  # noqa: E402
 from keras_nas.datasets import inject_faults, load_mnist1d  # noqa: E402
 from keras_nas.hypermodel import NASHyperModel  # noqa: E402
-from keras_nas.run_record import atomic_write_json  # noqa: E402
+from _results import check_new_output, write_results  # noqa: E402
 
 
 def diabetes_splits():
@@ -171,8 +171,7 @@ def main(argv=None):
     parser.add_argument("--workdir", default=None)
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
-    if args.json and os.path.exists(args.json):
-        raise SystemExit(f"{args.json} exists: it may hold finished results; choose another --json path.")
+    check_new_output(args.json, "--json")
     command = "python benchmarks/bench_tasks.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     workdir = args.workdir or tempfile.mkdtemp(prefix="keras_nas_tasks_")
     results = {
@@ -187,7 +186,7 @@ def main(argv=None):
         for seed in args.seeds:
             results["runs"].append(run(task_name, seed, args.trials, args.epochs, workdir))
             if args.json:
-                atomic_write_json(args.json, json.loads(json.dumps(results, default=str)), indent=1)
+                write_results(args.json, results)
     for task_name in args.tasks:
         runs = [r for r in results["runs"] if r["task"] == task_name]
         metric = "auc" if task_name == "anomaly" else "mae"
@@ -203,7 +202,7 @@ def main(argv=None):
     print(f"Reproduce: {command}")
     results["finished"] = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     if args.json:
-        atomic_write_json(args.json, json.loads(json.dumps(results, default=str)), indent=1)
+        write_results(args.json, results)
 
 
 if __name__ == "__main__":

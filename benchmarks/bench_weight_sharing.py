@@ -26,7 +26,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import shlex
@@ -40,6 +39,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy import stats  # noqa: E402
 
+from _results import check_new_output, write_results  # noqa: E402
 from keras_nas import NASModel, tflite  # noqa: E402
 from keras_nas.datasets import DATASETS  # noqa: E402
 
@@ -122,6 +122,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--output", default="benchmarks/results_weight_sharing.json")
     parser.add_argument("--verbose", type=int, default=0)
     args = parser.parse_args(argv)
+    check_new_output(args.output, "--output")
     command = "python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *(argv if argv is not None else sys.argv[1:])])
     results = {}
     for dataset in args.dataset or ["digits", "mnist1d"]:
@@ -149,8 +150,7 @@ def main(argv=None) -> dict:
         results[dataset] = entry
         report = {"command": command, "limits": LIMITS, "args": vars(args),
                   "machine": {"platform": platform.platform(), "cpus": os.cpu_count()}, "results": results}
-        with open(args.output, "w") as f:  # after every data set: a crash keeps what was done
-            json.dump(report, f, indent=1, default=str)
+        write_results(args.output, report)  # after every data set: a crash keeps what was done
     print()
     print(f"{'data':<10}{'strategy':<11}{'int8 test':>10}{'flash KB':>10}{'arena KB':>10}{'search s':>10}{'cands':>7}")
     for dataset, entry in results.items():

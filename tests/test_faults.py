@@ -152,3 +152,22 @@ def test_export_verbose_must_be_a_boolean(model, tmp_path):
     with pytest.raises(TypeError, match=r"`verbose` must be True or False"):
         export_model(model, tmp_path / "out", ["tflite-float32"], verbose="no")
     assert not (tmp_path / "out").exists()
+
+
+# -- benchmarks never overwrite finished results --------------------------------------------------
+
+
+@pytest.mark.parametrize("script, option", [("bench_tabular", "--output"), ("bench_strategies", "--output"),
+                                            ("bench_weight_sharing", "--output"), ("bench_tasks", "--json")])
+def test_benchmarks_refuse_an_existing_results_file(script, option, tmp_path, monkeypatch):
+    import importlib
+    import sys
+
+    monkeypatch.syspath_prepend(str(Path(__file__).parent.parent / "benchmarks"))
+    module = importlib.import_module(script)
+    finished = tmp_path / "results.json"
+    finished.write_text('{"hours": "of results"}')
+    with pytest.raises(SystemExit, match=rf"results\.json exists.*another {option} path"):
+        module.main([option, str(finished)])
+    assert finished.read_text() == '{"hours": "of results"}'
+    sys.modules.pop(script, None)
