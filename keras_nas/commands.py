@@ -618,7 +618,10 @@ def run_export(args: argparse.Namespace) -> int:
         )
     from keras_nas.export import export_model
 
-    model = run_record.load_winner_model(project)
+    try:
+        model = run_record.load_winner_model(project)
+    except ValueError as e:  # damaged, mismatched or refused winner.keras
+        return _error("export", str(e))
     data = data or {}
     # Accuracy is reported on validation data only (never on the training data).
     x_val, y_val = data.get("x_val"), data.get("y_val")

@@ -44,6 +44,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import glob
+import hashlib
 import json
 import os
 from collections.abc import Iterable, Mapping
@@ -70,6 +71,13 @@ SEARCH_INFO = "search.json"
 REPORT_FILES = {"json": "report.json", "md": "report.md", "html": "report.html"}
 HISTORY_PLOT = "history.png"
 SUPERNET_WEIGHTS, DARTS_FILE = "supernet.weights.h5", "darts.json"
+
+# What winner.json records of winner.keras, to check the two are one pair.
+WINNER_DIGEST = "model_sha256"
+_RETRAIN = (
+    "To continue, run the same fit again (without overwrite=True): the search resumes with its "
+    "finished trials, then trains and saves the winner again"
+)
 
 START_AFRESH = "pass overwrite=True to start this search afresh, or use another project_name"
 
@@ -621,7 +629,12 @@ def winner_model_path(project_dir) -> Path:
 def save_winner(model, trial, epochs: int) -> None:
     """Writes `winner.keras` and `winner.json` of a fitted `NASModel` into its project directory.
 
-    Each file is whole or absent: a kill during the save leaves the previous winner.
+    The two are one unit: `winner.json` is written last and holds the SHA-256
+    of `winner.keras` (`model_sha256`), which `load_winner_model` checks. Each
+    file is whole or absent, and `winner.json` is checked to be JSON before
+    anything is written: a kill during the save leaves the previous winner,
+    or (killed between the two files) a pair that `load_winner_model` refuses
+    with a clear error, never a mismatched pair taken as a winner.
 
     Args:
         model: The `NASModel` whose `model_` was trained from `trial`.
@@ -629,21 +642,30 @@ def save_winner(model, trial, epochs: int) -> None:
         epochs: Epochs of the final training.
     """
     project = model.tuner.project_dir
-    atomic_save_model(model.model_, str(winner_model_path(project)))
-    atomic_write_json(
-        os.path.join(project, WINNER_INFO),
-        {
-            "trial_id": trial.trial_id,
-            "objective": model.objective,
-            "score": trial.score,
-            "epochs": epochs,
-            "cost": model.cost_,
-            "finalist_scores": model.finalist_scores_,
-            "hyperparameters": dict(trial.hyperparameters.values),
-            "search": search_settings(model),
-        },
-        indent=1,
-    )
+    info = {
+        "trial_id": trial.trial_id,
+        "objective": model.objective,
+        "score": trial.score,
+        "epochs": epochs,
+        "cost": model.cost_,
+        "finalist_scores": model.finalist_scores_,
+        "hyperparameters": dict(trial.hyperparameters.values),
+        "search": search_settings(model),
+    }
+    json.dumps(info)  # a value JSON cannot hold fails here, before the model is replaced
+    path = winner_model_path(project)
+    atomic_save_model(model.model_, str(path))
+    info[WINNER_DIGEST] = file_sha256(path)
+    atomic_write_json(os.path.join(project, WINNER_INFO), info, indent=1)
+
+
+def file_sha256(path) -> str:
+    """The SHA-256 of a file's content, in hex."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def load_winner_model(project_dir):
@@ -651,6 +673,10 @@ def load_winner_model(project_dir):
 
     Raises:
         FileNotFoundError: If the search has no `winner.keras`.
+        SearchDirectoryError: If `winner.keras` is not the file `winner.json`
+            describes (a save cut short between the two), or cannot be loaded
+            (truncated, or holding layers `safe_mode` refuses); the message
+            says how to continue.
     """
     import keras
 
@@ -660,7 +686,21 @@ def load_winner_model(project_dir):
     path = winner_model_path(project_dir)
     if not path.is_file():
         raise FileNotFoundError(f"{str(project_dir)!r} has no trained winner ({WINNER_MODEL}).")
-    return keras.models.load_model(path, safe_mode=True)
+    info = read_winner(project_dir)
+    expected = info.get(WINNER_DIGEST) if isinstance(info, dict) else None
+    if expected is not None and file_sha256(path) != expected:
+        raise SearchDirectoryError(
+            f"{path} is not the model {WINNER_INFO} describes (its SHA-256 differs): the save of the "
+            f"winner was cut short between the two files, or one was replaced. {_RETRAIN}"
+        )
+    try:
+        return keras.models.load_model(path, safe_mode=True)
+    except Exception as e:  # a damaged or foreign file: Keras raises many types
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise SearchDirectoryError(
+            f"{path} cannot be loaded as the search's winner ({type(e).__name__}: {reason[:300]}); it "
+            f"is damaged, or holds layers keras-nas never writes (loaded with safe_mode=True). {_RETRAIN}"
+        ) from e
 
 
 def read_winner(project_dir) -> dict | None:

@@ -171,3 +171,49 @@ def test_benchmarks_refuse_an_existing_results_file(script, option, tmp_path, mo
         module.main([option, str(finished)])
     assert finished.read_text() == '{"hours": "of results"}'
     sys.modules.pop(script, None)
+
+
+# -- winner.keras and winner.json are one unit ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    """A one-candidate search, trained for one epoch."""
+    from keras_nas import NASModel
+    from keras_nas.datasets import load_digits
+
+    (x, y), (x_val, y_val), _ = load_digits()
+    directory = tmp_path_factory.mktemp("fitted")
+    nas = NASModel(strategy="random", max_trials=1, seed=1, latency_runs=1, directory=str(directory),
+                   project_name="p", space="mlp")
+    nas.fit(x[:200], y[:200], validation_data=(x_val[:100], y_val[:100]), epochs=1, verbose=0)
+    return nas
+
+
+def test_a_winner_keras_that_is_not_winner_json_s_is_refused_clearly(fitted, model, tmp_path, capsys):
+    from keras_nas import run_record
+
+    project = Path(fitted.tuner.project_dir)
+    assert run_record.load_winner_model(project).count_params() == fitted.model_.count_params()
+    good = (project / "winner.keras").read_bytes()
+    try:
+        # Killed between the two files: a new winner.keras beside the old winner.json.
+        model.save(project / "winner.keras")
+        with pytest.raises(run_record.SearchDirectoryError, match=r"winner\.keras is not the model winner\.json "
+                           r"describes.*run the same fit again"):
+            run_record.load_winner_model(project)
+        # A truncated file whose digest is recorded nowhere (an old directory): one clear error too.
+        info = json.loads((project / "winner.json").read_text())
+        digest = info.pop("model_sha256")
+        (project / "winner.json").write_text(json.dumps(info))
+        (project / "winner.keras").write_bytes(good[: len(good) // 2])
+        with pytest.raises(run_record.SearchDirectoryError, match=r"cannot be loaded.*run the same fit again"):
+            run_record.load_winner_model(project)
+        assert main(["export", str(project), "--out", str(tmp_path / "o"), "--formats", "keras", "--quiet"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("keras-nas export: error: ") and len(err.splitlines()) == 1
+        info["model_sha256"] = digest
+        (project / "winner.json").write_text(json.dumps(info))
+    finally:
+        (project / "winner.keras").write_bytes(good)
+    run_record.load_winner_model(project)
