@@ -351,7 +351,9 @@ class TabularTuner(keras_tuner.engine.base_tuner.BaseTuner):
     """
 
     def __init__(self, table: TabularBenchmark, constraints: Mapping | None = None, hidden=(), **kwargs):
-        # overwrite=True empties only a keras-nas search directory (keras_nas/search_dir.py).
+        # Only a tabular search's own folder (or an empty one) is written into or emptied.
+        check_tabular_folder(os.path.join(str(kwargs.get("directory") or "."),
+                                          kwargs.get("project_name") or "untitled_project"))
         fresh = search_dir.prepare_project_dir(kwargs)
         super().__init__(hypermodel=table.declare, **kwargs)
         if fresh:
@@ -466,8 +468,9 @@ def run(
         strategy_kwargs: More arguments of the strategy when given by name.
         project_name: Keras Tuner project name; defaults to `"{strategy}_{seed}"`.
         overwrite: Start afresh, emptying `directory/project_name` if it holds a
-            keras-nas search (never another folder). By default an existing
-            search there is resumed, never deleted.
+            tabular search (never a NASModel search or another folder). By
+            default an existing tabular search there is resumed, never deleted.
+            One process at a time runs a search in a folder (a lock).
 
     Returns:
         A `TabularRun`.
@@ -475,6 +478,9 @@ def run(
     Raises:
         TableError: If a named column is not in the table, or the strategy
             proposes an architecture that is not in it.
+        SearchDirectoryError: If `directory/project_name` holds something
+            else than a tabular search (`check_tabular_folder`).
+        SearchLockedError: If another process runs a search there.
     """
     if not isinstance(table, TabularBenchmark):
         table = TabularBenchmark.from_file(table)
@@ -511,8 +517,48 @@ def run(
                 objective, test_metric, time_metric, objectives, constraints)
 
 
+def check_tabular_folder(project_dir: str) -> None:
+    """Refuses a project folder that is not a tabular search's own (or missing, or empty).
+
+    A tabular search's marker (`keras_nas.json`) names its `table`; a folder
+    holding a `NASModel` search (a marker without `table`) or anything else is
+    neither written into nor emptied, with or without `overwrite=True`.
+
+    Raises:
+        SearchDirectoryError: Naming the folder, what it holds and what to do.
+    """
+    search_dir.check_project_dir(project_dir)
+    if not os.path.isdir(project_dir):
+        return
+    entries = sorted(e for e in os.listdir(project_dir) if e != search_dir.LOCK_FILE)
+    marker = os.path.join(project_dir, search_dir.MARKER_FILE)
+    if os.path.isfile(marker):
+        found = search_dir.read_json(marker, project_dir)
+        if isinstance(found, dict) and "table" in found:
+            return
+        what = "a NASModel search (its marker names no table)"
+    elif not entries:
+        return
+    else:
+        what = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
+    raise search_dir.SearchDirectoryError(
+        f"{project_dir} is not a tabular search's folder: it holds {what}. tabular.run writes into, "
+        "resumes and (with overwrite=True) empties only its own folders; nothing was written or "
+        "deleted. Use another project_name or directory."
+    )
+
+
 def _run(oracle, table, directory, project_name, overwrite, objective, test_metric, time_metric,
          objectives, constraints) -> TabularRun:
+    project_dir = os.path.join(directory, project_name)
+    check_tabular_folder(project_dir)  # before the lock, which would add its file to the folder
+    with search_dir.SearchLock(project_dir):
+        return _search(oracle, table, directory, project_name, overwrite, objective, test_metric,
+                       time_metric, objectives, constraints)
+
+
+def _search(oracle, table, directory, project_name, overwrite, objective, test_metric, time_metric,
+            objectives, constraints) -> TabularRun:
     tuner = TabularTuner(
         table,
         constraints=constraints,

@@ -217,3 +217,51 @@ def test_a_winner_keras_that_is_not_winner_json_s_is_refused_clearly(fitted, mod
     finally:
         (project / "winner.keras").write_bytes(good)
     run_record.load_winner_model(project)
+
+
+# -- tabular.run writes into and empties only its own folders, under a lock ---------------------------
+
+
+def _small_table():
+    from keras_nas import tabular
+
+    return tabular.TabularBenchmark.from_rows(
+        [{"arch": {"w": w, "k": k}, "val_accuracy": 0.5 + w / 100 + k / 1000, "train_seconds": 1}
+         for w in (1, 2, 3) for k in (3, 5)]
+    )
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_tabular_run_never_touches_a_nasmodel_search_or_a_users_folder(overwrite, tmp_path):
+    from keras_nas import tabular
+    from keras_nas.search_dir import SearchDirectoryError
+
+    search = tmp_path / "search"
+    (search / "trial_0000").mkdir(parents=True)
+    (search / "keras_nas.json").write_text(json.dumps({"format_version": 1, "input_shape": [8], "space": "MLP"}))
+    (search / "oracle.json").write_text('{"the": "search"}')
+    (search / "trial_0000" / "trial.json").write_text('{"trial_id": "0000"}')
+    thesis = tmp_path / "thesis"
+    thesis.mkdir()
+    (thesis / "chapter1.tex").write_text("years of work")
+    for folder, what in ((search, "a NASModel search"), (thesis, r"chapter1\.tex")):
+        before = sorted((p.relative_to(folder), p.read_bytes() if p.is_file() else None) for p in folder.rglob("*"))
+        with pytest.raises(SearchDirectoryError, match=rf"not a tabular search's folder: it holds {what}.*nothing was "
+                                                       "written or deleted"):
+            tabular.run("random", _small_table(), max_trials=2, seed=1, directory=tmp_path,
+                        project_name=folder.name, test_metric=None, overwrite=overwrite)
+        after = sorted((p.relative_to(folder), p.read_bytes() if p.is_file() else None) for p in folder.rglob("*"))
+        assert after == before  # not even a lock file
+
+
+def test_tabular_run_takes_the_search_lock(tmp_path):
+    from keras_nas import tabular
+    from keras_nas.search_dir import SearchLock, SearchLockedError
+
+    with SearchLock(str(tmp_path / "p")):
+        with pytest.raises(SearchLockedError):
+            tabular.run("random", _small_table(), max_trials=2, seed=1, directory=tmp_path, project_name="p",
+                        test_metric=None)
+    run = tabular.run("random", _small_table(), max_trials=2, seed=1, directory=tmp_path, project_name="p",
+                      test_metric=None)
+    assert len(run.trajectory) == 2
