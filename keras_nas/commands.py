@@ -18,7 +18,7 @@ data: {builtin: digits}          # or {npz: data.npz, x: x_train, y: y_train, x_
                                  # or {npy_x: x.npy, npy_y: y.npy, npy_x_val: ..., npy_y_val: ...}
 constraints: {flash_kb: 64, peak_ram_kb: 32, latency_ms: 5}
 strategy: evolution              # a registered strategy: see `keras-nas search --help`
-plugins: [my_strategies.py]      # modules or .py files to import first (they register strategies)
+plugins: [my_strategies.py]      # code run before the search, only with --allow-plugins
 max_trials: 20
 epochs: 20                       # final training (and each candidate unless search_epochs)
 search_epochs: 5
@@ -38,7 +38,10 @@ training samples).
 A strategy of your own: decorate its `NASOracle` subclass with
 `@keras_nas.strategies.register("name")` in a module, and name that module in
 `plugins:` (a `.py` path relative to the config, or an importable module name)
-or with `keras-nas search --plugin`; then `strategy: name` works.
+and pass `keras-nas search --allow-plugins`, or name it with `keras-nas search
+--plugin`; then `strategy: name` works. Plugins are code execution: a config is
+validated first, its `plugins:` run only with `--allow-plugins`, and only for
+`keras-nas search` (`keras-nas export --data CONFIG` never runs them).
 """
 
 from __future__ import annotations
@@ -55,7 +58,7 @@ CONFIG_KEYS = {
     "data": "where the data comes from (required)",
     "constraints": "hard limits: flash_kb, peak_ram_kb, latency_ms",
     "strategy": "search strategy name",
-    "plugins": "modules or .py files to import first (they register strategies)",
+    "plugins": "modules or .py files run first with `keras-nas search --allow-plugins` (they register strategies)",
     "strategy_kwargs": "extra arguments of the strategy",
     "max_trials": "trained candidates",
     "max_rejected_trials": "candidates that may be rejected for their cost",
@@ -94,13 +97,18 @@ class ConfigError(ValueError):
 # -- config ------------------------------------------------------------------------------
 
 
-def load_config(path) -> dict:
+def load_config(path, allow_plugins: bool = False) -> dict:
     """Reads and checks a search config (`.yaml`/`.yml` with PyYAML, or `.json`).
 
     Relative data paths in it are taken relative to the config file.
 
+    The config is validated before anything in it runs. Its `plugins:` are
+    code: they are imported only with `allow_plugins=True` (`keras-nas search
+    --allow-plugins`), after validation; otherwise they are never imported.
+
     Args:
         path: The config file.
+        allow_plugins: Import the modules the config's `plugins:` names.
 
     Returns:
         The config dict, with `_base` (the config's folder) added.
@@ -134,14 +142,19 @@ def load_config(path) -> dict:
         raise ConfigError(f"Config {str(path)!r} must end in .yaml, .yml or .json.")
     if not isinstance(config, dict):
         raise ConfigError(f"{path} must hold a mapping of keys (data, constraints, ...), got {type(config).__name__}.")
-    import_plugins(config.get("plugins"), base=path.parent, source=str(path))
-    check_config(config, source=str(path))
+    check_config(config, source=str(path), check_strategy=False)  # validated before any code runs
+    if allow_plugins:
+        import_plugins(config.get("plugins"), base=path.parent, source=str(path))
     config["_base"] = str(path.parent)
     return config
 
 
-def check_config(config: dict, source: str = "the config", need_data: bool = True) -> None:
+def check_config(config: dict, source: str = "the config", need_data: bool = True,
+                 check_strategy: bool = True) -> None:
     """Checks the keys and value types of a search config.
+
+    `check_strategy=False` leaves out the check that `strategy` is registered
+    (a plugin not imported yet may register it).
 
     Raises:
         ConfigError: Naming the bad key and what is allowed.
@@ -197,14 +210,14 @@ def check_config(config: dict, source: str = "the config", need_data: bool = Tru
             raise ConfigError(f"`constraints` in {source}: {e}") from None
     _check_plugins(config.get("plugins"), source)
     strategy = config.get("strategy")
-    if strategy is not None:
+    if strategy is not None and check_strategy:
         from keras_nas import strategies
 
         if strategy not in strategies.names():
             raise ConfigError(
                 f"`strategy` in {source} is {strategy!r}; allowed: {sorted(strategies.names())}. A "
-                "strategy of your own is known once its module is imported: name it in `plugins:` "
-                "or pass --plugin."
+                "strategy of your own is known once its module is imported: pass --plugin, or name "
+                "it in `plugins:` and pass --allow-plugins (both run that code)."
             )
     space = config.get("space")
     if space is not None and space not in space_names():
@@ -445,7 +458,9 @@ def add_search_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("--config", required=True, help="search config, .yaml/.yml or .json")
     p.add_argument("--plugin", action="append", metavar="MODULE_OR_FILE.py",
-                   help="import this module or .py file first (it registers strategies); repeatable")
+                   help="import (run) this module or .py file first (it registers strategies); repeatable")
+    p.add_argument("--allow-plugins", action="store_true",
+                   help="import (run) the modules the config's `plugins:` names; without it they are not run")
     p.add_argument("--strategy", help="override strategy (see the list below)")
     p.add_argument("--max-trials", type=int, help="override max_trials")
     p.add_argument("--epochs", type=int, help="override epochs")
@@ -477,7 +492,7 @@ def run_search(args: argparse.Namespace) -> int:
     """
     try:
         import_plugins(getattr(args, "plugin", None), source="--plugin")
-        config = load_config(args.config)
+        config = load_config(args.config, allow_plugins=getattr(args, "allow_plugins", False))
         for key in ("strategy", "max_trials", "epochs", "directory", "project_name"):
             if getattr(args, key, None) is not None:
                 config[key] = getattr(args, key)

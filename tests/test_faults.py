@@ -265,3 +265,47 @@ def test_tabular_run_takes_the_search_lock(tmp_path):
     run = tabular.run("random", _small_table(), max_trials=2, seed=1, directory=tmp_path, project_name="p",
                       test_metric=None)
     assert len(run.trajectory) == 2
+
+
+# -- a config's plugins are code: run only by `keras-nas search --allow-plugins`, after validation ----
+
+
+def _plugin_config(tmp_path, name="search.json", **extra) -> Path:
+    """A config whose plugin leaves a file `ran` beside it when it is imported."""
+    ran = tmp_path / "ran"
+    (tmp_path / "evil.py").write_text(f"open({str(ran)!r}, 'w').write('imported')\n")
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "x.npy", rng.normal(size=(40, 8)).astype("float32"))
+    np.save(tmp_path / "y.npy", rng.integers(0, 3, 40))
+    config = {"data": {"npy_x": "x.npy", "npy_y": "y.npy"}, "plugins": ["evil.py"], **extra}
+    path = tmp_path / name
+    path.write_text(json.dumps(config))
+    return path
+
+
+def test_a_configs_plugins_are_not_run_unless_allowed_and_never_before_validation(tmp_path):
+    from keras_nas import commands
+
+    path = _plugin_config(tmp_path)
+    commands.load_config(path)
+    assert not (tmp_path / "ran").exists()
+    bad = _plugin_config(tmp_path, "bad.json", no_such_key=1)
+    with pytest.raises(commands.ConfigError, match="no_such_key"):
+        commands.load_config(bad, allow_plugins=True)
+    assert not (tmp_path / "ran").exists()  # validated first: the bad config ran nothing
+    commands.load_config(path, allow_plugins=True)
+    assert (tmp_path / "ran").read_text() == "imported"
+
+
+def test_cli_search_runs_plugins_only_with_allow_plugins_and_export_never(model, tmp_path, capsys):
+    path = _plugin_config(tmp_path, strategy="from-the-plugin", directory=str(tmp_path / "runs"))
+    assert main(["search", "--config", str(path), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "--allow-plugins" in err and not (tmp_path / "ran").exists()
+    project = _fake_search(tmp_path / "runs" / "p", model)
+    assert main(["export", str(project), "--out", str(tmp_path / "out"), "--data", str(path),
+                 "--formats", "tflite-float32", "--quiet"]) == 0
+    assert not (tmp_path / "ran").exists()
+    # With --allow-plugins the plugin runs (it registers nothing, so the strategy stays unknown).
+    assert main(["search", "--config", str(path), "--quiet", "--allow-plugins"]) == 2
+    assert (tmp_path / "ran").read_text() == "imported"

@@ -174,7 +174,7 @@ def test_strategy_from_the_users_own_module_runs_through_the_cli(tmp_path):
     }
     (tmp_path / "search.yaml").write_text(yaml.safe_dump(config))
     command = [sys.executable, "-m", "keras_nas.cli", "search", "--config", str(tmp_path / "search.yaml"), "--quiet"]
-    done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
+    done = subprocess.run(command + ["--allow-plugins"], capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads((tmp_path / "runs" / "cli_user" / "report.json").read_text())
     assert report["search"]["strategy"] == "test-cli-counting" and report["summary"]["trained"] == 2
@@ -211,7 +211,7 @@ def test_bad_plugins_are_named(tmp_path, capsys):
         path = tmp_path / "c.json"
         path.write_text(json.dumps({"data": {"builtin": "digits"}, "plugins": plugins}))
         with pytest.raises(commands.ConfigError, match=message):
-            commands.load_config(path)
+            commands.load_config(path, allow_plugins=True)
     args = build_parser().parse_args(["search", "--config", str(path), "--plugin", "missing.py"])
     assert args.func(args) == 2
     assert "Plugin file" in capsys.readouterr().err
