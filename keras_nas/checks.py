@@ -24,6 +24,8 @@ TASKS = tuple(tasks.TASKS)
 # of one conversion per trained candidate.
 OBJECTIVES = tuple(tasks.Classification.objectives)
 DEFAULT_OBJECTIVE, DEFAULT_MAX_TRIALS = "val_accuracy", 20
+# More classes than this make the head and the one-hot targets gigabytes (num_classes=10**6 grew to 24 GB).
+MAX_CLASSES = 10_000
 
 
 def checked_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
@@ -76,6 +78,13 @@ def checked_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
         )
     if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 2):
         raise ValueError(f"`num_classes` must be an integer >= 2, got {num_classes!r}.")
+    if num_classes is not None and num_classes > MAX_CLASSES:
+        raise ValueError(
+            f"`num_classes` must be at most {MAX_CLASSES:,} (a classifier small enough for a "
+            f"microcontroller), got {num_classes:,}: its head and one-hot targets would take "
+            "gigabytes. If your labels are ids, not class indices, map them to 0..n-1 first "
+            "(`ids, y = np.unique(y, return_inverse=True)`)."
+        )
     search_dir.check_project_name(a["project_name"])
     a["input_shape"] = tuple(a["input_shape"]) if a["input_shape"] is not None else None
     a["target"] = tflite.get_target(a["target"])

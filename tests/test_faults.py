@@ -309,3 +309,14 @@ def test_cli_search_runs_plugins_only_with_allow_plugins_and_export_never(model,
     # With --allow-plugins the plugin runs (it registers nothing, so the strategy stays unknown).
     assert main(["search", "--config", str(path), "--quiet", "--allow-plugins"]) == 2
     assert (tmp_path / "ran").read_text() == "imported"
+
+
+# -- bad numbers fail at the call ------------------------------------------------------------------
+
+
+def test_a_huge_num_classes_fails_at_the_constructor(tmp_path):
+    from keras_nas import NASModel
+
+    with pytest.raises(ValueError, match=r"`num_classes` must be at most 10,000.*got 1,000,000.*np\.unique"):
+        NASModel(num_classes=10**6, directory=str(tmp_path), project_name="p")
+    NASModel(num_classes=10, directory=str(tmp_path), project_name="p")
