@@ -97,7 +97,7 @@ class ConfigError(ValueError):
 # -- config ------------------------------------------------------------------------------
 
 
-def load_config(path, allow_plugins: bool = False) -> dict:
+def load_config(path, allow_plugins: bool = False, check_strategy: bool = True) -> dict:
     """Reads and checks a search config (`.yaml`/`.yml` with PyYAML, or `.json`).
 
     Relative data paths in it are taken relative to the config file.
@@ -109,6 +109,8 @@ def load_config(path, allow_plugins: bool = False) -> dict:
     Args:
         path: The config file.
         allow_plugins: Import the modules the config's `plugins:` names.
+        check_strategy: Check that `strategy` is registered (after the plugins
+            ran); `keras-nas export`, which reads only the data, does not.
 
     Returns:
         The config dict, with `_base` (the config's folder) added.
@@ -145,6 +147,8 @@ def load_config(path, allow_plugins: bool = False) -> dict:
     check_config(config, source=str(path), check_strategy=False)  # validated before any code runs
     if allow_plugins:
         import_plugins(config.get("plugins"), base=path.parent, source=str(path))
+    if check_strategy:
+        check_config(config, source=str(path))
     config["_base"] = str(path.parent)
     return config
 
@@ -662,7 +666,7 @@ def run_export(args: argparse.Namespace) -> int:
 def _export_data(args, recorded: dict) -> dict | None:
     """The data of `--data`, or of the config a CLI search recorded (`recorded`: its `search.json`)."""
     if args.data:
-        config = load_config(args.data)
+        config = load_config(args.data, check_strategy=False)  # only its data is read
         if "data" not in config:
             raise ConfigError(f"{args.data} has no `data` section.")
         return load_data(config["data"], config["_base"], config.get("task", "classification"))
