@@ -94,9 +94,13 @@ def main(argv: list[str] | None = None) -> int:
     arguments, rest = parser.parse_known_args(argv)
     root = arguments.root.resolve()
     with tempfile.TemporaryDirectory(prefix="keras-nas-lint-imports-") as folder:
-        lay_out(root, Path(folder))
-        # lint-imports puts its working folder first on sys.path: there the laid-out package is found.
-        command = [lint_imports_executable(), "--no-cache", *rest, str(root / "pyproject.toml")]
+        try:
+            lay_out(root, Path(folder))
+            # lint-imports puts its working folder first on sys.path: there the laid-out package is found.
+            command = [lint_imports_executable(), "--no-cache", *rest, str(root / "pyproject.toml")]
+        except (OSError, ValueError) as e:
+            print(f"lint_imports.py: {e}", file=sys.stderr)
+            return 2
         return subprocess.run(command, cwd=folder, check=False).returncode
 
 
