@@ -19,7 +19,10 @@ demo: setup
 # One process per core, a test file per process at a time (module fixtures stay shared).
 TEST_WORKERS ?= 2
 
+# The import contracts of pyproject.toml first (import-linter; see tools/lint_imports.py):
+# an import that runs back up the layers fails the tests.
 test: setup
+	$(PY) tools/lint_imports.py
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15 tests
 
 bench: setup

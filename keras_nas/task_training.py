@@ -9,7 +9,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from keras_nas.tasks import reconstruction_errors, roc_auc
+from keras_nas.anomaly_scores import reconstruction_errors, roc_auc
 
 
 @keras.saving.register_keras_serializable(package="keras_nas")

@@ -44,6 +44,9 @@ from collections.abc import Callable
 
 import numpy as np
 
+# Their home is below both this module and `task_training`; still importable from here.
+from keras_nas.anomaly_scores import reconstruction_errors, roc_auc
+
 INT8_PREFIX = "int8_"
 
 
@@ -565,25 +568,6 @@ class Anomaly(Task):
 
 
 # -- helpers ---------------------------------------------------------------------------------------
-
-
-def reconstruction_errors(outputs: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """The mean squared error of each sample's reconstruction (the anomaly score)."""
-    outputs = np.asarray(outputs, dtype="float64").reshape(len(outputs), -1)
-    return np.mean((outputs - np.asarray(x, dtype="float64").reshape(len(x), -1)) ** 2, axis=1)
-
-
-def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
-    """Area under the ROC curve of `scores` for binary `labels` (1: positive), ties averaged.
-
-    Example:
-
-    >>> roc_auc(np.array([0.1, 0.4, 0.35, 0.8]), np.array([0, 0, 1, 1]))
-    0.75
-    """
-    from sklearn.metrics import roc_auc_score
-
-    return float(roc_auc_score(np.asarray(labels).reshape(-1), np.asarray(scores).reshape(-1)))
 
 
 def as_class_indices(y: np.ndarray) -> np.ndarray:

@@ -11,8 +11,8 @@ from . import micro
 from .interpreter import ModelSource, as_model_bytes, load_interpreter
 from .metadata import read_metadata
 from .ops import model_ops, resolver_method
+from .normalization import applies
 from .quantization import tensor_quantization
-from .standardization import applies
 
 # Arena margin added to the measured TFLite Micro arena in the header:
 # max(ARENA_MARGIN_MIN_BYTES, ARENA_MARGIN_FRACTION * measured), rounded up to

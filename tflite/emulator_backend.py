@@ -40,7 +40,7 @@ from .emulator import DEFAULT_TIMEOUT_S, measure_on_board
 from .errors import InvalidModelError
 from .firmware import BOARDS, TFLM_DIR_ENV, TOOLCHAIN_PACKAGES, FirmwareError, build_firmware, toolchain_problem
 from .latency_cache import LatencyCache
-from .measurement import BackendFigures, RuntimesBackend
+from .backends import BackendFigures, RuntimesBackend
 from .targets import Target, TargetLatency
 
 

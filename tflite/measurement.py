@@ -6,9 +6,10 @@ and `profile` all measure through this module:
 - `Measurer` converts a Keras model to full-integer int8 TFLite and measures
   the bytes on a target; it returns a `CostRecord`, every figure of which
   names its source (`flash_source`, `peak_ram_source`, `latency_source`).
-- A `MeasurementBackend` obtains the figures that depend on the hardware (the
-  tensor arena and the latency). `Target.measured_by` names the backend of a
-  target in `BACKENDS`; the built-in targets use `"runtimes"`
+- A `MeasurementBackend` (`keras_nas.tflite.backends`) obtains the figures
+  that depend on the hardware (the tensor arena and the latency).
+  `Target.measured_by` names the backend of a target in `BACKENDS`; the
+  built-in targets use `"runtimes"`
   (`RuntimesBackend`: TFLite Micro's arena from the real interpreter in a
   worker process, and `Target.latency`: LiteRT on this host, `benchmark_model`
   over adb, or the MCU cost model). `"emulator"` (`EmulatorBackend`, the
@@ -35,16 +36,19 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
+# The backends live below this module (`backends`, `emulator_backend`); their
+# names stay importable from here, where they were first defined.
+from .backends import BackendFigures, MeasurementBackend, RuntimesBackend
 from .convert import to_tflite
+from .emulator_backend import EmulatorBackend
 from .errors import InvalidModelError
 from .interpreter import ModelSource, as_model_bytes, load_interpreter
 from .latency_cache import LatencyCache
 from .metadata import add_metadata, model_metadata, with_metadata
-from .micro import arena_bytes
 from .ops import model_ops
 from .targets import Target, TargetLatency, get_target
 
@@ -61,86 +65,8 @@ NEAR_FLASH_LIMIT_KB = 2.0
 WARMUP_RUNS = 5
 
 
-@dataclass(frozen=True)
-class BackendFigures:
-    """What a `MeasurementBackend` reports for one model on one target.
-
-    Attributes:
-        peak_ram_bytes: The tensor arena the model needs, `None` when the
-            runtime could not run the model (see `ram_error`).
-        peak_ram_source: Where the arena figure comes from, e.g.
-            `"tflite-micro-host"`.
-        latency: The latency on the target; `latency.source` names where it
-            comes from (`"litert-host"`, `"adb:<serial>"`, `"estimate"`).
-        ram_error: Why the runtime could not run the model (or `""`).
-        extra: Further figures of the backend (e.g. an emulator's instruction
-            count or stack size), each key naming its unit; they are added to
-            the cost record as they are.
-        firmware_flash_bytes: Flash the deployed model needs besides its own
-            bytes (the firmware image it is linked into); 0 when the flash
-            figure is the model alone.
-    """
-
-    peak_ram_bytes: int | None
-    peak_ram_source: str
-    latency: TargetLatency
-    ram_error: str = ""
-    extra: Mapping[str, Any] = field(default_factory=dict)
-    firmware_flash_bytes: int = 0
-
-
-class MeasurementBackend(Protocol):
-    """Obtains the hardware-dependent figures of an int8 model on a target.
-
-    Implement `measure` and add an instance to `BACKENDS` under the name a
-    `Target` gives in `measured_by`.
-    """
-
-    def measure(
-        self, model_bytes: bytes, target: Target, runs: int, warmup: int, cache: LatencyCache | None
-    ) -> BackendFigures:
-        """Measures `model_bytes` (a valid `.tflite` flatbuffer) on `target`.
-
-        Args:
-            model_bytes: The int8 `.tflite` flatbuffer (already validated).
-            target: The target the figures are for.
-            runs: Timed runs of a latency measurement.
-            warmup: Untimed runs before timing.
-            cache: The latency cache of the caller (`None`: the process-wide one).
-
-        Returns:
-            The `BackendFigures`; a model the runtime cannot run has
-            `peak_ram_bytes=None` and the reason in `ram_error`.
-        """
-        ...
-
-
-class RuntimesBackend:
-    """The real runtimes on this machine.
-
-    The arena is TFLite Micro's own figure, from its interpreter run in a worker
-    process (`arena_bytes`), so that a model that crashes it cannot take the
-    caller down; the latency is the target's (`Target.latency`: LiteRT on this
-    host, `benchmark_model` over adb on a phone, the MAC cost model of an MCU).
-    """
-
-    peak_ram_source = "tflite-micro-host"
-
-    def measure(
-        self, model_bytes: bytes, target: Target, runs: int, warmup: int, cache: LatencyCache | None
-    ) -> BackendFigures:
-        latency = target.latency(model_bytes, runs=runs, warmup=warmup, cache=cache)
-        try:
-            arena, error = arena_bytes(model_bytes), ""
-        except InvalidModelError as e:
-            arena, error = None, str(e)
-        return BackendFigures(
-            peak_ram_bytes=arena, peak_ram_source=self.peak_ram_source, latency=latency, ram_error=error
-        )
-
-
-BACKENDS: dict[str, MeasurementBackend] = {"runtimes": RuntimesBackend()}
-"""Measurement backends by the name a `Target` gives in `measured_by` (`"emulator"` is added below)."""
+BACKENDS: dict[str, MeasurementBackend] = {"runtimes": RuntimesBackend(), "emulator": EmulatorBackend()}
+"""Measurement backends by the name a `Target` gives in `measured_by`."""
 
 
 def backend_for(target: Target | str) -> MeasurementBackend:
@@ -152,7 +78,7 @@ def backend_for(target: Target | str) -> MeasurementBackend:
     Example:
 
     >>> backend_for("cortex-m4")  # doctest: +SKIP
-    <keras_nas.tflite.measurement.RuntimesBackend object at ...>
+    <keras_nas.tflite.backends.RuntimesBackend object at ...>
     """
     target = get_target(target)
     if target.measured_by not in BACKENDS:
@@ -549,8 +475,3 @@ def measure_model(
     model_content = measurer.to_int8(model, fast=not signatures)
     return model_content, _host_cost(measurer.measure_bytes(model_content))
 
-
-# Registered last: the emulator backend builds on `BackendFigures` and `RuntimesBackend` above.
-from .emulator_backend import EmulatorBackend  # noqa: E402
-
-BACKENDS["emulator"] = EmulatorBackend()

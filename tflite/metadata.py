@@ -25,7 +25,7 @@ import json
 from typing import Any, Sequence
 
 from .interpreter import ModelSource, as_model_bytes
-from .standardization import applies, layer_statistics
+from .normalization import applies, layer_statistics
 
 METADATA_NAME = "keras_nas"
 LABELS_NAME = "labels.txt"

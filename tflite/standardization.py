@@ -32,6 +32,9 @@ from typing import Any
 
 import numpy as np
 
+from .metadata import read_metadata
+from .normalization import applies, layer_statistics  # noqa: F401  (their old home: still importable from here)
+
 MIN_STEPS_PER_STD = 4
 """Fewest quantization steps per standard deviation a raw feature or output may keep."""
 
@@ -85,15 +88,6 @@ def output_denormalization(model):
     if not _normalization(layer, True, len(model.outputs[0].shape)):
         return None
     return layer if layer.output is model.outputs[0] else None
-
-
-def layer_statistics(layer) -> tuple[np.ndarray, np.ndarray]:
-    """The per-feature mean and standard deviation a `keras.layers.Normalization` holds (float64)."""
-    import keras
-
-    mean = np.asarray(keras.ops.convert_to_numpy(layer.mean), dtype=np.float64).ravel()
-    variance = np.asarray(keras.ops.convert_to_numpy(layer.variance), dtype=np.float64).ravel()
-    return mean, np.sqrt(np.maximum(variance, 0.0))
 
 
 def steps_per_std(mean, std, levels: int = INTEGER_LEVELS["int8"]) -> np.ndarray:
@@ -224,11 +218,6 @@ def integer_network(model, quantization: str):
     return keras.Model(new_inputs, inner(x), name=model.name), entries
 
 
-def applies(entry: dict | None) -> bool:
-    """Whether a file's `"normalization"` / `"output_normalization"` entry says it is standardized outside."""
-    return bool(entry) and entry.get("in_model", True) is False and "mean" in entry
-
-
 def standardize(x, normalization: dict | None) -> np.ndarray:
     """`x` as a file with this `"normalization"` entry takes it: `(x - mean) / std` when it applies.
 
@@ -259,7 +248,5 @@ def destandardize(y, output_normalization: dict | None) -> np.ndarray:
 
 def file_entries(model_bytes: bytes) -> tuple[dict | None, dict | None]:
     """The `"normalization"` and `"output_normalization"` metadata of a `.tflite` file."""
-    from .metadata import read_metadata
-
     metadata = read_metadata(model_bytes)
     return metadata.get("normalization"), metadata.get("output_normalization")
