@@ -40,7 +40,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from .convert import to_tflite
-from .errors import InvalidModelError
+from .errors import EmulatorUnavailableWarning, InvalidModelError, warn_at_caller
 from .interpreter import ModelSource, as_model_bytes, load_interpreter
 from .latency_cache import LatencyCache
 from .metadata import add_metadata, model_metadata, with_metadata
@@ -79,6 +79,10 @@ class BackendFigures:
         firmware_flash_bytes: Flash the deployed model needs besides its own
             bytes (the firmware image it is linked into); 0 when the flash
             figure is the model alone.
+        fallback_warning: One line for the user when the figures are not
+            measured as the target says (e.g. an emulated board that cannot
+            run here); `""` when they are. Shown once by `Measurer` and
+            `profile` (see `warn_fallback`).
     """
 
     peak_ram_bytes: int | None
@@ -87,6 +91,18 @@ class BackendFigures:
     ram_error: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
     firmware_flash_bytes: int = 0
+    fallback_warning: str = ""
+
+
+# The fallback warnings shown in this process (each once, not at every candidate).
+_WARNED: set[str] = set()
+
+
+def warn_fallback(figures: BackendFigures) -> None:
+    """Shows `figures.fallback_warning` once per process, at the user's call (`EmulatorUnavailableWarning`)."""
+    if figures.fallback_warning and figures.fallback_warning not in _WARNED:
+        _WARNED.add(figures.fallback_warning)
+        warn_at_caller(figures.fallback_warning, EmulatorUnavailableWarning)
 
 
 class MeasurementBackend(Protocol):
@@ -327,6 +343,7 @@ class Measurer:
         figures = self.backend.measure(
             data, self.target, runs=self.latency_runs, warmup=self.warmup, cache=self.latency_cache
         )
+        warn_fallback(figures)  # the user's target: say once that its figures are estimates
         if figures.peak_ram_bytes is None:
             raise InvalidModelError(figures.ram_error)
         host = figures.latency if self.target.kind == "host" else self._host_latency(data)
