@@ -15,6 +15,7 @@ from keras_nas.tflite.convert import export_saved_model
 from keras_nas.tflite.macs import read_graph
 from keras_nas.tflite.metadata import with_metadata
 from keras_nas.tflite.profile import profile
+from keras_nas.tflite.support_metadata import LABEL_FILE, label_text
 
 if TYPE_CHECKING:
     import keras
@@ -175,6 +176,9 @@ def export_model(
         if fmt in _INTEGER:
             entry.update(_integer_costs(content))
         report["formats"][fmt] = entry
+    if task.name == "classification" and tflite_bytes:  # the class names beside the model, for phones
+        (out / LABEL_FILE).write_text(label_text(labels or range(int(model.outputs[0].shape[-1]))))
+        report["files"]["labels"] = str(out / LABEL_FILE)
 
     if "tflite-int8" in tflite_bytes:
         int8 = tflite_bytes["tflite-int8"]
