@@ -278,3 +278,35 @@ def accepted_arguments(cls) -> set[str]:
         if not any(p.kind == p.VAR_KEYWORD for p in params):
             break
     return names
+
+
+def check_fit_keywords(fit_kwargs: dict[str, Any], owner: type) -> None:
+    """Raises `TypeError`, as `keras.Model.fit` does, for a keyword `keras.Model.fit` does not take.
+
+    `NASModel.fit` passes its extra keywords to every candidate's `fit`: a
+    misspelt one would otherwise fail every trial, minutes later, and end the
+    search with "no trained candidate".
+
+    Args:
+        fit_kwargs: The extra keywords given to `owner.fit`.
+        owner: The class whose `fit` received them (named in the message; a
+            keyword of its constructor is pointed there).
+
+    Raises:
+        TypeError: Naming the first unexpected keyword and what is accepted.
+    """
+    import keras
+
+    parameters = inspect.signature(keras.Model.fit).parameters.values()
+    accepted = [p.name for p in parameters if p.name != "self" and p.kind != p.VAR_KEYWORD]
+    for key in fit_kwargs:
+        if key in accepted:
+            continue
+        hint = (
+            f" `{key}` is an argument of {owner.__name__}(...): pass it there."
+            if key in accepted_arguments(owner) else ""
+        )
+        raise TypeError(
+            f"{owner.__name__}.fit() got an unexpected keyword argument {key!r}.{hint} fit() takes "
+            f"the arguments of keras.Model.fit: {', '.join(accepted)}."
+        )

@@ -422,28 +422,19 @@ def _error(command: str, message: str) -> int:
 
 # -- search ------------------------------------------------------------------------------
 
-# Stands for the registered strategies and spaces in `keras-nas search --help`.
-STRATEGIES_EPILOG = "(registered strategies and spaces)"
-
-
-class _SearchHelpFormatter(argparse.HelpFormatter):
-    """Writes the registered strategies and spaces where the search help's epilog is.
-
-    They are read from the registry only when the help is printed: reading them
-    imports TensorFlow, which no other command line should wait for.
-    """
-
-    def add_text(self, text):
-        if text is STRATEGIES_EPILOG:
-            from keras_nas import strategies
-
-            text = (
-                f"Strategies (`strategy:` or --strategy): {', '.join(strategies.names())}, and any "
-                "a --plugin or the config's `plugins:` registers. Spaces (`space:`): "
-                f"{', '.join(space_names())}."
-            )
-        super().add_text(text)
-
+# The built-in strategies (`keras_nas.strategies.names()`) and the `space:` values
+# (`space_names()`) as `keras-nas search --help` lists them. Reading the registries
+# imports TensorFlow and Keras (seconds, and absl start-up lines), which a help must not
+# wait for; tests/test_cli_startup.py checks that these equal the registries.
+HELP_STRATEGIES = ("random", "evolution", "reinforce", "bayesian", "hyperband", "pareto", "oneshot", "darts")
+HELP_SPACES = (
+    DEFAULT_SPACE, "autoencoder", "conv", "conv_autoencoder", "kws", "micro", "mlp", "mlperf-ad",
+    "mlperf-ic", "mlperf-kws", "mlperf-vww", "mobile", "nb201", "oneshot",
+)
+STRATEGIES_EPILOG = (
+    f"Strategies (`strategy:` or --strategy): {', '.join(HELP_STRATEGIES)}, and any a --plugin "
+    f"or the config's `plugins:` registers. Spaces (`space:`): {', '.join(HELP_SPACES)}."
+)
 
 
 def add_search_parser(subparsers) -> argparse.ArgumentParser:
@@ -458,7 +449,6 @@ def add_search_parser(subparsers) -> argparse.ArgumentParser:
             "the command line override the config."
         ),
         epilog=STRATEGIES_EPILOG,
-        formatter_class=_SearchHelpFormatter,
     )
     p.add_argument("--config", required=True, help="search config, .yaml/.yml or .json")
     p.add_argument("--plugin", action="append", metavar="MODULE_OR_FILE.py",

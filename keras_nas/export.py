@@ -16,6 +16,7 @@ from keras_nas.tflite.convert import export_saved_model
 from keras_nas.tflite.macs import read_graph
 from keras_nas.tflite.metadata import with_metadata
 from keras_nas.tflite.profile import profile
+from keras_nas.tflite.support_metadata import LABEL_FILE, label_text
 
 if TYPE_CHECKING:
     import keras
@@ -205,6 +206,9 @@ def _write_outputs(model, folder: ExportFolder, formats, representative_data, x_
         if fmt in _INTEGER:
             entry.update(_integer_costs(content))
         report["formats"][fmt] = entry
+    if task.name == "classification" and tflite_bytes:  # the class names beside the model, for phones
+        (out / LABEL_FILE).write_text(label_text(labels or range(int(model.outputs[0].shape[-1]))))
+        report["files"]["labels"] = str(out / LABEL_FILE)
 
     if "tflite-int8" in tflite_bytes:
         int8 = tflite_bytes["tflite-int8"]
@@ -252,7 +256,7 @@ def _integer_costs(content: bytes) -> dict:
         "macs": read_graph(content).macs,
     }
     for target in MCU_TARGETS:
-        estimate = profile(content, target)
+        estimate = profile(content, target, warn_unmeasured=False)  # a side estimate: no MCU warning
         result["latency_ms"][target] = {
             "median_ms": estimate.latency_median_ms,
             "cv": None,

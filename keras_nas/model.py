@@ -252,6 +252,7 @@ class NASModel:
             The `History` of the winner's final training (`None` on a worker of a
             distributed search: the chief trains the winner).
         """
+        checks.check_fit_keywords(fit_kwargs, type(self))
         data = prepare_data(
             x, y, validation_data, validation_split, batch_size, self.num_classes, task=self._task
         )

@@ -53,7 +53,7 @@ from typing import Any
 
 import numpy as np
 
-from keras_nas.errors import REJECTION_MARKER, failure_reason
+from keras_nas.failure_text import REJECTION_MARKER, failure_reason
 
 # Bump when the layout or meaning of the files in a search directory changes.
 FORMAT_VERSION = 1

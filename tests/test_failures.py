@@ -35,7 +35,8 @@ def test_a_candidate_tflite_micro_cannot_run_is_rejected_not_trained(tmp_path):
 
 
 def test_failure_reason_is_the_exception_message_alone():
-    from keras_nas.errors import CandidateRejected, failure_reason
+    from keras_nas.errors import CandidateRejected
+    from keras_nas.failure_text import failure_reason
 
     traceback = "Traceback (most recent call last):\n  File ...\nkeras_tuner.src.errors.FailedTrialError: Training diverged (NaN)."
     assert failure_reason(traceback) == "Training diverged (NaN)."

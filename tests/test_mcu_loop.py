@@ -133,7 +133,8 @@ def test_an_op_the_firmware_lacks_rejects_the_candidate(board, digits):
 def test_without_a_tflm_tree_cortex_m4_falls_back_and_says_so(digits, monkeypatch):
     (x, _), _ = digits
     monkeypatch.delenv(TFLM_DIR_ENV, raising=False)
-    monkeypatch.setitem(tflite.BACKENDS, "emulator", EmulatorBackend())  # warns once per backend
+    monkeypatch.setitem(tflite.BACKENDS, "emulator", EmulatorBackend())
+    monkeypatch.setattr(tflite.measurement, "_WARNED", set())  # warns once per process
     model_bytes = _small_cnn(x)
     measurer = tflite.Measurer("cortex-m4", latency_runs=2)
     with pytest.warns(UserWarning, match=f"not measured on its emulated board.*{TFLM_DIR_ENV}"):

@@ -75,8 +75,9 @@ def test_no_code_but_the_legacy_reader_looks_for_a_rejection_in_a_message():
         for path in package_sources()
         if "REJECTION_MARKER" in path.read_text() or "is_rejection" in path.read_text()
     }
-    # errors.py writes the marker (CandidateRejected); run_record reads it in old directories only.
-    assert users == {"keras_nas/errors.py", "keras_nas/run_record.py"}
+    # failure_text.py defines the marker, errors.py writes it (CandidateRejected); run_record
+    # reads it in old directories only.
+    assert users == {"keras_nas/failure_text.py", "keras_nas/errors.py", "keras_nas/run_record.py"}
     source = (PACKAGE / "run_record.py").read_text()
     start = source.index("def _legacy_rejection_reason")
     end = source.index("\ndef ", start + 1)

@@ -38,6 +38,10 @@ class BackendFigures:
         firmware_flash_bytes: Flash the deployed model needs besides its own
             bytes (the firmware image it is linked into); 0 when the flash
             figure is the model alone.
+        fallback_warning: One line for the user when the figures are not
+            measured as the target says (e.g. an emulated board that cannot
+            run here); `""` when they are. Shown once by `Measurer` and
+            `profile` (see `measurement.warn_fallback`).
     """
 
     peak_ram_bytes: int | None
@@ -46,6 +50,7 @@ class BackendFigures:
     ram_error: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
     firmware_flash_bytes: int = 0
+    fallback_warning: str = ""
 
 
 class MeasurementBackend(Protocol):

@@ -16,7 +16,8 @@ The firmware needs the Arm GNU toolchain, `qemu-system-arm` and a TFLite
 Micro source tree (`tflm_dir`, else `$KERAS_NAS_TFLM_DIR`). Without them the
 backend falls back to the host runtimes (the MAC-count latency estimate and
 the host interpreter's arena, model bytes as flash), warns once how to
-enable the emulator, and every record says why under `extra["emulator"]`.
+enable the emulator (one line naming what is missing, shown by `Measurer` and `profile`
+for the user's target only), and every record says why under `extra["emulator"]`.
 
 Example:
 
@@ -34,11 +35,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import warnings
 
 from .emulator import DEFAULT_TIMEOUT_S, measure_on_board
 from .errors import InvalidModelError
-from .firmware import BOARDS, TFLM_DIR_ENV, TOOLCHAIN_PACKAGES, FirmwareError, build_firmware, toolchain_problem
+from .firmware import BOARDS, FirmwareError, build_firmware, tflm_tree_problem, toolchain_problem
 from .latency_cache import LatencyCache
 from .backends import BackendFigures, RuntimesBackend
 from .targets import Target, TargetLatency
@@ -64,7 +64,6 @@ class EmulatorBackend:
         self.kernels = kernels
         self.timeout = timeout
         self.fallback = RuntimesBackend()
-        self._warned: set[str] = set()
 
     def unavailable_reason(self, target: Target) -> str | None:
         """Why `target` cannot be measured on its emulated board here (`None`: it can).
@@ -137,17 +136,6 @@ class EmulatorBackend:
         )
 
     def _fall_back(self, reason, model_bytes, target, runs, warmup, cache) -> BackendFigures:
-        if reason not in self._warned:
-            self._warned.add(reason)
-            warnings.warn(
-                f"Target {target.name!r} is not measured on its emulated board: {reason}\n"
-                "Its latency is the MAC-count estimate and its RAM the host TFLite Micro arena "
-                "(model bytes as flash, no firmware). To measure on the emulator, install "
-                f"`apt-get install {TOOLCHAIN_PACKAGES}` and set ${TFLM_DIR_ENV} to a tflite-micro "
-                "tree with its third-party downloads (or register "
-                "keras_nas.tflite.BACKENDS['emulator'] = EmulatorBackend(tflm_dir=...)).",
-                stacklevel=2,
-            )
         figures = self.fallback.measure(model_bytes, target, runs, warmup, cache)
         return BackendFigures(
             peak_ram_bytes=figures.peak_ram_bytes,
@@ -155,5 +143,18 @@ class EmulatorBackend:
             latency=figures.latency,
             ram_error=figures.ram_error,
             extra={"emulator": f"not used: {reason}"},
+            fallback_warning=self.fallback_warning(target, reason),
         )
+
+    def fallback_warning(self, target: Target, reason: str) -> str:
+        """One line: `target` is not measured on its emulated board, and what is missing here.
+
+        Names the missing tools (with the `apt-get` packages of those only)
+        and the missing TFLite Micro tree; else the first line of `reason`
+        (e.g. a failed firmware build).
+        """
+        missing = [p for p in (toolchain_problem(), tflm_tree_problem(self.tflm_dir)) if p]
+        why = "; ".join(missing) if missing else reason.strip().splitlines()[0]
+        return (f"Target {target.name!r} is not measured on its emulated board (latency: MAC-count "
+                f"estimate, RAM: host TFLite Micro arena): {why}.")
 

@@ -1,4 +1,10 @@
-"""Exceptions raised by `keras_nas.tflite`."""
+"""Exceptions and warnings of `keras_nas.tflite`."""
+
+import sys
+import warnings
+
+# Modules whose frames are skipped to find the user's call a warning points at.
+_LIBRARY_MODULES = ("keras_nas", "keras_tuner", "keras", "tensorflow", "absl")
 
 
 class InvalidModelError(ValueError):
@@ -34,3 +40,19 @@ class ConversionError(RuntimeError):
     ... except ConversionError as e:
     ...     print(e)  # doctest: +SKIP
     """
+
+
+class EmulatorUnavailableWarning(UserWarning):
+    """An MCU target's figures are estimates: its emulated board cannot run here (see the message)."""
+
+
+def warn_at_caller(message: str, category: type[Warning] = UserWarning) -> None:
+    """`warnings.warn` pointing at the first frame outside keras-nas, Keras Tuner, Keras and TensorFlow.
+
+    So a warning raised deep in a search names the user's `fit(...)` or
+    `profile(...)` line, not library code.
+    """
+    frame, level = sys._getframe(1), 2
+    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] in _LIBRARY_MODULES:
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)

@@ -49,6 +49,13 @@ FIRMWARE_VERSION = 1
 TFLM_DIR_ENV = "KERAS_NAS_TFLM_DIR"
 CACHE_DIR_ENV = "KERAS_NAS_CACHE_DIR"
 KERNEL_CHOICES = ("cmsis_nn", "reference")
+# The tools the firmware is built and run with, and the Debian/Ubuntu packages that provide them.
+TOOL_PACKAGES = {
+    "arm-none-eabi-gcc": "gcc-arm-none-eabi libnewlib-arm-none-eabi",
+    "arm-none-eabi-g++": "gcc-arm-none-eabi libstdc++-arm-none-eabi-newlib",
+    "arm-none-eabi-ar": "binutils-arm-none-eabi",
+    "qemu-system-arm": "qemu-system-arm",
+}
 TOOLCHAIN_PACKAGES = (
     "gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm"
 )
@@ -355,19 +362,31 @@ def _run(command: list[str], what: str) -> str:
 
 
 def toolchain_problem() -> str | None:
-    """Why firmware cannot be built and run here (`None` when everything is installed).
+    """Why firmware cannot be built and run here (`None` when every tool is installed).
+
+    Names every missing tool and the `apt-get` packages of those tools only.
 
     Example:
 
     >>> toolchain_problem()  # doctest: +SKIP
-    "arm-none-eabi-g++ not found: install it with `apt-get install gcc-arm-none-eabi ...`"
+    "qemu-system-arm not found on PATH: `apt-get install qemu-system-arm` (Debian/Ubuntu)"
     """
-    for tool in ("arm-none-eabi-gcc", "arm-none-eabi-g++", "arm-none-eabi-ar", "qemu-system-arm"):
-        if shutil.which(tool) is None:
-            return (
-                f"{tool} not found on PATH: install the Arm GNU toolchain and QEMU, e.g. "
-                f"`apt-get install {TOOLCHAIN_PACKAGES}` (Debian/Ubuntu)."
-            )
+    missing = [tool for tool in TOOL_PACKAGES if shutil.which(tool) is None]
+    if not missing:
+        return None
+    packages = dict.fromkeys(p for tool in missing for p in TOOL_PACKAGES[tool].split())
+    return f"{', '.join(missing)} not found on PATH: `apt-get install {' '.join(packages)}` (Debian/Ubuntu)"
+
+
+def tflm_tree_problem(tflm_dir: str | os.PathLike | None = None) -> str | None:
+    """Why there is no usable TFLite Micro tree (`None`: there is), in one line."""
+    if not (tflm_dir or os.environ.get(TFLM_DIR_ENV)):
+        return f"no TFLite Micro tree (set ${TFLM_DIR_ENV} to a tflite-micro checkout with its third-party downloads)"
+    try:
+        resolve_tflm_dir(tflm_dir)
+    except FirmwareError:
+        return (f"{tflm_dir or os.environ.get(TFLM_DIR_ENV)} is not a usable TFLite Micro tree (see "
+                f"keras_nas.tflite.firmware.resolve_tflm_dir)")
     return None
 
 

@@ -45,7 +45,7 @@ import numpy as np
 from .backends import BackendFigures, MeasurementBackend, RuntimesBackend
 from .convert import to_tflite
 from .emulator_backend import EmulatorBackend
-from .errors import InvalidModelError
+from .errors import EmulatorUnavailableWarning, InvalidModelError, warn_at_caller
 from .interpreter import ModelSource, as_model_bytes, load_interpreter
 from .latency_cache import LatencyCache
 from .metadata import add_metadata, model_metadata, with_metadata
@@ -67,6 +67,17 @@ WARMUP_RUNS = 5
 
 BACKENDS: dict[str, MeasurementBackend] = {"runtimes": RuntimesBackend(), "emulator": EmulatorBackend()}
 """Measurement backends by the name a `Target` gives in `measured_by`."""
+
+
+# The fallback warnings shown in this process (each once, not at every candidate).
+_WARNED: set[str] = set()
+
+
+def warn_fallback(figures: BackendFigures) -> None:
+    """Shows `figures.fallback_warning` once per process, at the user's call (`EmulatorUnavailableWarning`)."""
+    if figures.fallback_warning and figures.fallback_warning not in _WARNED:
+        _WARNED.add(figures.fallback_warning)
+        warn_at_caller(figures.fallback_warning, EmulatorUnavailableWarning)
 
 
 def backend_for(target: Target | str) -> MeasurementBackend:
@@ -253,6 +264,7 @@ class Measurer:
         figures = self.backend.measure(
             data, self.target, runs=self.latency_runs, warmup=self.warmup, cache=self.latency_cache
         )
+        warn_fallback(figures)  # the user's target: say once that its figures are estimates
         if figures.peak_ram_bytes is None:
             raise InvalidModelError(figures.ram_error)
         host = figures.latency if self.target.kind == "host" else self._host_latency(data)

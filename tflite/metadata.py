@@ -9,10 +9,10 @@ buffer), with the schema TensorFlow ships
 
 - `"keras_nas"`: a UTF-8 JSON object (`description`, `labels`,
   `normalization`, `input`, `output`, anything passed as `extra`);
-- `"labels.txt"`: one label per line, as in a labels file. This is not the
-  TFLite Support format that Android's Task Library and metadata readers
-  expect (a `TFLITE_METADATA` flatbuffer plus the labels in a zip appended
-  to the model); those readers do not find these labels.
+- `"labels.txt"`: one label per line, as in a labels file;
+- `"TFLITE_METADATA"`: the TFLite Support format that Android's Task Library
+  and metadata readers expect, with the labels in a zip appended to the
+  model (`keras_nas.tflite.support_metadata`).
 
 Interpreters ignore metadata entries they do not know, so the model runs
 exactly as before on LiteRT and TFLite Micro; `read_metadata` reads them
@@ -26,6 +26,7 @@ from typing import Any, Sequence
 
 from .interpreter import ModelSource, as_model_bytes
 from .normalization import applies, layer_statistics
+from .support_metadata import SUPPORT_METADATA_NAME, pack_label_file, support_entry
 
 METADATA_NAME = "keras_nas"
 LABELS_NAME = "labels.txt"
@@ -99,6 +100,7 @@ def add_metadata(
     entries = {METADATA_NAME: payload}
     if labels is not None:
         entries[LABELS_NAME] = ("\n".join(labels) + "\n").encode("utf-8")
+    entries[SUPPORT_METADATA_NAME] = support_entry(labels, normalization, str(description))
     kept = [m for m in (model.metadata or []) if _name(m.name) not in entries]
     for name, content in entries.items():
         buffer = schema.BufferT()
@@ -109,7 +111,8 @@ def add_metadata(
         item.buffer = len(model.buffers) - 1
         kept.append(item)
     model.metadata = kept
-    return flatbuffer_utils.convert_object_to_bytearray(model)
+    content = bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+    return content if labels is None else pack_label_file(content, labels)  # read by Android's Task Library
 
 
 def _name(value) -> str:

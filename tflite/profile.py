@@ -16,7 +16,7 @@ from typing import Any
 
 from .interpreter import as_model_bytes, load_interpreter
 from .macs import float_ops, read_graph
-from .measurement import FLASH_FROM_FLATBUFFER, FLASH_OF_FIRMWARE, Measurer
+from .measurement import FLASH_FROM_FLATBUFFER, FLASH_OF_FIRMWARE, Measurer, warn_fallback
 from .ops import model_ops, resolver_method
 from .targets import Target
 
@@ -203,6 +203,7 @@ def profile(
     runs: int = 50,
     warmup: int = 5,
     cache=None,
+    warn_unmeasured: bool = True,
 ) -> Profile:
     """Profile a model: size, TFLite Micro arena, MACs, ops and latency on a target.
 
@@ -218,6 +219,10 @@ def profile(
         runs: Timed runs of the latency measurement (host/mobile targets).
         warmup: Untimed warm-up runs before timing.
         cache: Optional `LatencyCache` (default: the process-wide one).
+        warn_unmeasured: Warn (once, `EmulatorUnavailableWarning`) when the
+            target's emulated board cannot run here and its figures are
+            estimates; `False` for side estimates of a target the user did
+            not choose (`keras_nas.export` reports MCU estimates of every model).
 
     Returns:
         A `Profile` (`print(p)` shows a table, `p.to_dict()` a JSON-ready dict).
@@ -258,6 +263,8 @@ def profile(
     unsupported = tuple(op for op in ops if resolver_method(op) is None)
     # The arena and latency as the search measures them; a model the runtime cannot run is profiled all the same.
     figures = measurer.backend.measure(data, target, runs=runs, warmup=warmup, cache=cache)
+    if warn_unmeasured:
+        warn_fallback(figures)
     latency = figures.latency
     per_op_ms = latency.per_op_ms or (None,) * len(report.ops)
     rows = tuple(
