@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from keras_nas import tasks
+from keras_nas.arguments import check_bool  # noqa: F401 (checked here too)
 
 # Set by NASModel's own arguments; passing them in `strategy_kwargs` too is a conflict.
 NASMODEL_ARGUMENTS = ("objective", "max_trials", "max_rejected_trials", "seed")
@@ -117,21 +118,6 @@ def checked_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
     if budget is not None and not (isinstance(budget, (int, float)) and budget > 0):
         raise ValueError(f"`max_search_seconds` must be a positive number of seconds, got {budget!r}.")
     return a
-
-
-def check_bool(value, name: str) -> None:
-    """Raises `TypeError` unless `value` is True or False.
-
-    A string such as "no" or "false" is truthy: taken as a flag it would mean
-    True (for `overwrite`, emptying a finished search).
-
-    Args:
-        value: The value given.
-        name: The argument's name, for the message.
-    """
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"`{name}` must be True or False (a Python bool), got {value!r}. Pass "
-                        f"{name}=True or {name}=False.")
 
 
 def check_positive_int(value, name: str, allow_none: bool = False) -> None:

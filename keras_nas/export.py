@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from keras_nas import tasks, tflite
-from keras_nas.checks import check_bool
+from keras_nas.arguments import check_bool
 from keras_nas.export_folder import EXPORT_MARKER, ExportFolder, ExportFolderError  # noqa: F401
 from keras_nas.run_record import atomic_write_json
 from keras_nas.tflite.c_array import camel_name
@@ -144,7 +144,7 @@ def export_model(
             "Format 'tflite-int8-qat' fine-tunes the model with quantization-aware "
             "training: pass x_train and y_train."
         )
-    with ExportFolder(directory, output_names(formats)) as folder:
+    with ExportFolder(directory, output_names(formats, task.name == "classification")) as folder:
         report = _write_outputs(model, folder, formats, representative_data, x_val, y_val, labels,
                                 x_train, y_train, task)
         folder.commit()
@@ -153,11 +153,13 @@ def export_model(
     return report
 
 
-def output_names(formats) -> list[str]:
-    """The files and folders an export of `formats` writes, with its report."""
+def output_names(formats, classifier: bool = False) -> list[str]:
+    """The files and folders an export of `formats` writes, with its report (and a classifier's labels)."""
     names = [FORMATS[fmt] for fmt in formats]
     if "c-array" in formats:
         names.append(C_HEADER)
+    if classifier and any(fmt in _QUANTIZATION or fmt in ("c-array", "tflite-int8-qat") for fmt in formats):
+        names.append(LABEL_FILE)
     return names + [EXPORT_REPORT, EXPORT_REPORT_MD]
 
 
@@ -207,8 +209,8 @@ def _write_outputs(model, folder: ExportFolder, formats, representative_data, x_
             entry.update(_integer_costs(content))
         report["formats"][fmt] = entry
     if task.name == "classification" and tflite_bytes:  # the class names beside the model, for phones
-        (out / LABEL_FILE).write_text(label_text(labels or range(int(model.outputs[0].shape[-1]))))
-        report["files"]["labels"] = str(out / LABEL_FILE)
+        (work / LABEL_FILE).write_text(label_text(labels or range(int(model.outputs[0].shape[-1]))))
+        report["files"]["labels"] = str(folder.final_path(work / LABEL_FILE))
 
     if "tflite-int8" in tflite_bytes:
         int8 = tflite_bytes["tflite-int8"]
