@@ -2,10 +2,13 @@
 
 The expert bar of keras-nas: a searched int8 winner must be at least as
 accurate as these, within their flash and arena (`benchmarks/bench_expert.py`,
-`python -m keras_nas.demo`). Each is a plain Keras Functional builder with the
-same input normalization as the searched candidates; `train_hand_design`
-trains one with the search's recipe (Adam, cosine schedule, best validation
-epoch kept), so the comparison is of architectures, not of training.
+`python -m keras_nas.demo`). Each is a plain Keras Functional builder, with
+the searched candidates' input normalization or (`mean=None`) without, as
+an engineer writes it; `train_plainly`
+trains one as an engineer would in plain Keras (Adam at 3e-3, no schedule,
+the last epoch's weights), the baseline a search must beat;
+`train_hand_design` trains one with the search's candidate recipe (Adam,
+cosine schedule), to compare the recipes on the same architecture.
 """
 
 from __future__ import annotations
@@ -19,10 +22,21 @@ from keras_nas.blocks.ops import FlattenToVector
 from keras_nas.hypermodel import training_callbacks
 
 
+def _normalized(inputs, mean, variance):
+    """The inputs through a `Normalization` with these statistics; unchanged when `mean` is `None`."""
+    if mean is None:
+        return inputs
+    return keras.layers.Normalization(mean=mean, variance=variance)(inputs)
+
+
 def plain_cnn(input_shape, num_classes, mean, variance) -> keras.Model:
-    """conv 8 3x3 -> max-pool -> conv 16 3x3 -> flatten -> dense (no batch norm)."""
+    """conv 8 3x3 -> max-pool -> conv 16 3x3 -> flatten -> dense (no batch norm).
+
+    Like every builder here, it normalizes its inputs with `mean` and
+    `variance` unless `mean` is `None` (as an engineer's plain Keras model).
+    """
     inputs = keras.Input(input_shape)
-    x = keras.layers.Normalization(mean=mean, variance=variance)(inputs)
+    x = _normalized(inputs, mean, variance)
     x = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(x)
     x = keras.layers.MaxPooling2D()(x)
     x = keras.layers.Conv2D(16, 3, padding="same", activation="relu")(x)
@@ -37,7 +51,7 @@ def stride1_cnn(input_shape, num_classes, mean, variance) -> keras.Model:
     (40 epochs, seed 1).
     """
     inputs = keras.Input(input_shape)
-    x = keras.layers.Normalization(mean=mean, variance=variance)(inputs)
+    x = _normalized(inputs, mean, variance)
     for _ in range(4):
         x = keras.layers.Conv1D(32, 5, padding="same", use_bias=False)(x)
         x = keras.layers.BatchNormalization()(x)
@@ -49,7 +63,7 @@ def stride1_cnn(input_shape, num_classes, mean, variance) -> keras.Model:
 def mnist1d_paper_cnn(input_shape, num_classes, mean, variance) -> keras.Model:
     """The MNIST-1D paper's CNN (Greydanus 2020): three stride-2 convs of 25 channels, flatten, linear."""
     inputs = keras.Input(input_shape)
-    x = keras.layers.Normalization(mean=mean, variance=variance)(inputs)
+    x = _normalized(inputs, mean, variance)
     x = keras.layers.Conv1D(25, 5, strides=2, padding="same", activation="relu")(x)
     x = keras.layers.Conv1D(25, 3, strides=2, padding="same", activation="relu")(x)
     x = keras.layers.Conv1D(25, 3, strides=2, padding="same", activation="relu")(x)
@@ -60,8 +74,31 @@ def mnist1d_paper_cnn(input_shape, num_classes, mean, variance) -> keras.Model:
 HAND_DESIGNS = {"plain_cnn": plain_cnn, "stride1_cnn": stride1_cnn, "mnist1d_paper_cnn": mnist1d_paper_cnn}
 
 
+def train_plainly(model: keras.Model, train, epochs: int = 60, batch_size: int = 32,
+                  learning_rate: float = 3e-3) -> keras.Model:
+    """Trains a hand design as an engineer does in plain Keras: Adam, fixed rate, the last epoch.
+
+    No schedule, no selection of an epoch on validation data: the model is
+    what the last epoch left, trained on the training split only.
+
+    Args:
+        model: A model from one of the builders.
+        train: `(x, y)` training arrays (integer labels).
+        epochs: Epochs.
+        batch_size: Batch size.
+        learning_rate: Adam's learning rate.
+
+    Returns:
+        The trained model.
+    """
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"], jit_compile=False)
+    model.fit(*train, epochs=epochs, batch_size=batch_size, verbose=0)
+    return model
+
+
 def train_hand_design(model: keras.Model, train, validation, epochs: int, batch_size: int = 32,
-                      learning_rate: float = 1e-3) -> keras.Model:
+                      learning_rate: float = 3e-3) -> keras.Model:
     """Trains a hand design as the search trains its candidates.
 
     Args:
@@ -73,7 +110,7 @@ def train_hand_design(model: keras.Model, train, validation, epochs: int, batch_
         learning_rate: Adam's initial learning rate.
 
     Returns:
-        The model, with the weights of its best validation epoch.
+        The model, with the weights of its last epoch.
     """
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"], jit_compile=False)

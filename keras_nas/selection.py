@@ -18,6 +18,7 @@ from keras_tuner.engine import trial as trial_module
 
 from keras_nas import pareto, run_record
 from keras_nas.errors import NotFittedError
+from keras_nas.hypermodel import settled_metrics
 from keras_nas.memory import released_after_use
 from keras_nas.tasks import INT8_PREFIX
 
@@ -90,13 +91,12 @@ def second_score(nas: "NASModel", trial) -> float:
         )
         if nas.objective.startswith(INT8_PREFIX):
             return nas.tuner.int8_score(model)
-        best = max if nas.tuner.oracle.objective.direction == "max" else min
-        return float(best(history.history[nas.objective]))
+        return settled_metrics(history.history)[nas.objective]
 
 
 def fit_architecture(nas: "NASModel", trial, seed: int, epochs: int, callbacks: list, verbose: int):
     """Builds `trial`'s architecture afresh and trains it on the fit data as the search does
-    (cosine schedule, best validation epoch kept); returns the model and its `History`."""
+    (cosine schedule, the last epoch's weights); returns the model and its `History`."""
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
     model = nas.tuner.hypermodel.build(trial.hyperparameters)

@@ -17,7 +17,7 @@ from keras_tuner.src import config as keras_tuner_config
 from keras_nas import distributed, fidelity, run_record, search_dir, tasks, tflite
 from keras_nas.constraints import Constraints
 from keras_nas.cost_predictor import FeasibilityFilter, graph_features, has_all_features, smallest_point
-from keras_nas.hypermodel import SELECTION_METRIC
+from keras_nas.hypermodel import settled_metrics
 from keras_nas.errors import CandidateRejected, InfeasibleConstraintsError
 from keras_nas.memory import released_after_use
 from keras_nas.run_record import (
@@ -226,15 +226,9 @@ class NASTuner(keras_tuner.Tuner):
                 "Training diverged (NaN or infinite loss). Lower the learning rate, check "
                 "the inputs for extreme values, or remove this candidate's choices from the space."
             )
-        # The model keeps its best validation epoch (hypermodel.KeepBestEpoch): the
-        # trial reports that epoch's metrics, and its int8 score is of those weights.
-        name, direction = getattr(self.hypermodel, "monitor", (SELECTION_METRIC, "max"))
-        monitor = (
-            keras_tuner.Objective(name, direction=direction)
-            if name in history.history
-            else self.oracle.objective
-        )
-        metrics = best_epoch_metrics(history.history, monitor)
+        # The trial's metrics are where its training settled (the mean of its last epochs,
+        # `hypermodel.settled_metrics`); its int8 score is of the last epoch's weights.
+        metrics = settled_metrics(history.history)
         if self.int8_validation is not None:
             metrics[self.int8_metric] = self.int8_score(self._trained_model)
         self._trained_model = None
@@ -471,24 +465,6 @@ def subsample(args: tuple, kwargs: dict, fraction: float, seed: int) -> tuple:
             "tf.data.experimental.assert_cardinality(n))` or pass arrays."
         )
     return (dataset.take(max(1, int(round(fraction * batches)))),)
-
-
-def best_epoch_metrics(history: dict, objective) -> dict:
-    """The metrics of the epoch where the objective was best.
-
-    Args:
-        history: `History.history` of a training run.
-        objective: A `keras_tuner.Objective`.
-
-    Returns:
-        `{metric_name: value}` at the best epoch.
-    """
-    values = history[objective.name]
-    best = 0
-    for epoch, value in enumerate(values):
-        if objective.better_than(value, values[best]):
-            best = epoch
-    return {name: float(series[best]) for name, series in history.items() if len(series) > best}
 
 
 def format_trial(trial, cost: dict | None, seconds: float, objective: str = "val_accuracy") -> str:
