@@ -98,11 +98,13 @@ def model_metadata_buffer(
         The flatbuffer bytes (file identifier "M001").
 
     Raises:
-        ValueError: `mean` and `std` of different lengths, empty, or a zero `std`.
+        ValueError: `mean` and `std` of different lengths, or empty.
     """
     mean, std = [float(v) for v in mean], [float(v) for v in std]
-    if not mean or len(mean) != len(std) or any(v == 0 for v in std):
-        raise ValueError(f"Normalization needs as many non-zero std as means, got mean={mean}, std={std}.")
+    if not mean or len(mean) != len(std):
+        raise ValueError(f"Normalization needs as many std as means, got mean={mean}, std={std}.")
+    # A constant feature (std 0, e.g. a border pixel) is only shifted, as Keras' Normalization does.
+    std = [v if v > 0 else 1.0 for v in std]
     b = flatbuffers.Builder(1024)
     norm = _table(b, NORMALIZATION, {"mean": _vector_of_floats(b, mean), "std": _vector_of_floats(b, std)})
     unit = _table(b, PROCESS_UNIT, {"options": norm}, {"options_type": NORMALIZATION_OPTIONS})
