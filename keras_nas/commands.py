@@ -431,10 +431,16 @@ HELP_SPACES = (
     DEFAULT_SPACE, "autoencoder", "conv", "conv_autoencoder", "kws", "micro", "mlp", "mlperf-ad",
     "mlperf-ic", "mlperf-kws", "mlperf-vww", "mobile", "nb201", "oneshot",
 )
-STRATEGIES_EPILOG = (
-    f"Strategies (`strategy:` or --strategy): {', '.join(HELP_STRATEGIES)}, and any a --plugin "
-    f"or the config's `plugins:` registers. Spaces (`space:`): {', '.join(HELP_SPACES)}."
-)
+def strategies_epilog() -> str:
+    """The strategies and spaces `keras-nas search --help` lists.
+
+    The built-in names without importing the registry; when it is already loaded
+    (a plugin registered a strategy in this process), every registered name.
+    """
+    registry = sys.modules.get("keras_nas.strategies.registry")
+    names = registry.names() if registry is not None else HELP_STRATEGIES
+    return (f"Strategies (`strategy:` or --strategy): {', '.join(names)}, and any a --plugin "
+            f"or the config's `plugins:` registers. Spaces (`space:`): {', '.join(HELP_SPACES)}.")
 
 
 def add_search_parser(subparsers) -> argparse.ArgumentParser:
@@ -448,7 +454,7 @@ def add_search_parser(subparsers) -> argparse.ArgumentParser:
             "(report.md/.html/.json and plots) into the project directory. Options given on "
             "the command line override the config."
         ),
-        epilog=STRATEGIES_EPILOG,
+        epilog=strategies_epilog(),
     )
     p.add_argument("--config", required=True, help="search config, .yaml/.yml or .json")
     p.add_argument("--plugin", action="append", metavar="MODULE_OR_FILE.py",
