@@ -71,8 +71,8 @@ def digits():
     h = keras.layers.GlobalAveragePooling2D()(h)
     outputs = keras.layers.Dense(10, activation="softmax")(h)
     model = keras.Model(inputs, outputs)
-    model.compile(keras.optimizers.Adam(0.01), "sparse_categorical_crossentropy", metrics=["accuracy"])
-    model.fit(x[:1400], y[:1400], epochs=30, batch_size=64, verbose=0)
+    model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x[:1400], y[:1400], epochs=60, batch_size=32, verbose=0)  # float: 86 % on the rest
     data_int8 = tflite.to_tflite(model, "int8", representative_data=x[:200])
     interpreter = tflite.load_interpreter(data_int8)
     detail = interpreter.get_input_details()[0]

@@ -111,7 +111,7 @@ def test_a_registered_name_appears_in_every_list(registry_restored, tmp_path):
     assert NASModel(strategy="test-listed")._strategy_name() == "test-listed"
     strategies.unregister("test-listed")
     assert "test-listed" not in strategies.names()
-    with pytest.raises(commands.ConfigError, match=r"'test-listed'; allowed: .*name it in `plugins:` or pass --plugin"):
+    with pytest.raises(commands.ConfigError, match=r"'test-listed'; allowed: .*pass --plugin, or name it in `plugins:` and pass --allow-plugins"):
         commands.check_config({"strategy": "test-listed"}, need_data=False)
 
 
