@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import warnings
 from pathlib import Path
@@ -19,7 +20,8 @@ from keras_nas.constraints import Constraints
 from keras_nas.data import PreparedData, prepare_data
 from keras_nas.errors import NotFittedError
 from keras_nas.export import export_model
-from keras_nas.search_setup import make_tuner
+from keras_nas.search_setup import SearchSettings, make_tuner
+from keras_nas.selection import FinalTraining
 from keras_nas.strategies import NASOracle
 from keras_nas.tuner import NASTuner
 
@@ -206,7 +208,7 @@ class NASModel:
             setattr(self, name, value)
         self._strategy = strategies.lookup(strategy)
         self.finalist_scores_: dict = {}
-        self._final_fit: dict = {}
+        self._final_training: FinalTraining | None = None
 
         self.tuner: NASTuner | None = None
         self.model_: keras.Model | None = None
@@ -283,7 +285,7 @@ class NASModel:
         search_epochs = self.search_epochs or (
             min(epochs, MAX_BUDGETED_SEARCH_EPOCHS) if self.max_search_seconds else epochs
         )
-        self.tuner = make_tuner(self, self._strategy, data, search_epochs)
+        self.tuner = make_tuner(self._search_setup(), self._strategy, data, search_epochs)
         self.tuner.trial_verbose = verbose
         if verbose:
             print(
@@ -304,9 +306,9 @@ class NASModel:
             if verbose:
                 print("This process was a worker: the chief selects and trains the winner.")
             return None
-        self._final_fit = dict(
-            epochs=epochs, callbacks=list(callbacks or []), verbose=verbose,
-            train_kwargs=train_kwargs, search_epochs=search_epochs,
+        self._final_training = FinalTraining(
+            data=data, epochs=epochs, search_epochs=search_epochs,
+            callbacks=tuple(callbacks or ()), train_kwargs=train_kwargs, verbose=verbose,
         )
         if verbose:
             summary = self.tuner.search_summary()
@@ -315,7 +317,10 @@ class NASModel:
                 f"their cost, {summary['failed']} failed; {summary['search_seconds']:.0f} s, of "
                 f"which {100 * summary['measure_share']:.1f} % measuring hardware cost."
             )
-        return selection.train_winner(self, selection.select_winner(self))
+        winner, self.finalist_scores_ = selection.select_winner(
+            self.tuner, self.constraints, self._final_training, self.finalists, self.select
+        )
+        return self._train_winner(winner)
 
     def choose(self, trial: str | dict | Callable[[dict], float], epochs: int | None = None):
         """Makes another trained candidate the model: by trial id, or by a selection rule.
@@ -337,12 +342,63 @@ class NASModel:
         model.choose({"maximize": "val_accuracy", "latency_ms": ("<=", 0.02)})
         ```
         """
-        chosen = selection.chosen_trial(self, trial)
-        fit = dict(self._final_fit)
+        if self.tuner is None:
+            raise NotFittedError("No search yet: call `fit` first.")
+        chosen = selection.chosen_trial(self.tuner, trial)
         if epochs is not None:
-            fit["epochs"] = epochs
-        self._final_fit = fit
-        return selection.train_winner(self, chosen)
+            self._final_training = dataclasses.replace(self._final_training, epochs=epochs)
+        return self._train_winner(chosen)
+
+    def _train_winner(self, trial) -> keras.callbacks.History:
+        """Trains `trial`'s architecture as `fit` was asked to; it becomes the model, recorded in the search folder."""
+        final = self._final_training
+        self.best_trial_ = trial
+        trained = selection.train_winner(self.tuner, trial, self.constraints, final)
+        self.model_, self.cost_ = trained.model, trained.cost
+        run_record.save_winner(  # for the CLI and reports
+            self.tuner.project_dir, self.model_, trial, objective=self.objective, epochs=final.epochs,
+            cost=self.cost_, finalist_scores=self.finalist_scores_, search=self.search_settings(),
+        )
+        return trained.history
+
+    def _search_setup(self) -> SearchSettings:
+        """What `make_tuner` needs of this model's arguments."""
+        return SearchSettings(
+            space=self.space, strategy_kwargs=self.strategy_kwargs, objective=self.objective,
+            task=self._task, constraints=self.constraints, target=self.target,
+            directory=self.directory, project_name=self.project_name, overwrite=self.overwrite,
+            seed=self.seed, max_trials=self.max_trials, max_rejected_trials=self.max_rejected_trials,
+            max_search_seconds=self.max_search_seconds,
+            initial_architectures=self.initial_architectures, proxy=self.proxy,
+            proxy_pool_size=self.proxy_pool_size, latency_runs=self.latency_runs,
+            oracle=self.strategy if isinstance(self.strategy, NASOracle) else None,
+        )
+
+    def search_settings(self) -> dict:
+        """The strategy, budget and constraints of this search, as JSON-able values.
+
+        They are recorded in the search folder (`winner.json`, `search.json`) and
+        shown by `keras_nas.report`.
+        """
+        space = self.tuner.hypermodel.space if self.tuner is not None else None
+        return {
+            "strategy": self._strategy_name(),
+            "strategy_kwargs": run_record.jsonable(self.strategy_kwargs),
+            "seed": self.seed,
+            "task": self.task,
+            "objective": self.objective,
+            "objective_direction": self.tuner.oracle.objective.direction if self.tuner is not None else None,
+            "max_trials": self.max_trials,
+            "max_rejected_trials": self.max_rejected_trials,
+            "search_epochs": self.search_epochs,
+            "epochs": self._final_training.epochs if self._final_training is not None else None,
+            "constraints": self.constraints.active(),
+            "target": self.target.name,
+            "proxy": self.proxy,
+            "space": type(space).__name__ if space is not None else None,
+            "input_shape": list(self.input_shape) if self.input_shape else None,
+            "num_classes": self.num_classes,
+        }
 
     def _strategy_name(self) -> str:
         """The registered name of the strategy (an unregistered oracle class's: the class name)."""

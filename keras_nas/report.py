@@ -31,7 +31,6 @@ from keras_nas.run_record import (  # the directory's readers, under their earli
     read_trials,
     save_search_info,
     search_path as check_project_dir,
-    search_settings as search_info,
     summarize,
 )
 
@@ -206,7 +205,7 @@ def write_report(model_or_project_dir, path=None, export_dir=None, plots: bool =
 
             raise NotFittedError("This NASModel has not searched yet: call `fit` before `write_report`.")
         project_dir = check_project_dir(model.tuner.project_dir)
-        save_search_info(project_dir, search_info(model))
+        save_search_info(project_dir, model.search_settings())
     if export_dir is not None:
         save_search_info(project_dir, {"export_dir": str(Path(export_dir).resolve())})
     search = load_search(project_dir)
@@ -444,7 +443,6 @@ __all__ = [
     "read_trials",
     "read_space",
     "summarize",
-    "search_info",
     "save_search_info",
     "build_report",
     "format_markdown",

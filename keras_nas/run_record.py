@@ -554,31 +554,6 @@ def read_summary(project_dir, rows: list[dict] | None = None) -> dict:
 _MARKER_SETTINGS = ("strategy", "space", "objective", "seed", "input_shape", "num_classes")
 
 
-def search_settings(model) -> dict:
-    """The strategy, budget and constraints of a fitted `NASModel`, as JSON-able values."""
-    strategy = model._strategy_name()
-    fit = getattr(model, "_final_fit", {}) or {}
-    space = model.tuner.hypermodel.space if model.tuner is not None else None
-    return {
-        "strategy": strategy,
-        "strategy_kwargs": _jsonable(model.strategy_kwargs),
-        "seed": model.seed,
-        "task": model.task,
-        "objective": model.objective,
-        "objective_direction": model.tuner.oracle.objective.direction if model.tuner is not None else None,
-        "max_trials": model.max_trials,
-        "max_rejected_trials": model.max_rejected_trials,
-        "search_epochs": model.search_epochs,
-        "epochs": fit.get("epochs"),
-        "constraints": model.constraints.active(),
-        "target": model.target.name,
-        "proxy": model.proxy,
-        "space": type(space).__name__ if space is not None else None,
-        "input_shape": list(model.input_shape) if model.input_shape else None,
-        "num_classes": model.num_classes,
-    }
-
-
 def read_search_info(project_dir) -> dict:
     """`search.json` of a search directory (settings, CLI config, export folder), or `{}`."""
     return _read_if_present(os.path.join(str(project_dir), SEARCH_INFO), str(project_dir), {})
@@ -588,7 +563,7 @@ def save_search_info(project_dir, info: Mapping) -> None:
     """Writes (or updates) `search.json` in a project directory; None values are left out."""
     current = read_search_info(project_dir)
     current.update({k: v for k, v in info.items() if v is not None})
-    atomic_write_json(os.path.join(str(project_dir), SEARCH_INFO), _jsonable(current), indent=1)
+    atomic_write_json(os.path.join(str(project_dir), SEARCH_INFO), jsonable(current), indent=1)
 
 
 def read_settings(project_dir) -> dict:
@@ -626,8 +601,18 @@ def winner_model_path(project_dir) -> Path:
     return Path(project_dir) / WINNER_MODEL
 
 
-def save_winner(model, trial, epochs: int) -> None:
-    """Writes `winner.keras` and `winner.json` of a fitted `NASModel` into its project directory.
+def save_winner(
+    project_dir,
+    model,
+    trial,
+    *,
+    objective: str,
+    epochs: int,
+    cost: Mapping,
+    finalist_scores: Mapping,
+    search: Mapping,
+) -> None:
+    """Writes `winner.keras` and `winner.json` of a search's trained winner into its project directory.
 
     The two are one unit: `winner.json` is written last and holds the SHA-256
     of `winner.keras` (`model_sha256`), which `load_winner_model` checks. Each
@@ -637,24 +622,29 @@ def save_winner(model, trial, epochs: int) -> None:
     with a clear error, never a mismatched pair taken as a winner.
 
     Args:
-        model: The `NASModel` whose `model_` was trained from `trial`.
+        project_dir: The search's project directory.
+        model: The trained winner, a `keras.Model`.
         trial: The winning Keras Tuner trial.
+        objective: The search objective (`trial.score` is of it).
         epochs: Epochs of the final training.
+        cost: The trained winner's measured cost (`Cost.to_dict()`).
+        finalist_scores: Each finalist's mean score of two trainings.
+        search: The search's settings (`NASModel.search_settings()`).
     """
-    project = model.tuner.project_dir
+    project = str(project_dir)
     info = {
         "trial_id": trial.trial_id,
-        "objective": model.objective,
+        "objective": objective,
         "score": trial.score,
         "epochs": epochs,
-        "cost": model.cost_,
-        "finalist_scores": model.finalist_scores_,
+        "cost": dict(cost),
+        "finalist_scores": dict(finalist_scores),
         "hyperparameters": dict(trial.hyperparameters.values),
-        "search": search_settings(model),
+        "search": dict(search),
     }
     json.dumps(info)  # a value JSON cannot hold fails here, before the model is replaced
     path = winner_model_path(project)
-    atomic_save_model(model.model_, str(path))
+    atomic_save_model(model, str(path))
     info[WINNER_DIGEST] = file_sha256(path)
     atomic_write_json(os.path.join(project, WINNER_INFO), info, indent=1)
 
@@ -713,7 +703,7 @@ def has_winner(project_dir) -> bool:
     return winner_model_path(project_dir).is_file() and (Path(project_dir) / WINNER_INFO).is_file()
 
 
-def _jsonable(values: Mapping) -> dict:
+def jsonable(values: Mapping) -> dict:
     """`values` with anything JSON cannot hold replaced by its repr."""
     return {k: v if _is_plain(v) else repr(v) for k, v in values.items()}
 
@@ -733,6 +723,7 @@ __all__ = [
     "atomic_save_model",
     "atomic_write_json",
     "has_winner",
+    "jsonable",
     "load_winner_model",
     "outcome_of",
     "read_cost",
@@ -749,7 +740,6 @@ __all__ = [
     "save_trial",
     "save_winner",
     "search_path",
-    "search_settings",
     "summarize",
     "trial_row",
 ]

@@ -3,38 +3,65 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import Any
 
 import keras_tuner
 
 from keras_nas import search_dir
+from keras_nas.constraints import Constraints
 from keras_nas.cost_predictor import scale_to_fit
 from keras_nas.data import PreparedData
 from keras_nas.hypermodel import NASHyperModel
 from keras_nas.strategies import FitInfo, NASOracle, Strategy
-from keras_nas.tasks import INT8_PREFIX
+from keras_nas.tasks import INT8_PREFIX, Task
+from keras_nas.tflite import Target
 from keras_nas.tuner import NASTuner
-
-if TYPE_CHECKING:
-    from keras_nas.model import NASModel
 
 # With a time budget (`max_search_seconds`): the share of it the search may take
 # (finalists and the final training take the rest).
 SEARCH_SHARE_OF_BUDGET = 0.7
 
 
-def make_tuner(model: NASModel, strategy: Strategy, data: PreparedData, epochs: int) -> NASTuner:
-    """The tuner of `model`'s search, with its hypermodel and oracle.
+@dataclass(frozen=True)
+class SearchSettings:
+    """What a search follows, as the user gave it to `NASModel` (checked there).
+
+    `oracle` is an oracle instance the user gave as `strategy` (used as it is),
+    else `None`; the other fields are `NASModel`'s arguments of the same names.
+    """
+
+    space: Any
+    strategy_kwargs: dict
+    objective: str
+    task: Task
+    constraints: Constraints
+    target: Target
+    directory: str
+    project_name: str
+    overwrite: bool
+    seed: int | None
+    max_trials: int
+    max_rejected_trials: int | None
+    max_search_seconds: float | None
+    initial_architectures: Any
+    proxy: str | None
+    proxy_pool_size: int
+    latency_runs: int
+    oracle: NASOracle | None = None
+
+
+def make_tuner(settings: SearchSettings, strategy: Strategy, data: PreparedData, epochs: int) -> NASTuner:
+    """The tuner of a search, with its hypermodel and oracle.
 
     The strategy's plan gives the space, head, oracle and tuner classes; the
-    oracle gets `model`'s budget, seed and objective, the strategy's
+    oracle gets the settings' budget, seed and objective, the strategy's
     `fit_arguments` and, if its class proposes them, the initial architectures.
-    An oracle instance given as `model.strategy` is used as it is.
+    An oracle instance given as the strategy (`settings.oracle`) is used as it is.
 
     Args:
-        model: The `NASModel` whose settings (strategy_kwargs, space,
-            constraints, directory, ...) the search follows.
-        strategy: `model`'s registered `Strategy`.
+        settings: What the search follows (space, constraints, directory, ...).
+        strategy: The registered `Strategy`.
         data: The prepared fit data.
         epochs: Epochs per candidate.
 
@@ -44,7 +71,7 @@ def make_tuner(model: NASModel, strategy: Strategy, data: PreparedData, epochs: 
     Raises:
         ValueError: If the project directory holds another search.
     """
-    plan = strategy.plan(model.space, model.strategy_kwargs, model.objective)
+    plan = strategy.plan(settings.space, settings.strategy_kwargs, settings.objective)
     hypermodel = NASHyperModel(
         input_shape=data.input_shape,
         num_classes=data.num_classes,
@@ -54,43 +81,43 @@ def make_tuner(model: NASModel, strategy: Strategy, data: PreparedData, epochs: 
         variance=data.variance,
         one_hot=data.one_hot,
         learning_rates=list(plan.learning_rates) if plan.learning_rates else None,
-        task=model._task,
+        task=settings.task,
         targets=data.targets,
-        objective=model.objective,
+        objective=settings.objective,
         validation=(data.x_val, data.y_val),
     )
-    if model._task.name != "classification":
+    if settings.task.name != "classification":
         check_task_model(hypermodel, data.input_shape)
-    if isinstance(model.strategy, NASOracle):
-        oracle = model.strategy
+    if settings.oracle is not None:
+        oracle = settings.oracle
     else:
-        oracle = _make_oracle(model, strategy, plan, hypermodel, epochs)
-    if model.proxy is not None:
+        oracle = _make_oracle(settings, strategy, plan, hypermodel, epochs)
+    if settings.proxy is not None:
         from keras_nas.proxies import ProxyScreen
 
         x, y = data.train_args if len(data.train_args) == 2 else (data.representative_x, None)
         oracle.screen = ProxyScreen(
-            hypermodel, x, y, proxy=model.proxy, pool_size=model.proxy_pool_size, seed=model.seed
+            hypermodel, x, y, proxy=settings.proxy, pool_size=settings.proxy_pool_size, seed=settings.seed
         )
     # The marker (keras_nas/search_dir.py) refuses to resume another project's directory.
     info = search_dir.search_info(hypermodel, oracle)
-    if not model.overwrite:
-        search_dir.check_search_marker(os.path.join(str(model.directory), model.project_name), info)
+    if not settings.overwrite:
+        search_dir.check_search_marker(os.path.join(str(settings.directory), settings.project_name), info)
     tuner = plan.tuner_class(
         hypermodel=hypermodel,
         oracle=oracle,
-        constraints=model.constraints,
+        constraints=settings.constraints,
         representative_data=data.representative_x,
-        latency_runs=model.latency_runs,
-        int8_validation=(data.x_val, data.y_val) if model.objective.startswith(INT8_PREFIX) else None,
-        target=model.target,
-        directory=model.directory,
-        project_name=model.project_name,
-        overwrite=model.overwrite,
+        latency_runs=settings.latency_runs,
+        int8_validation=(data.x_val, data.y_val) if settings.objective.startswith(INT8_PREFIX) else None,
+        target=settings.target,
+        directory=settings.directory,
+        project_name=settings.project_name,
+        overwrite=settings.overwrite,
         **plan.tuner_kwargs,
     )
     search_dir.write_search_marker(tuner.project_dir, info)
-    if model.initial_architectures == "auto" and tuner.cost_filter is not None:
+    if settings.initial_architectures == "auto" and tuner.cost_filter is not None:
         # The expert designs, sized for this board before any is measured.
         oracle.initial_architectures = scale_to_fit(
             oracle.initial_architectures, tuner.cost_filter, oracle.search_space()
@@ -118,12 +145,12 @@ def check_task_model(hypermodel: NASHyperModel, input_shape: tuple) -> None:
         )
 
 
-def _make_oracle(model: NASModel, strategy: Strategy, plan, hypermodel: NASHyperModel,
+def _make_oracle(settings: SearchSettings, strategy: Strategy, plan, hypermodel: NASHyperModel,
                  epochs: int) -> NASOracle:
-    """The plan's oracle, made with `model`'s arguments and what the strategy takes from `fit`."""
+    """The plan's oracle, made with the search's settings and what the strategy takes from `fit`."""
     kwargs = dict(plan.oracle_kwargs)
     if plan.initial_architectures and plan.oracle_class.proposes_initial_architectures:
-        initial = model.initial_architectures
+        initial = settings.initial_architectures
         if initial == "auto":
             initial = hypermodel.initial_architectures()
         kwargs.setdefault("initial_architectures", list(initial or []))
@@ -131,12 +158,12 @@ def _make_oracle(model: NASModel, strategy: Strategy, plan, hypermodel: NASHyper
                   num_classes=hypermodel.targets.num_outputs)
     for key, value in strategy.from_fit(fit).items():
         kwargs.setdefault(key, value)
-    if model.max_search_seconds:
-        kwargs["max_search_seconds"] = SEARCH_SHARE_OF_BUDGET * model.max_search_seconds
+    if settings.max_search_seconds:
+        kwargs["max_search_seconds"] = SEARCH_SHARE_OF_BUDGET * settings.max_search_seconds
     return plan.oracle_class(
-        objective=keras_tuner.Objective(model.objective, direction=model._task.direction(model.objective)),
-        max_trials=model.max_trials,
-        max_rejected_trials=model.max_rejected_trials,
-        seed=model.seed,
+        objective=keras_tuner.Objective(settings.objective, direction=settings.task.direction(settings.objective)),
+        max_trials=settings.max_trials,
+        max_rejected_trials=settings.max_rejected_trials,
+        seed=settings.seed,
         **kwargs,
     )

@@ -149,7 +149,7 @@ def test_time_budget_stops_proposing_and_caps_the_candidates_epochs(tmp_path):
     # 70 % of the budget is the search's: one candidate starts, none after it.
     assert model.tuner.oracle.max_search_seconds == pytest.approx(0.7)
     assert model.search_summary()["trained"] == 1
-    assert model._final_fit["search_epochs"] == 20 and model._final_fit["epochs"] == 22
+    assert model._final_training.search_epochs == 20 and model.search_settings()["epochs"] == 22
 
 
 def test_random_draws_learn_which_choices_fit():

@@ -137,7 +137,7 @@ def test_hyperband_takes_its_max_epochs_from_fit_through_its_declared_hook(tmp_p
     for strategy_kwargs, expected in (({}, 3), ({"max_epochs": 5}, 5)):
         model = NASModel(strategy="hyperband", max_trials=2, seed=0, directory=str(tmp_path),
                          project_name=f"hb{expected}", strategy_kwargs=strategy_kwargs, **TINY)
-        tuner = make_tuner(model, lookup(model.strategy), data, epochs=3)
+        tuner = make_tuner(model._search_setup(), lookup(model.strategy), data, epochs=3)
         assert tuner.oracle.max_epochs == expected
 
 
@@ -275,8 +275,6 @@ def test_an_oracle_class_is_made_with_the_models_arguments_registered_or_not(tmp
     assert model.search_summary()["trained"] == 2
     search = json.loads((Path(model.tuner.project_dir) / "winner.json").read_text())["search"]
     assert search["strategy"] == "Unregistered" and search["max_trials"] == 2
-    from keras_nas.report import search_info
-
-    assert search_info(model)["strategy"] == "Unregistered"
+    assert model.search_settings()["strategy"] == "Unregistered"
     with pytest.raises(ValueError, match=r"`strategy` must be a strategy name .* got 3"):
         NASModel(strategy=3)

@@ -191,6 +191,12 @@ def test_fit_releases_the_lock_and_writes_the_winner_atomically(fitted, monkeypa
     good = (project / "winner.keras").read_bytes()
     info = (project / "winner.json").read_text()
 
+    def save_winner(cost):
+        run_record.save_winner(
+            project, fitted.model_, fitted.best_trial_, objective=fitted.objective, epochs=1,
+            cost=cost, finalist_scores={}, search=fitted.search_settings(),
+        )
+
     def save_half_then_die(self, filepath, *args, **kwargs):
         Path(filepath).write_bytes(good[: len(good) // 2])
         raise KeyboardInterrupt("killed during the save")
@@ -198,17 +204,12 @@ def test_fit_releases_the_lock_and_writes_the_winner_atomically(fitted, monkeypa
     with monkeypatch.context() as m:
         m.setattr(keras.Model, "save", save_half_then_die)
         with pytest.raises(KeyboardInterrupt):
-            run_record.save_winner(fitted, fitted.best_trial_, 1)
+            save_winner(fitted.cost_)
     assert (project / "winner.keras").read_bytes() == good
     keras.models.load_model(project / "winner.keras")
 
-    cost = fitted.cost_
-    fitted.cost_ = {"flash_kb": object()}  # not JSON: the write fails half way
-    try:
-        with pytest.raises(TypeError):
-            run_record.save_winner(fitted, fitted.best_trial_, 1)
-    finally:
-        fitted.cost_ = cost
+    with pytest.raises(TypeError):
+        save_winner({"flash_kb": object()})  # not JSON: the write fails half way
     assert (project / "winner.json").read_text() == info
     assert not [n for n in os.listdir(project) if ".tmp-" in n]
 
