@@ -61,6 +61,7 @@ def checked_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
     if a["objective"] is not None:  # a name, or a keras_tuner.Objective: the search runs on its name
         a["objective"] = task.check_objective(a["objective"])
     check_bool(a["overwrite"], "overwrite")
+    check_bool(a["refit"], "refit")
     check_positive_int(a["max_trials"], "max_trials", allow_none=True)
     if isinstance(a["strategy"], NASOracle):
         # An oracle instance was made with its own budget, seed and objective: they are used.

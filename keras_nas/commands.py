@@ -647,6 +647,7 @@ def run_export(args: argparse.Namespace) -> int:
             x_val=x_val, y_val=y_val, labels=args.labels, verbose=not args.quiet,
             x_train=data.get("x"), y_train=data.get("y"),
             task=run_record.read_settings(project).get("task", "classification"),
+            validation_in_training=run_record.read_winner(project).get("trained_on") == "train+validation",
         )
         run_record.save_search_info(project, {"export_dir": str(Path(args.out).resolve())})
     except ValueError as e:

@@ -59,6 +59,33 @@ class PreparedData:
     variance: np.ndarray
     targets: tasks.TargetInfo | None = None
 
+    def with_validation_args(self) -> tuple:
+        """`train_args` with the validation data appended: what a final training on all the data gets.
+
+        Arrays are concatenated; a dataset is concatenated with the validation
+        dataset (or the validation arrays, batched as `batch_size` or 32).
+        For task "anomaly", `validation_data` holds only the normal samples.
+        """
+        if len(self.train_args) == 2:
+            return tuple(np.concatenate([part, extra]) for part, extra in
+                         zip(self.train_args, self.validation_data[:2]))
+        import tensorflow as tf
+
+        (train,) = self.train_args
+        extra = self.validation_data
+        if not _is_dataset(extra):
+            extra = tf.data.Dataset.from_tensor_slices(tuple(extra[:2])).batch(
+                self.train_kwargs.get("batch_size") or 32
+            )
+        try:
+            return (train.concatenate(extra),)
+        except (TypeError, ValueError) as e:
+            raise ValueError(
+                "refit=True trains the winner on the training and the validation data together, "
+                f"but the validation dataset's elements do not match the training dataset's ({e}). "
+                "Give both in the same structure and dtypes, or pass refit=False to NASModel."
+            ) from None
+
 
 def prepare_data(
     x,

@@ -62,6 +62,7 @@ def export_model(
     x_train: np.ndarray | None = None,
     y_train: np.ndarray | None = None,
     task: "tasks.Task | str" = "classification",
+    validation_in_training: bool = False,
 ) -> dict:
     """Exports `model` and measures every TFLite file on the real runtimes.
 
@@ -99,6 +100,9 @@ def export_model(
         x_train, y_train: Training data, needed by "tflite-int8-qat".
         task: The model's task (`keras_nas.tasks`): how outputs are scored and
             what the C header says about the output.
+        validation_in_training: The model was trained on `x_val` too (a
+            winner refit on all the data): the report says its scores are
+            not held out (`validation_in_training`).
 
     Returns:
         The report dict, also written to `directory/report.json`: `files`,
@@ -146,7 +150,7 @@ def export_model(
         )
     with ExportFolder(directory, output_names(formats, task.name == "classification")) as folder:
         report = _write_outputs(model, folder, formats, representative_data, x_val, y_val, labels,
-                                x_train, y_train, task)
+                                x_train, y_train, task, validation_in_training)
         folder.commit()
     if verbose:
         print(format_report(report))
@@ -164,13 +168,13 @@ def output_names(formats, classifier: bool = False) -> list[str]:
 
 
 def _write_outputs(model, folder: ExportFolder, formats, representative_data, x_val, y_val, labels,
-                   x_train, y_train, task) -> dict:
+                   x_train, y_train, task, validation_in_training: bool = False) -> dict:
     """Writes every output into `folder.staging`; returns the report (naming the final paths)."""
     work = folder.staging
     metric, objective = task.export_metric(y_val)
     scores: dict = {}
     report = {"files": {}, "task": task.name, "metric": metric, "scores": scores, "formats": {},
-              "runtime": tflite.runtime_name()}
+              "runtime": tflite.runtime_name(), "validation_in_training": bool(validation_in_training)}
     if task.name == "classification":
         report["accuracy"] = scores  # its name when only classifiers were exported
     evaluate = x_val is not None and (y_val is not None or task.name == "anomaly")
@@ -337,10 +341,15 @@ def format_report(report: dict, markdown: bool = False) -> str:
         )
     header = ["format", "size", metric, "TFLM arena", "host latency", "MCU latency",
               "MACs", "ops"]
+    seen = report.get("validation_in_training") and base is not None
+    note = ("The model was trained on the validation data too (refit on all the data): these "
+            "scores are not held out; the search's scores are.")
     if markdown:
         lines = ["# Deployment report", ""]
         if base is not None:
             lines += [f"Float (Keras) validation {metric}: {base:.4f}", ""]
+        if seen:
+            lines += [note, ""]
         lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         lines += ["| " + " | ".join(row) + " |" for row in rows]
         lines += ["", f"Runtime: {report.get('runtime', '?')}", "", "## Files", ""]
@@ -348,6 +357,8 @@ def format_report(report: dict, markdown: bool = False) -> str:
             lines.append(f"- {fmt}: {', '.join(path) if isinstance(path, list) else path}")
         return "\n".join(lines)
     lines = ["Export report"]
+    if seen:
+        lines.append(f"  {note}")
     if base is not None:
         lines.append(f"  {metric}  float (Keras)   {base:.4f}")
     for row in rows:

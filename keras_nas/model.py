@@ -161,6 +161,14 @@ class NASModel:
             `keras.Model.compile`; each model gets fresh copies), so that
             `objective` can name them. They see the labels as given (for AUC
             on a binary task, give one-hot labels).
+        refit: Train the winner on all the data `fit` got, the training and
+            the validation data together (as AutoKeras does after its search),
+            for `epochs`. The validation data then no longer measures the
+            final model: the search's scores (`trials()`, `winner.json`) stay
+            held-out figures, and `export`'s report says its validation score
+            is of data the model trained on. With `False` the winner trains on
+            the training data only. (Task "anomaly": the normal validation
+            samples are added, never the anomalies.)
 
     Example:
 
@@ -201,6 +209,7 @@ class NASModel:
         finalists: int = 2,
         max_search_seconds: float | None = None,
         metrics: list | None = None,
+        refit: bool = True,
     ):
         arguments = dict(locals())
         del arguments["self"]
@@ -255,6 +264,12 @@ class NASModel:
             distributed search: the chief trains the winner).
         """
         checks.check_fit_keywords(fit_kwargs, type(self))
+        if self.refit and "sample_weight" in fit_kwargs:
+            raise ValueError(
+                "`sample_weight` weighs the training samples only, but refit=True trains the winner "
+                "on the training and the validation data together: pass refit=False to NASModel, "
+                "or weigh classes with `class_weight=` instead."
+            )
         data = prepare_data(
             x, y, validation_data, validation_split, batch_size, self.num_classes, task=self._task
         )
@@ -309,6 +324,7 @@ class NASModel:
         self._final_training = FinalTraining(
             data=data, epochs=epochs, search_epochs=search_epochs,
             callbacks=tuple(callbacks or ()), train_kwargs=train_kwargs, verbose=verbose,
+            refit=self.refit,
         )
         if verbose:
             summary = self.tuner.search_summary()
@@ -358,6 +374,7 @@ class NASModel:
         run_record.save_winner(  # for the CLI and reports
             self.tuner.project_dir, self.model_, trial, objective=self.objective, epochs=final.epochs,
             cost=self.cost_, finalist_scores=self.finalist_scores_, search=self.search_settings(),
+            trained_on=final.trained_on,
         )
         return trained.history
 
@@ -398,6 +415,7 @@ class NASModel:
             "space": type(space).__name__ if space is not None else None,
             "input_shape": list(self.input_shape) if self.input_shape else None,
             "num_classes": self.num_classes,
+            "refit": self.refit,
         }
 
     def _strategy_name(self) -> str:
@@ -530,6 +548,7 @@ class NASModel:
             x_train=data.train_args[0] if len(data.train_args) == 2 else None,
             y_train=data.train_args[1] if len(data.train_args) == 2 else None,
             task=self._task,
+            validation_in_training=self._final_training.refit,
         )
         run_record.save_search_info(self.tuner.project_dir, {"export_dir": str(Path(directory).resolve())})
         for line in self.constraints.shipped_over_limit(report):

@@ -611,6 +611,7 @@ def save_winner(
     cost: Mapping,
     finalist_scores: Mapping,
     search: Mapping,
+    trained_on: str = "train",
 ) -> None:
     """Writes `winner.keras` and `winner.json` of a search's trained winner into its project directory.
 
@@ -630,6 +631,8 @@ def save_winner(
         cost: The trained winner's measured cost (`Cost.to_dict()`).
         finalist_scores: Each finalist's mean score of two trainings.
         search: The search's settings (`NASModel.search_settings()`).
+        trained_on: The data of the final training: "train", or
+            "train+validation" (the validation score then is not held out).
     """
     project = str(project_dir)
     info = {
@@ -637,6 +640,7 @@ def save_winner(
         "objective": objective,
         "score": trial.score,
         "epochs": epochs,
+        "trained_on": trained_on,
         "cost": dict(cost),
         "finalist_scores": dict(finalist_scores),
         "hyperparameters": dict(trial.hyperparameters.values),

@@ -36,6 +36,8 @@ class FinalTraining:
         callbacks: The user's Keras callbacks.
         train_kwargs: Passed on to `keras.Model.fit` (batch size, `class_weight`, ...).
         verbose: 0 silent, 1 a line per step and the final training's progress.
+        refit: The winner trains on the training and the validation data
+            together (the finalists' second runs never do).
     """
 
     data: PreparedData
@@ -44,6 +46,12 @@ class FinalTraining:
     callbacks: tuple = ()
     train_kwargs: dict = dataclasses.field(default_factory=dict)
     verbose: int = 0
+    refit: bool = False
+
+    @property
+    def trained_on(self) -> str:
+        """Which data the winner's training uses: "train" or "train+validation"."""
+        return "train+validation" if self.refit else "train"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,7 +145,7 @@ def second_score(tuner: NASTuner, trial, final: FinalTraining) -> float:
     with released_after_use():
         model, history = fit_architecture(
             tuner, trial, tuner.trial_seed(trial) + 7919, dataclasses.replace(
-                final, epochs=final.search_epochs, callbacks=(), verbose=0
+                final, epochs=final.search_epochs, callbacks=(), verbose=0, refit=False
             ),
         )
         objective = tuner.oracle.objective.name
@@ -147,15 +155,16 @@ def second_score(tuner: NASTuner, trial, final: FinalTraining) -> float:
 
 
 def fit_architecture(tuner: NASTuner, trial, seed: int, final: FinalTraining):
-    """Builds `trial`'s architecture afresh and trains it on the fit data as the search does
-    (cosine schedule, the last epoch's weights) for `final.epochs`; returns the model and its `History`."""
+    """Builds `trial`'s architecture afresh and trains it as the search does (cosine schedule,
+    the last epoch's weights) for `final.epochs`, on the training data (with `final.refit`: and
+    the validation data); returns the model and its `History`."""
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
     model = tuner.hypermodel.build(trial.hyperparameters)
     history = tuner.hypermodel.fit(
         trial.hyperparameters,
         model,
-        *final.data.train_args,
+        *(final.data.with_validation_args() if final.refit else final.data.train_args),
         validation_data=final.data.validation_data,
         epochs=final.epochs,
         callbacks=list(final.callbacks),
@@ -189,7 +198,8 @@ def train_winner(tuner: NASTuner, trial, constraints: Constraints, final: FinalT
     """
     if final.verbose:
         print(f"Winner: trial {trial.trial_id} ({tuner.oracle.objective.name} {trial.score:.4f}); "
-              f"training it for {final.epochs} epochs.")
+              f"training it for {final.epochs} epochs on the {final.trained_on.replace('+', ' and ')} "
+              "data.")
     model, history = fit_architecture(tuner, trial, tuner.trial_seed(trial), final)
     cost = tuner.measurer.measure_trained(model).to_dict()
     broken = constraints.violations(cost)
