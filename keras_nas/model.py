@@ -333,6 +333,8 @@ class NASModel:
                 f"their cost, {summary['failed']} failed; {summary['search_seconds']:.0f} s, of "
                 f"which {100 * summary['measure_share']:.1f} % measuring hardware cost."
             )
+            if summary.get("limit_use"):
+                print(f"Limit use of the trained candidates: {run_record.limit_use_text(summary)}.")
         winner, self.finalist_scores_ = selection.select_winner(
             self.tuner, self.constraints, self._final_training, self.finalists, self.select
         )

@@ -319,7 +319,8 @@ def _overview(report: dict) -> list[tuple[str, str]]:
                    f"{summary['failed']} failed" + (f", {summary['running']} running" if summary["running"] else "")),
         ("time", f"{summary['search_seconds']:.0f} s of trials, {100 * summary['measure_share']:.1f} % "
                  "measuring hardware cost"),
-    ]
+    ] + ([("limit use", run_record.limit_use_text(summary))] if summary.get("limit_use") else [])
+
 
 
 def _winner_lines(report: dict) -> list[str]:

@@ -487,13 +487,20 @@ def _last_value(metric: Mapping) -> float | None:
 # -- the summary -------------------------------------------------------------------------------
 
 
-def summarize(rows: list[dict], skipped: int = 0, prediction_seconds: float = 0.0) -> dict:
+# A trained candidate "near the limits" uses more than this share of its binding limit.
+NEAR_LIMIT_SHARE = 0.75
+
+
+def summarize(rows: list[dict], skipped: int = 0, prediction_seconds: float = 0.0,
+              limits: Mapping[str, float] | None = None) -> dict:
     """Trials by outcome, search time and the share spent measuring hardware cost.
 
     Args:
         rows: `trial_row`s of the search.
         skipped: Proposals predicted over the flash/RAM limits, never converted.
         prediction_seconds: Time spent building proposals to predict their cost.
+        limits: The search's active constraints (`Constraints.active()`), to
+            report how much of them the trained candidates use.
 
     Returns:
         A dict with `trials`, `trained`, `rejected`, `failed` (in training),
@@ -502,7 +509,12 @@ def summarize(rows: list[dict], skipped: int = 0, prediction_seconds: float = 0.
         `prediction_seconds`, `rejection_share` (time of rejected candidates
         and of prediction / trial and prediction time) and, when the cost was
         predicted, the predictor's median and largest relative error on flash
-        and arena (`predicted_flash_kb_median_error`, ...).
+        and arena (`predicted_flash_kb_median_error`, ...). With `limits`:
+        `limit_use`, per limit, the trained candidates' cost as a share of it
+        (`median`, `quartiles`, `max`), and `near_limit_share`, the share of
+        trained candidates whose binding limit (the one they use most of)
+        is used above 75 %: whether the search explored the region where
+        the largest models that fit sit.
     """
     counts = collections.Counter(row["outcome"] for row in rows)
     total = sum(row["seconds"] or 0.0 for row in rows)
@@ -535,16 +547,51 @@ def summarize(rows: list[dict], skipped: int = 0, prediction_seconds: float = 0.
         if values:
             summary[f"predicted_{key}_median_error"] = float(np.median(values))
             summary[f"predicted_{key}_max_error"] = float(np.max(values))
+    if limits:
+        summary.update(limit_use(rows, limits))
     return summary
 
+
+def limit_use(rows: list[dict], limits: Mapping[str, float]) -> dict:
+    """How much of each limit the trained candidates use (see `summarize`)."""
+    trained = [row["cost"] for row in rows if row["outcome"] == TRAINED and row["cost"]]
+    shares = {
+        key: [cost[key] / limit for cost in trained if cost.get(key) is not None]
+        for key, limit in limits.items() if limit
+    }
+    use = {
+        key: {"median": float(np.median(values)),
+              "quartiles": [float(q) for q in np.percentile(values, [25, 75])],
+              "max": float(np.max(values))}
+        for key, values in shares.items() if values
+    }
+    binding = [max((cost[key] / limit for key, limit in limits.items()
+                    if limit and cost.get(key) is not None), default=None) for cost in trained]
+    binding = [share for share in binding if share is not None]
+    return {
+        "limit_use": use,
+        "near_limit_share": float(np.mean([share > NEAR_LIMIT_SHARE for share in binding])) if binding else None,
+    }
+
+
+def limit_use_text(summary: dict) -> str:
+    """How much of the limits the trained candidates used, in a line (see `limit_use`)."""
+    parts = [f"{key} median {100 * use['median']:.0f} % (quartiles {100 * use['quartiles'][0]:.0f}-"
+             f"{100 * use['quartiles'][1]:.0f} %)" for key, use in summary["limit_use"].items()]
+    near = summary.get("near_limit_share")
+    if near is not None:
+        parts.append(f"{100 * near:.0f} % of trained candidates over 75 % of their binding limit")
+    return "; ".join(parts)
 
 def read_summary(project_dir, rows: list[dict] | None = None) -> dict:
     """`summarize` of a search directory, with the strategy's counters from `oracle.json`."""
     state = read_oracle_state(project_dir)
+    limits = read_settings(project_dir).get("constraints")
     return summarize(
         read_trials(project_dir) if rows is None else rows,
         skipped=state.get("skipped_proposals", 0),
         prediction_seconds=state.get("prediction_seconds", 0.0),
+        limits=limits if isinstance(limits, dict) else None,
     )
 
 
@@ -734,6 +781,8 @@ __all__ = [
     "read_json",
     "read_search_info",
     "read_settings",
+    "limit_use",
+    "limit_use_text",
     "read_summary",
     "read_trials",
     "read_winner",

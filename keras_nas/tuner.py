@@ -429,12 +429,15 @@ class NASTuner(keras_tuner.Tuner):
         Returns:
             `keras_nas.run_record.summarize` of the trials so far (`trained`,
             `rejected`, `failed`, `skipped`, `search_seconds`, `measure_share`,
-            `rejection_share`, the cost predictor's errors, ...).
+            `rejection_share`, the cost predictor's errors, how much of
+            the limits the trained candidates use: `limit_use`,
+            `near_limit_share`, ...).
         """
         return run_record.summarize(
             run_record.rows_of_trials(self.oracle.trials.values(), self.project_dir),
             skipped=getattr(self.oracle, "skipped_proposals", 0),
             prediction_seconds=float(getattr(self.oracle, "prediction_seconds", 0.0)),
+            limits=self.constraints.active(),
         )
 
 

@@ -72,3 +72,30 @@ def test_sample_weight_with_refit_is_refused_at_fit(digits, tmp_path):
         model.fit(x, y, validation_data=(xv, yv), sample_weight=np.ones(len(x)), verbose=0)
     with pytest.raises(TypeError, match="refit"):
         NASModel(refit="no")
+
+
+def test_search_summary_reports_how_much_of_the_limits_the_trained_candidates_use(digits, tmp_path):
+    from keras_nas import run_record
+
+    rows = [
+        {"outcome": "trained", "cost": {"flash_kb": 8.0, "peak_ram_kb": 1.0}},
+        {"outcome": "trained", "cost": {"flash_kb": 2.0, "peak_ram_kb": 3.5}},
+        {"outcome": "trained", "cost": {"flash_kb": 4.0, "peak_ram_kb": 1.0}},
+        {"outcome": "rejected", "cost": {"flash_kb": 20.0, "peak_ram_kb": 9.0}},
+    ]
+    for row in rows:
+        row.update(seconds=1.0, measure_seconds=0.1)
+    use = run_record.limit_use(rows, {"flash_kb": 10.0, "peak_ram_kb": 4.0})
+    assert use["limit_use"]["flash_kb"]["median"] == pytest.approx(0.4)
+    assert use["limit_use"]["peak_ram_kb"]["max"] == pytest.approx(0.875)
+    # Binding limits: flash 80 %, RAM 87.5 %, flash 40 %: two of three near their limit.
+    assert use["near_limit_share"] == pytest.approx(2 / 3)
+    # A real search reports it, from the trials' measured costs.
+    x, y, xv, yv = digits
+    model = NASModel(directory=str(tmp_path), project_name="use", refit=False, **TINY)
+    model.fit(x, y, validation_data=(xv, yv), epochs=1, verbose=0)
+    summary = model.search_summary()
+    (row,) = [r for r in model.trials() if r["outcome"] == "trained"]
+    assert summary["limit_use"]["flash_kb"]["median"] == pytest.approx(row["cost"]["flash_kb"] / 64)
+    assert summary["near_limit_share"] == float(max(row["cost"]["flash_kb"] / 64, row["cost"]["peak_ram_kb"] / 32) > 0.75)
+    assert run_record.read_summary(model.tuner.project_dir)["limit_use"] == summary["limit_use"]
