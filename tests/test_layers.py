@@ -67,6 +67,17 @@ CASES = {
         lambda p: _append(p, "from .measurement import BACKENDS  # noqa: E402"),
         "keras_nas.tflite.emulator_backend is not allowed to import",
     ),
+    "model -> selection -> model: selection taking the NASModel again": (
+        "keras_nas/selection.py",
+        lambda p: _append(p, "from typing import TYPE_CHECKING\n\nif TYPE_CHECKING:\n"
+                             "    from keras_nas.model import NASModel  # noqa: F401"),
+        "keras_nas.selection is not allowed to import keras_nas.model",
+    ),
+    "model -> search_setup -> model, inside a function": (
+        "keras_nas/search_setup.py",
+        lambda p: _append(p, "def _facade():\n    from keras_nas.model import NASModel\n\n    return NASModel"),
+        "keras_nas.search_setup is not allowed to import keras_nas.model",
+    ),
     "the tuner reaching the facade inside a function": (
         "keras_nas/tuner.py",
         lambda p: _append(p, "def _facade():\n    from keras_nas.model import NASModel\n\n    return NASModel"),

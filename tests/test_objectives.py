@@ -69,8 +69,9 @@ def test_strategy_sets_epochs_and_data_fraction_per_trial(digits, tmp_path):
     model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=2, batch_size=32,
               callbacks=[Record()], verbose=0)
     steps_quarter = int(np.ceil(round(0.25 * len(x_train)) / 32))
-    steps_full = int(np.ceil(len(x_train) / 32))
-    # The trial: epochs 1..2 (initial_epoch 1, epochs 3) on a quarter; the final training: 2 full epochs.
+    steps_full = int(np.ceil((len(x_train) + len(x_val)) / 32))
+    # The trial: epochs 1..2 (initial_epoch 1, epochs 3) on a quarter; the final training (refit): 2 epochs
+    # on the training and validation data together.
     assert seen[:2] == [(1, steps_quarter), (2, steps_quarter)]
     assert seen[2:] == [(e, steps_full) for e in range(2)]
     summary = model.tuner.search_summary()
