@@ -244,8 +244,10 @@ class Firmware:
             FirmwareError: The compiler failed (its message is included).
         """
         manifest = self._manifest()
+        # The firmware's headers from this installation first: a cached entry records the
+        # source folder of the checkout that built it, which may have moved or gone since.
         command = [
-            manifest["cxx"], *manifest["cxxflags"], "-O2", *manifest["includes"],
+            manifest["cxx"], *manifest["cxxflags"], "-O2", f"-I{_SRC_DIR}", *manifest["includes"],
             *[f"-I{d}" for d in include_dirs], "-c", str(source), "-o", str(output),
         ]  # fmt: skip
         _run(command, f"compiling {source}")
