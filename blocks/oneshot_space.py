@@ -60,7 +60,7 @@ class OneShotSpace(Block):
     """Stem plus stages of DS-CNN / MBConv blocks, shaped so a supernet can share weights.
 
     Fixed: a stride-1 conv stem (kernel 5 for 1D signals, 3 for images), ReLU,
-    `len(strides)` stages with the given strides, squeeze-excitation off,
+    `len(strides)` stages with the given strides and no pooling, squeeze-excitation off,
     residuals on where shapes allow. Searched per stage: block type (`"ds"`
     or `"mbconv"`), kernel size (1D `[3, 5, 7]`, 2D `[3, 5]`), expansion (for
     mbconv), filters and depth; plus the stem's filters. Every architecture
@@ -162,6 +162,8 @@ class OneShotSpace(Block):
             stage = Stage(
                 depth=_arg(self.depths),
                 block_type=["ds", "mbconv"],
+                # The supernet downsamples by the stage's strides only: no pooling choice.
+                pool="none",
                 filters=_arg(self.filters),
                 kernel_size=_arg(self.kernels(rank)),
                 expansion=_arg(self.expansions),

@@ -115,16 +115,19 @@ class NASModel:
             `keras_tuner.Objective("val_loss", "min")`.
         initial_architectures: Architectures (hyperparameter values) tried
             before the strategy's own proposals. "auto": for the default
-            convolutional space, a DS-CNN and a small MobileNetV2-style net
-            (see `NASHyperModel.initial_architectures`), for an MLPerf Tiny
-            preset its reference model, so the search starts from what an
-            engineer would write; `None`: none.
+            convolutional space, five expert designs (a plain conv-pool-conv
+            CNN, a stride-1 stack of four convs, a DS-CNN, the MLPerf Tiny
+            ResNet-8 and a small MobileNetV2-style net), each scaled to the
+            largest width predicted to fit the limits; for tabular inputs an
+            MLP, for the anomaly task the MLPerf Tiny autoencoder, for an
+            MLPerf Tiny preset its reference model (see
+            `NASHyperModel.initial_architectures`), so the search starts from
+            what an engineer would write; `None`: none.
         proxy: A zero-cost proxy ("naswot", "synflow", "grad_norm",
             "jacob_cov"; see `keras_nas.proxies`) that screens the strategy's
             random proposals: `proxy_pool_size` are drawn, the best by proxy is
-            measured and trained. Off by default: on our spaces no proxy ranked
-            candidates reliably better than their parameter count
-            (benchmarks/RESULTS.md).
+            measured and trained. Off by default (how each ranks candidates
+            against parameter count: `benchmarks/bench_proxies.py`).
         proxy_pool_size: Random proposals drawn per screened pick.
         target: The device (`keras_nas.tflite.Target` or a name: "host",
             "pixel-cpu", "cortex-m4", "cortex-m7"). Its RAM and flash become

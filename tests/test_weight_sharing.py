@@ -1,6 +1,7 @@
 """Weight-sharing search: the one-shot space and supernet, SPOS, DARTS, and their tuners."""
 
 import json
+import math
 import os
 import time
 
@@ -11,7 +12,7 @@ import keras_tuner  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from keras_nas import NASModel, tflite  # noqa: E402
+from keras_nas import NASModel, blocks, tflite  # noqa: E402
 from keras_nas.blocks import ClassifierHead, OneShotSpace, SuperNet  # noqa: E402
 from keras_nas.datasets import load_digits  # noqa: E402
 from keras_nas.strategies import RandomSearch  # noqa: E402
@@ -49,6 +50,21 @@ def test_oneshot_space_encodes_and_decodes_every_choice():
         space.decode({**space.largest(1), "stage_2/depth": 7}, 1)
     with pytest.raises(ValueError, match="strides must be 1 or 2"):
         OneShotSpace(strides=(1, 3))
+
+
+@pytest.mark.parametrize("shape", [(40, 1), (8, 8, 1)], ids=["1d", "2d"])
+def test_the_space_and_the_supernet_are_the_same_set_of_architectures(shape):
+    # Every hyperparameter the stand-alone build declares is one the supernet's choice
+    # points decide (a stage pooling choice was not: issue 27), and the counts agree.
+    space = OneShotSpace()
+    rank = len(shape) - 1
+    hp = keras_tuner.HyperParameters()
+    space.build(hp, keras.Input(shape))
+    points = space.choice_points(rank)
+    decided = {key for point in points for option in point.options for key in option}
+    assert {h.name for h in hp.space} == decided
+    assert blocks.space_size(OneShotSpace(), shape) == math.prod(len(point) for point in points)
+    assert blocks.space_size(OneShotSpace(), shape) == (2_187_000 if rank == 2 else 7_381_125)
 
 
 @pytest.mark.parametrize("shape", [(40, 1), (8, 8, 1)], ids=["1d", "2d"])
