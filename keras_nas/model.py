@@ -237,8 +237,8 @@ class NASModel:
         `get_best_models(1)`) and `export` work as after `fit`. The folder is
         only read: nothing in it is written, repaired or deleted, and its lock
         is not taken. The training data are not kept in the folder, so give
-        them to `export` (`x`, `validation_data`) and, to make another
-        candidate the model, run `fit` again (see `choose`).
+        them to `export` (`x`, `validation_data`) and to `choose` (`x`, `y`,
+        `validation_data`, which then trains and records another winner).
 
         Args:
             directory: The `directory` given to the `NASModel` that ran the search.
@@ -263,22 +263,28 @@ class NASModel:
         ```
         """
         opened = reopen.open_search(directory, project_name)
-        recorded = dict(opened.winner.get("search") or {})
-        settings = {**recorded, **{k: v for k, v in opened.settings.items() if v is not None}}
+        settings = opened.settings
         strategy = settings.get("strategy")
+        task = tasks.get(settings.get("task") or "classification")
+        objective = settings.get("objective") or task.default_objective
+        if objective not in task.objectives:
+            # A metric of the user's (`metrics=`, not recorded): known by name and direction only.
+            task = task.with_metrics(())
+            task.objectives[objective] = opened.tuner.oracle.objective.direction
         nas = cls(
-            task=settings.get("task") or "classification",
+            task=task,
             num_classes=settings.get("num_classes"),
             input_shape=tuple(settings["input_shape"]) if settings.get("input_shape") else None,
             constraints=settings.get("constraints") or None,
             # The strategy proposes nothing in a reopened search; an unregistered one is only named.
             strategy=strategy if strategy in strategies.names() else "random",
+            strategy_kwargs=settings.get("strategy_kwargs") if isinstance(settings.get("strategy_kwargs"), dict) else None,
             max_trials=settings.get("max_trials"),
             search_epochs=settings.get("search_epochs"),
             seed=settings.get("seed"),
             directory=str(directory),
             project_name=project_name,
-            objective=settings.get("objective"),
+            objective=objective,
             target=settings.get("target") or "host",
             refit=opened.winner.get("trained_on") == "train+validation",
         )
@@ -405,18 +411,37 @@ class NASModel:
         )
         return self._train_winner(winner)
 
-    def choose(self, trial: str | dict | Callable[[dict], float], epochs: int | None = None):
+    def choose(
+        self,
+        trial: str | dict | Callable[[dict], float],
+        epochs: int | None = None,
+        *,
+        x=None,
+        y=None,
+        validation_data=None,
+        batch_size: int | None = None,
+        callbacks: list | None = None,
+    ):
         """Makes another trained candidate the model: by trial id, or by a selection rule.
 
         Use it to pick a member of `pareto_front()` after `fit`. The candidate is
-        trained again as in `fit` (same data, callbacks and seed).
+        trained again as in `fit` (same data, callbacks and seed), and recorded
+        as the search's winner in its folder.
 
         Args:
             trial: A trial id (as in `trials()`), or a rule as for `select`.
             epochs: Epochs of the training; defaults to those given to `fit`.
+            x, y, validation_data, batch_size, callbacks: Only for a search
+                reopened with `load`, which keeps no data: the data (and
+                callbacks) its `fit` got, as for `fit`. The search's tuner is
+                made again from them, as `fit` made it (same space and
+                normalization; a folder that does not match is refused).
 
         Returns:
             The `History` of the training.
+
+        Raises:
+            NotFittedError: Before `fit`, or after `load` without `x`.
 
         Example:
 
@@ -427,17 +452,50 @@ class NASModel:
         """
         if self.tuner is None:
             raise NotFittedError("No search yet: call `fit` first.")
-        if self._final_training is None:  # reopened by `load`: no training data
-            raise NotFittedError(
-                "This NASModel was reopened with NASModel.load, which keeps no training data, so it "
-                "cannot train another candidate. Create a NASModel with the search's arguments and "
-                f"directory={str(self.directory)!r}, project_name={self.project_name!r}, call fit with "
-                "the same data (the finished search resumes without new trials), then choose."
+        given = {"x": x, "y": y, "validation_data": validation_data, "batch_size": batch_size,
+                 "callbacks": callbacks}
+        if self._opened is None and any(value is not None for value in given.values()):
+            raise TypeError(
+                f"choose takes {sorted(k for k, v in given.items() if v is not None)} only for a search "
+                "reopened with NASModel.load: after fit it trains on fit's data and callbacks."
             )
+        if self._opened is None:
+            return self._choose(trial, epochs)
+        if x is None:
+            raise NotFittedError(
+                "This NASModel was reopened with NASModel.load, which keeps no training data: give "
+                "the data its fit got, e.g. `nas.choose(trial, x=x_train, y=y_train, "
+                "validation_data=(x_val, y_val))`."
+            )
+        # Training another candidate writes the winner into the folder: one process at a time.
+        lock = search_dir.SearchLock(os.path.join(str(self.directory), self.project_name))
+        lock.acquire()
+        try:
+            self._reattach(x, y, validation_data, batch_size, callbacks)
+            return self._choose(trial, epochs)
+        finally:
+            lock.release()
+
+    def _choose(self, trial, epochs: int | None):
         chosen = selection.chosen_trial(self.tuner, trial)
         if epochs is not None:
             self._final_training = dataclasses.replace(self._final_training, epochs=epochs)
         return self._train_winner(chosen)
+
+    def _reattach(self, x, y, validation_data, batch_size, callbacks) -> None:
+        """Makes a reopened search's tuner again from its fit's data, as `fit` made it."""
+        recorded = self._opened.winner.get("search") or {}
+        data = prepare_data(x, y, validation_data, 0.0, batch_size, self.num_classes, task=self._task)
+        epochs = int(self._opened.winner.get("epochs") or recorded.get("epochs") or 1)
+        search_epochs = int(recorded.get("search_epochs") or epochs)
+        tuner = make_tuner(self._search_setup(), self._strategy, data, search_epochs)
+        tuner.trial_verbose = 0
+        self.tuner, self.data_, self._opened = tuner, data, None
+        self.tuner.set_winner(self.best_trial_.trial_id, self.model_)
+        self._final_training = FinalTraining(
+            data=data, epochs=epochs, search_epochs=search_epochs, callbacks=tuple(callbacks or ()),
+            train_kwargs=dict(data.train_kwargs), verbose=0, refit=self.refit,
+        )
 
     def _train_winner(self, trial) -> keras.callbacks.History:
         """Trains `trial`'s architecture as `fit` was asked to; it becomes the model, recorded in the search folder."""

@@ -19,7 +19,7 @@ import os
 import keras
 import keras_tuner
 
-from keras_nas import run_record, search_dir
+from keras_nas import run_record, search_dir, tasks
 from keras_nas.run_record import SearchDirectoryError
 from keras_nas.strategies import NASOracle
 from keras_nas.tuner import NASTuner
@@ -68,7 +68,8 @@ class OpenedSearch:
         model: The trained winner (`winner.keras`).
         winner: `winner.json`: trial id, score, cost, finalist scores, the
             final training's epochs and data, the search's settings (`search`).
-        settings: The search's settings (`run_record.read_settings`).
+        settings: The search's settings: `winner.json`'s (`NASModel.search_settings()`),
+            else `run_record.read_settings`'.
         tuner: A `NASTuner` over a `ReadOnlyOracle` (no hypermodel: it builds nothing).
     """
 
@@ -119,10 +120,10 @@ def open_search(directory, project_name: str) -> OpenedSearch:
             "Run fit again with the same directory and project_name to train the winner again."
         )
     model = run_record.load_winner_model(root)
-    settings = run_record.read_settings(root)
+    # `NASModel.search_settings()` as fit recorded them with the winner, else what the folder tells.
+    settings = {**run_record.read_settings(root), **(winner.get("search") or {})}
     objective = settings.get("objective") or "val_accuracy"
-    direction = (winner.get("search") or {}).get("objective_direction") or settings.get(
-        "objective_direction") or ("min" if objective.endswith(("loss", "mae", "mse")) else "max")
+    direction = settings.get("objective_direction") or tasks.direction_of(objective)
     oracle = ReadOnlyOracle(keras_tuner.Objective(objective, direction), settings.get("seed"))
     oracle._set_project_dir(str(directory), project_name)
     oracle.reload()

@@ -70,6 +70,7 @@ def test_load_round_trips_a_search(searched, digits):
     assert ids_and_scores(loaded.trials()) == ids_and_scores(nas.trials())
     assert loaded.search_summary()["trained"] == nas.search_summary()["trained"]
     assert loaded.search_settings() == nas.search_settings()
+    assert (loaded.strategy, loaded.strategy_kwargs, loaded.seed) == (nas.strategy, nas.strategy_kwargs, nas.seed)
     assert sorted(loaded.tuner.oracle.trials) == sorted(nas.tuner.oracle.trials)
     assert loaded.tuner.get_best_models(1)[0] is loaded.model
 
@@ -107,7 +108,7 @@ def test_load_writes_nothing_and_takes_no_lock(searched, digits, tmp_path, capsy
     finally:
         lock.release()
     assert after == before
-    with pytest.raises(NotFittedError, match="call fit with the same data"):
+    with pytest.raises(NotFittedError, match="x=x_train, y=y_train"):  # it keeps no data: says what to give
         loaded.choose({"maximize": "val_accuracy"})
     with pytest.raises(Exception, match="read-only"):  # the reopened oracle never saves
         loaded.tuner.oracle.save()
@@ -131,6 +132,21 @@ def test_load_of_a_folder_that_is_no_finished_search_fails_clearly(searched, tmp
     with pytest.raises(FileNotFoundError, match="not a finished keras-nas search.*Run fit to the end"):
         NASModel.load(str(tmp_path), "unfinished")
     assert snapshot(tmp_path / "unfinished") == before
+
+
+def test_load_of_a_search_on_a_metric_of_the_users(searched, tmp_path):
+    # `metrics=[AUC(name="auc")]` with objective val_auc: the metrics are not recorded, the objective is.
+    import json
+
+    _, directory = searched
+    shutil.copytree(directory / "digits", tmp_path / "digits")
+    path = tmp_path / "digits" / "winner.json"
+    info = json.loads(path.read_text())
+    info["objective"] = info["search"]["objective"] = "val_auc"
+    path.write_text(json.dumps(info))
+    loaded = NASModel.load(str(tmp_path), "digits")
+    assert loaded.objective == "val_auc" and loaded.search_settings()["objective"] == "val_auc"
+    assert loaded.task == "classification" and loaded.model is not None
 
 
 def test_get_best_models_returns_the_final_winner(searched):
@@ -159,3 +175,22 @@ def test_keras_save_model_of_a_nasmodel_says_to_save_its_model(searched, tmp_pat
         keras.saving.save_model(nas, str(tmp_path / "nas.keras"))
     keras.saving.save_model(nas.model, str(tmp_path / "winner.keras"))  # what it says works
     assert keras.models.load_model(tmp_path / "winner.keras").count_params() == nas.model.count_params()
+
+
+def test_choose_after_load_trains_and_records_another_winner(searched, digits, tmp_path):
+    nas, directory = searched
+    (x_train, y_train), (x_val, y_val), _ = digits
+    shutil.copytree(directory / "digits", tmp_path / "digits")  # the module's search stays as it is
+    loaded = NASModel.load(str(tmp_path), "digits")
+    other = next(row["trial_id"] for row in loaded.trials()
+                 if row["status"] == "COMPLETED" and row["trial_id"] != loaded.best_trial_.trial_id)
+    history = loaded.choose(other, x=x_train, y=y_train, validation_data=(x_val, y_val), batch_size=32)
+    assert len(history.history["loss"]) == 2  # the recorded epochs of the final training
+    assert loaded.best_trial_.trial_id == other
+    assert loaded.tuner.get_best_models(1)[0] is loaded.model
+    again = NASModel.load(str(tmp_path), "digits")
+    assert again.best_trial_.trial_id == other
+    np.testing.assert_allclose(again.predict(x_val, verbose=0), loaded.predict(x_val, verbose=0), atol=1e-6)
+    assert again.search_settings() == nas.search_settings()
+    with pytest.raises(TypeError, match="only for a search reopened"):
+        nas.choose(other, x=x_train)
