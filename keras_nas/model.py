@@ -14,10 +14,10 @@ import keras_tuner
 import numpy as np
 
 from keras_nas import (
-    checks, distributed, pareto, run_record, search_dir, selection, strategies, tasks, tflite,
+    checks, distributed, pareto, reopen, run_record, search_dir, selection, strategies, tasks, tflite,
 )
 from keras_nas.constraints import Constraints
-from keras_nas.data import PreparedData, prepare_data
+from keras_nas.data import NUM_REPRESENTATIVE_SAMPLES, PreparedData, prepare_data
 from keras_nas.errors import NotFittedError
 from keras_nas.export import export_model
 from keras_nas.search_setup import SearchSettings, make_tuner
@@ -227,6 +227,77 @@ class NASModel:
         self.best_trial_ = None
         self.cost_: dict | None = None
         self.data_: PreparedData | None = None
+        self._opened: reopen.OpenedSearch | None = None  # set by `load`
+
+    @classmethod
+    def load(cls, directory: str, project_name: str) -> "NASModel":
+        """Reopens a finished search without searching: its winner, trials and export.
+
+        The returned `NASModel` is the one `fit` left: its model is the trained
+        winner (`winner.keras`; `predict`, `evaluate`, `model`, ...), and
+        `trials()`, `pareto_front()`, `search_summary()`, `search_settings()`,
+        `tuner` (its oracle's trials, `results_summary()`,
+        `get_best_models(1)`) and `export` work as after `fit`. The folder is
+        only read: nothing in it is written, repaired or deleted, and its lock
+        is not taken. The training data are not kept in the folder, so give
+        them to `export` (`x`, `validation_data`) and to `choose` (`x`, `y`,
+        `validation_data`, which then trains and records another winner).
+
+        Args:
+            directory: The `directory` given to the `NASModel` that ran the search.
+            project_name: Its `project_name`.
+
+        Returns:
+            A `NASModel` holding the search's winner.
+
+        Raises:
+            FileNotFoundError: If `directory/project_name` is missing, is not a
+                keras-nas search, or its `fit` did not finish (no trained winner).
+            SearchDirectoryError: If a file of the search is corrupt or the
+                winner does not match `winner.json`.
+
+        Example:
+
+        ```python
+        nas = NASModel.load("runs", "digits")
+        nas.evaluate(x_test, y_test)
+        nas.pareto_front()
+        nas.export("out/", x=x_train, validation_data=(x_val, y_val))
+        ```
+        """
+        opened = reopen.open_search(directory, project_name)
+        settings = opened.settings
+        strategy = settings.get("strategy")
+        task = tasks.get(settings.get("task") or "classification")
+        objective = settings.get("objective") or task.default_objective
+        if objective not in task.objectives:
+            # A metric of the user's (`metrics=`, not recorded): known by name and direction only.
+            task = task.with_metrics(())
+            task.objectives[objective] = opened.tuner.oracle.objective.direction
+        nas = cls(
+            task=task,
+            num_classes=settings.get("num_classes"),
+            input_shape=tuple(settings["input_shape"]) if settings.get("input_shape") else None,
+            constraints=settings.get("constraints") or None,
+            # The strategy proposes nothing in a reopened search; an unregistered one is only named.
+            strategy=strategy if strategy in strategies.names() else "random",
+            strategy_kwargs=settings.get("strategy_kwargs") if isinstance(settings.get("strategy_kwargs"), dict) else None,
+            max_trials=settings.get("max_trials"),
+            search_epochs=settings.get("search_epochs"),
+            seed=settings.get("seed"),
+            directory=str(directory),
+            project_name=project_name,
+            objective=objective,
+            target=settings.get("target") or "host",
+            refit=opened.winner.get("trained_on") == "train+validation",
+        )
+        nas._opened = opened
+        nas.tuner = opened.tuner
+        nas.model_ = opened.model
+        nas.best_trial_ = opened.tuner.oracle.trials.get(opened.winner["trial_id"])
+        nas.cost_ = opened.winner.get("cost")
+        nas.finalist_scores_ = dict(opened.winner.get("finalist_scores") or {})
+        return nas
 
     # -- fit ------------------------------------------------------------------------------
 
@@ -343,18 +414,37 @@ class NASModel:
         )
         return self._train_winner(winner)
 
-    def choose(self, trial: str | dict | Callable[[dict], float], epochs: int | None = None):
+    def choose(
+        self,
+        trial: str | dict | Callable[[dict], float],
+        epochs: int | None = None,
+        *,
+        x=None,
+        y=None,
+        validation_data=None,
+        batch_size: int | None = None,
+        callbacks: list | None = None,
+    ):
         """Makes another trained candidate the model: by trial id, or by a selection rule.
 
         Use it to pick a member of `pareto_front()` after `fit`. The candidate is
-        trained again as in `fit` (same data, callbacks and seed).
+        trained again as in `fit` (same data, callbacks and seed), and recorded
+        as the search's winner in its folder.
 
         Args:
             trial: A trial id (as in `trials()`), or a rule as for `select`.
             epochs: Epochs of the training; defaults to those given to `fit`.
+            x, y, validation_data, batch_size, callbacks: Only for a search
+                reopened with `load`, which keeps no data: the data (and
+                callbacks) its `fit` got, as for `fit`. The search's tuner is
+                made again from them, as `fit` made it (same space and
+                normalization; a folder that does not match is refused).
 
         Returns:
             The `History` of the training.
+
+        Raises:
+            NotFittedError: Before `fit`, or after `load` without `x`.
 
         Example:
 
@@ -365,10 +455,50 @@ class NASModel:
         """
         if self.tuner is None:
             raise NotFittedError("No search yet: call `fit` first.")
+        given = {"x": x, "y": y, "validation_data": validation_data, "batch_size": batch_size,
+                 "callbacks": callbacks}
+        if self._opened is None and any(value is not None for value in given.values()):
+            raise TypeError(
+                f"choose takes {sorted(k for k, v in given.items() if v is not None)} only for a search "
+                "reopened with NASModel.load: after fit it trains on fit's data and callbacks."
+            )
+        if self._opened is None:
+            return self._choose(trial, epochs)
+        if x is None:
+            raise NotFittedError(
+                "This NASModel was reopened with NASModel.load, which keeps no training data: give "
+                "the data its fit got, e.g. `nas.choose(trial, x=x_train, y=y_train, "
+                "validation_data=(x_val, y_val))`."
+            )
+        # Training another candidate writes the winner into the folder: one process at a time.
+        lock = search_dir.SearchLock(os.path.join(str(self.directory), self.project_name))
+        lock.acquire()
+        try:
+            self._reattach(x, y, validation_data, batch_size, callbacks)
+            return self._choose(trial, epochs)
+        finally:
+            lock.release()
+
+    def _choose(self, trial, epochs: int | None):
         chosen = selection.chosen_trial(self.tuner, trial)
         if epochs is not None:
             self._final_training = dataclasses.replace(self._final_training, epochs=epochs)
         return self._train_winner(chosen)
+
+    def _reattach(self, x, y, validation_data, batch_size, callbacks) -> None:
+        """Makes a reopened search's tuner again from its fit's data, as `fit` made it."""
+        recorded = self._opened.winner.get("search") or {}
+        data = prepare_data(x, y, validation_data, 0.0, batch_size, self.num_classes, task=self._task)
+        epochs = int(self._opened.winner.get("epochs") or recorded.get("epochs") or 1)
+        search_epochs = int(recorded.get("search_epochs") or epochs)
+        tuner = make_tuner(self._search_setup(), self._strategy, data, search_epochs)
+        tuner.trial_verbose = 0
+        self.tuner, self.data_, self._opened = tuner, data, None
+        self.tuner.set_winner(self.best_trial_.trial_id, self.model_)
+        self._final_training = FinalTraining(
+            data=data, epochs=epochs, search_epochs=search_epochs, callbacks=tuple(callbacks or ()),
+            train_kwargs=dict(data.train_kwargs), verbose=0, refit=self.refit,
+        )
 
     def _train_winner(self, trial) -> keras.callbacks.History:
         """Trains `trial`'s architecture as `fit` was asked to; it becomes the model, recorded in the search folder."""
@@ -376,6 +506,7 @@ class NASModel:
         self.best_trial_ = trial
         trained = selection.train_winner(self.tuner, trial, self.constraints, final)
         self.model_, self.cost_ = trained.model, trained.cost
+        self.tuner.set_winner(trial.trial_id, self.model_)  # its get_best_models(1)[0]
         run_record.save_winner(  # for the CLI and reports
             self.tuner.project_dir, self.model_, trial, objective=self.objective, epochs=final.epochs,
             cost=self.cost_, finalist_scores=self.finalist_scores_, search=self.search_settings(),
@@ -400,8 +531,10 @@ class NASModel:
         """The strategy, budget and constraints of this search, as JSON-able values.
 
         They are recorded in the search folder (`winner.json`, `search.json`) and
-        shown by `keras_nas.report`.
+        shown by `keras_nas.report`; a search reopened with `load` gives those recorded.
         """
+        if self._opened is not None and self._opened.winner.get("search"):
+            return dict(self._opened.winner["search"])
         space = self.tuner.hypermodel.space if self.tuner is not None else None
         return {
             "strategy": self._strategy_name(),
@@ -454,6 +587,20 @@ class NASModel:
 
     def __call__(self, *args, **kwargs):
         return self.model(*args, **kwargs)
+
+    def get_config(self) -> dict:
+        """Refused: a `NASModel` is not a Keras model, so `keras.saving.save_model(nas, ...)` cannot save it.
+
+        Raises:
+            TypeError: Always, saying what to save instead.
+        """
+        raise TypeError(
+            "A NASModel is not a keras.Model and cannot be serialized by Keras "
+            "(keras.saving.save_model(nas, path)). Save its winning model: `nas.save(path)` or "
+            "`keras.saving.save_model(nas.model, path)`; the whole search is already saved in "
+            f"{os.path.join(str(self.directory), self.project_name)!r}: reopen it with "
+            f"NASModel.load({str(self.directory)!r}, {self.project_name!r})."
+        )
 
     def __getattr__(self, name):
         # Everything else a Keras model has (layers, weights, to_json, ...).
@@ -523,6 +670,10 @@ class NASModel:
         formats=("tflite-int8", "c-array"),
         labels: list[str] | None = None,
         verbose: bool = True,
+        *,
+        x=None,
+        y=None,
+        validation_data=None,
     ) -> dict:
         """Writes the winning model for deployment and reports the task's score per format.
 
@@ -536,26 +687,57 @@ class NASModel:
             labels: Class names for the C header.
             verbose: Print the report (float vs int8 score on the validation
                 data: accuracy, MAE, or AUC / reconstruction error).
+            x, y: Training samples (int8 calibration) and their labels
+                ("tflite-int8-qat"); default: the data given to `fit`. A search
+                reopened with `load` has none: give `x` for the int8 formats.
+            validation_data: `(x_val, y_val)` (or `x_val` for "anomaly") for the
+                report's scores; default: the fit's validation data.
 
         Returns:
             The report dict (also in `directory/report.json`).
+
+        Raises:
+            ValueError: If a format needs data that neither `fit` nor these
+                arguments gave, or the folder holds files an export did not write.
         """
         data = self.data_
+        if x is None and data is not None:
+            representative = data.representative_x
+            if len(data.train_args) == 2:
+                x, y = data.train_args
+        else:
+            representative = None if x is None else np.asarray(x)[:NUM_REPRESENTATIVE_SAMPLES].astype("float32")
+        if validation_data is None and data is not None:
+            validation_data = (data.x_val, data.y_val)
+        x_val, y_val = validation_data if isinstance(validation_data, tuple) else (validation_data, None)
+        trained_on = (
+            self._final_training.trained_on if self._final_training is not None
+            else (self._opened.winner.get("trained_on") if self._opened is not None else "train")
+        )
+        if representative is None and self._opened is not None and {
+            "tflite-int8", "tflite-int8-qat", "tflite-int16x8", "c-array"
+        } & set([formats] if isinstance(formats, str) else formats):
+            raise ValueError(
+                "This NASModel was reopened with NASModel.load, which keeps no data: the int8 formats "
+                "need calibration samples. Pass the training inputs, e.g. "
+                "`nas.export(directory, x=x_train, validation_data=(x_val, y_val))`."
+            )
         report = export_model(
             self.model,
             directory,
             formats,
-            representative_data=data.representative_x,
-            x_val=data.x_val,
-            y_val=data.y_val,
+            representative_data=representative,
+            x_val=x_val,
+            y_val=y_val,
             labels=labels,
             verbose=verbose,
-            x_train=data.train_args[0] if len(data.train_args) == 2 else None,
-            y_train=data.train_args[1] if len(data.train_args) == 2 else None,
+            x_train=x,
+            y_train=y,
             task=self._task,
-            validation_in_training=self._final_training.refit,
+            validation_in_training=trained_on == "train+validation",
         )
-        run_record.save_search_info(self.tuner.project_dir, {"export_dir": str(Path(directory).resolve())})
+        if self._opened is None:  # a search reopened with `load` stays read-only
+            run_record.save_search_info(self.tuner.project_dir, {"export_dir": str(Path(directory).resolve())})
         for line in self.constraints.shipped_over_limit(report):
             warnings.warn(line, UserWarning)
         return report

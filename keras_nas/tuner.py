@@ -126,6 +126,7 @@ class NASTuner(keras_tuner.Tuner):
             self.oracle.cost_filter = self.cost_filter
         self._heartbeat = None
         self._asked_without_trial = False
+        self._winner: tuple[str, keras.Model] | None = None  # set_winner: the final trained winner
 
     def search(self, *fit_args, **fit_kwargs):
         # Keras Tuner prints the traceback of every failed trial while its DEBUG flag
@@ -381,6 +382,73 @@ class NASTuner(keras_tuner.Tuner):
             "search a smaller space (fewer stages, narrower widths)."
         )
 
+    # -- the search's results, as Keras Tuner shows them -------------------------------
+
+    def set_winner(self, trial_id: str, model: keras.Model) -> None:
+        """Records the final trained winner (`NASModel.fit`, `choose`, `load`) for `get_best_models`.
+
+        Args:
+            trial_id: The winning trial's id.
+            model: The winner after its final training (the `NASModel`'s model).
+        """
+        self._winner = (str(trial_id), model)
+
+    def get_best_models(self, num_models: int = 1) -> list:
+        """The best models: first the final trained winner, then the best other candidates.
+
+        After `NASModel.fit` the first model is the winner as the `NASModel`
+        holds it (the same object as `nas.model`: trained again with the fit's
+        `epochs`, chosen on the finalists' mean score, which may not be the
+        trial with the best single search score). The others are the best
+        trials by the objective, as Keras Tuner gives them: each candidate
+        rebuilt with the weights of its search training. Before a winner is
+        trained, it is Keras Tuner's behaviour throughout.
+
+        Args:
+            num_models: How many models to return.
+
+        Returns:
+            A list of `keras.Model`, best first.
+
+        Raises:
+            RuntimeError: For candidates other than the winner of a search
+                reopened with `NASModel.load` (it has no hypermodel to rebuild them).
+        """
+        winner = self._winner
+        if winner is None:
+            return super().get_best_models(num_models)
+        winner_id, model = winner
+        others = [t for t in self.oracle.get_best_trials(num_models + 1) if t.trial_id != winner_id]
+        others = others[: max(0, num_models - 1)]
+        if others and self.hypermodel is None:
+            raise RuntimeError(
+                "This search was reopened read-only (NASModel.load): only the winner's model is "
+                "available (get_best_models(1), or `nas.model`). To rebuild other candidates, use "
+                "`get_best_hyperparameters` with the search's space, or resume the search with fit."
+            )
+        return [model] + [self.load_model(t) for t in others]
+
+    def results_summary(self, num_trials: int = 10) -> None:
+        """Prints the best trials as Keras Tuner does, with each one's flash, peak RAM and latency.
+
+        The costs are those measured before training (int8, on the search's
+        target); the final trained winner is marked.
+
+        Args:
+            num_trials: How many trials to show.
+        """
+        print("Results summary")
+        print(f"Results in {self.project_dir}")
+        print(f"Showing {num_trials} best trials")
+        print(f"{self.oracle.objective}")
+        winner = self._winner
+        for trial in self.oracle.get_best_trials(num_trials):
+            print()
+            trial.summary()
+            print(cost_text(self.recorded_cost(trial.trial_id), self.target.name))
+            if winner is not None and trial.trial_id == winner[0]:
+                print("Final winner (`nas.model`, `get_best_models(1)[0]`)")
+
     # -- progress ---------------------------------------------------------------------
 
     def on_trial_begin(self, trial):
@@ -468,6 +536,14 @@ def subsample(args: tuple, kwargs: dict, fraction: float, seed: int) -> tuple:
             "tf.data.experimental.assert_cardinality(n))` or pass arrays."
         )
     return (dataset.take(max(1, int(round(fraction * batches)))),)
+
+
+def cost_text(cost: dict | None, target: str = "host") -> str:
+    """A trial's measured cost in one line (`results_summary`)."""
+    if cost is None:
+        return "Cost: not measured"
+    return (f"Cost: flash {cost['flash_kb']:.1f} KB, peak RAM {cost['peak_ram_kb']:.1f} KB, "
+            f"latency {cost['latency_ms']:.3f} ms ({target})")
 
 
 def format_trial(trial, cost: dict | None, seconds: float, objective: str = "val_accuracy") -> str:
