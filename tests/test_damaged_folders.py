@@ -109,3 +109,18 @@ def test_a_stray_trial_folder_is_a_clear_error_not_thousands_of_lost_trials(tmp_
                                                                "trial_3000"]
     shutil.rmtree(project / "trial_3000")  # the advice works
     assert [s["trial_id"] for s in again(5).trajectory] == [f"{i:04d}" for i in range(5)]
+
+
+@pytest.mark.parametrize("change", [{"trial_id": ["0001"]}, {"score": float("inf")}, {"model_sha256": 5}])
+def test_a_tampered_winner_json_is_a_clear_error_in_python_and_the_cli(change, tmp_path, capsys):
+    from keras_nas import run_record
+
+    project, _ = _search(tmp_path)
+    (project / "winner.keras").write_bytes(b"not read")
+    (project / "winner.json").write_text(json.dumps({"trial_id": "0001", "score": 0.5, **change}))
+    with pytest.raises(SearchDirectoryError, match=r"corrupt file winner\.json.*run the same fit again"):
+        run_record.read_winner(project)
+    assert main(["export", str(project), "--out", str(tmp_path / "out"), "--formats", "keras", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("keras-nas export: error: ") and "winner.json" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "out").exists()
