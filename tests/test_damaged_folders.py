@@ -124,3 +124,16 @@ def test_a_tampered_winner_json_is_a_clear_error_in_python_and_the_cli(change, t
     err = capsys.readouterr().err.strip()
     assert err.startswith("keras-nas export: error: ") and "winner.json" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_report_md_escapes_the_project_name(tmp_path):
+    from keras_nas.report import write_report
+
+    name = "# <img src=x>*[a](b)`"
+    table = tabular.TabularBenchmark.from_rows(
+        [{"arch": {"w": w}, "val_accuracy": 0.5 + w / 100, "train_seconds": 1} for w in (1, 2, 3)])
+    tabular.run("random", table, max_trials=2, seed=1, directory=tmp_path, project_name=name, test_metric=None)
+    write_report(tmp_path / name)
+    title, _, where = (tmp_path / name / "report.md").read_text().splitlines()[:3]
+    assert title == r"# keras-nas search report: \# \<img src=x\>\*\[a\]\(b\)\`"
+    assert where.startswith(f"Project directory `` {tmp_path / name} ``,")
