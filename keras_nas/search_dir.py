@@ -343,13 +343,16 @@ class SearchLock:
     def __init__(self, project_dir: str):
         self.project_dir = project_dir
         self._file = None
+        self._made_file = self._made_folder = False
 
     def acquire(self) -> "SearchLock":
         check_project_dir(self.project_dir)
+        self._made_folder = not os.path.isdir(self.project_dir)
         os.makedirs(self.project_dir, exist_ok=True)
         if fcntl is None:
             return self
         path = os.path.join(self.project_dir, LOCK_FILE)
+        self._made_file = not os.path.lexists(path)
         handle = open(path, "a+", encoding="utf-8")
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -374,6 +377,12 @@ class SearchLock:
 
     def release(self) -> None:
         if self._file is not None:
+            # A folder that did not become a search (e.g. one overwrite=True refused) keeps
+            # nothing of the lock: its file, and the folder if the lock made it and it is empty.
+            if self._made_file and not os.path.isfile(os.path.join(self.project_dir, MARKER_FILE)):
+                os.remove(os.path.join(self.project_dir, LOCK_FILE))
+                if self._made_folder and not os.listdir(self.project_dir):
+                    os.rmdir(self.project_dir)
             fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
             self._file.close()
             self._file = None

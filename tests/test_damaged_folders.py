@@ -137,3 +137,17 @@ def test_report_md_escapes_the_project_name(tmp_path):
     title, _, where = (tmp_path / name / "report.md").read_text().splitlines()[:3]
     assert title == r"# keras-nas search report: \# \<img src=x\>\*\[a\]\(b\)\`"
     assert where.startswith(f"Project directory `` {tmp_path / name} ``,")
+
+
+def test_a_folder_overwrite_refused_keeps_no_lock_file(tmp_path):
+    from keras_nas import NASModel
+    from keras_nas.datasets import load_digits
+
+    (x, y), (x_val, y_val), _ = load_digits()
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("mine")
+    model = NASModel(strategy="random", max_trials=1, seed=1, directory=str(tmp_path), project_name="mine",
+                     space="mlp", overwrite=True)
+    with pytest.raises(SearchDirectoryError, match="not a keras-nas search directory"):
+        model.fit(x[:50], y[:50], validation_data=(x_val[:20], y_val[:20]), epochs=1, verbose=0)
+    assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["notes.txt"]
