@@ -22,6 +22,7 @@ import datetime
 import html
 import json
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -365,10 +366,24 @@ def _export_lines(report: dict) -> list[tuple[str, str]]:
     return rows
 
 
+def markdown_text(text) -> str:
+    """`text` as plain Markdown text: one line, every Markdown and HTML character escaped."""
+    text = " ".join(str(text).splitlines())
+    return "".join(f"\\{c}" if c in "\\`*_{}[]()#+-.!|<>~&" else c for c in text)
+
+
+def markdown_code(text) -> str:
+    """`text` as one Markdown code span, whatever backticks it holds."""
+    text = " ".join(str(text).splitlines())
+    longest = max((len(run) for run in re.findall("`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    return f"{fence} {text} {fence}" if longest else f"`{text}`"
+
+
 def format_markdown(report: dict) -> str:
     """The report as a Markdown document."""
-    lines = [f"# keras-nas search report: {Path(report['project_dir']).name}", "",
-             f"Project directory `{report['project_dir']}`, generated {report['generated_at']}.", ""]
+    lines = [f"# keras-nas search report: {markdown_text(Path(report['project_dir']).name)}", "",
+             f"Project directory {markdown_code(report['project_dir'])}, generated {report['generated_at']}.", ""]
     lines += ["| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in _overview(report)] + [""]
     lines += ["## Winner", ""] + _winner_lines(report) + [""]
     export = _export_lines(report)

@@ -181,6 +181,63 @@ def read_json(path: str, project_dir: str | None = None) -> Any:
         raise SearchDirectoryError(_corrupt_message(str(path), project_dir, e)) from e
 
 
+class DamagedFileError(ValueError):
+    """A file of a search directory parses as JSON but does not hold what keras-nas writes there."""
+
+
+_TRIAL_STATUSES = ("RUNNING", "IDLE", "INVALID", "STOPPED", "COMPLETED", "FAILED")
+
+
+def trial_problem(state: Any, folder: str) -> str | None:
+    """What is wrong with the parsed `trial.json` of the trial folder `folder`, or None.
+
+    Checks what Keras Tuner reads back (`Trial.from_state`): a JSON object whose
+    `trial_id` is the folder's, with `hyperparameters`, `metrics`, a known
+    `status`, and a `score` that is a finite number or null (an `Infinity`
+    or `NaN` score would win or break the ranking).
+    """
+    if not isinstance(state, dict):
+        return f"it holds a JSON {type(state).__name__}, not a trial (a JSON object)"
+    missing = [k for k in ("trial_id", "hyperparameters", "metrics", "status") if k not in state]
+    if missing:
+        return f"it has no {', '.join(missing)}"
+    if state["trial_id"] != trial_id_of(folder):
+        return f"its trial_id {state['trial_id']!r} is not its folder's ({trial_id_of(folder)!r})"
+    hps, metrics = state["hyperparameters"], state["metrics"]
+    if not (isinstance(hps, dict) and isinstance(hps.get("space", []), list)
+            and isinstance(hps.get("values", {}), dict)):
+        return "its hyperparameters are not {'space': [...], 'values': {...}}"
+    if not (isinstance(metrics, dict) and isinstance(metrics.get("metrics", {}), dict)):
+        return "its metrics are not {'metrics': {...}}"
+    if state["status"] not in _TRIAL_STATUSES:
+        return f"its status {state['status']!r} is none of {list(_TRIAL_STATUSES)}"
+    score = state.get("score")
+    if score is not None and (isinstance(score, bool) or not isinstance(score, (int, float))
+                              or not np.isfinite(score)):
+        return f"its score {score!r} is not a finite number"
+    from keras_tuner.engine import trial as trial_module
+
+    try:  # anything else Keras Tuner would trip on
+        trial_module.Trial.from_state(state)
+    except Exception as e:  # noqa: BLE001  (Keras Tuner raises many types on bad content)
+        return f"Keras Tuner cannot read it ({type(e).__name__}: {e})"
+    return None
+
+
+def read_trial_file(path: str, project_dir=None) -> dict:
+    """Reads and checks a `trial_<id>/trial.json` (see `trial_problem`).
+
+    Raises:
+        SearchDirectoryError: If it is not JSON or not a trial, naming the file
+            and how to continue.
+    """
+    state = read_json(path, project_dir)
+    problem = trial_problem(state, os.path.dirname(str(path)))
+    if problem:
+        raise SearchDirectoryError(_corrupt_message(str(path), project_dir, DamagedFileError(problem)))
+    return state
+
+
 def _read_if_present(path: str, project_dir=None, default=None) -> Any:
     return read_json(path, project_dir) if os.path.exists(path) else default
 
@@ -196,10 +253,13 @@ def _corrupt_message(path: str, project_dir: str | None, error: Exception) -> st
         )
     else:
         fix = START_AFRESH
+    if isinstance(error, DamagedFileError):
+        what = f"({error}); it was edited by hand or damaged"
+    else:
+        what = f"({type(error).__name__}: {error}); it was probably cut short by a crash or a full disk"
     return (
         f"The search directory {project_dir or os.path.dirname(path)} has a corrupt file {where} "
-        f"({type(error).__name__}: {error}); it was probably cut short by a crash or a full disk. "
-        f"To continue, {fix}."
+        f"{what}. To continue, {fix}."
     )
 
 
@@ -454,7 +514,7 @@ def read_trials(project_dir) -> list[dict]:
         path = os.path.join(folder, TRIAL_FILE)
         if not os.path.exists(path):
             continue
-        state = read_json(path, str(root))
+        state = read_trial_file(path, str(root))
         recorded = state.get(OUTCOME_KEY)
         status = state.get("status")
         rows.append(
@@ -745,8 +805,44 @@ def load_winner_model(project_dir):
 
 
 def read_winner(project_dir) -> dict | None:
-    """`winner.json` of a search directory (trial id, score, cost, architecture, settings), or None."""
-    return _read_if_present(os.path.join(str(project_dir), WINNER_INFO), str(project_dir))
+    """`winner.json` of a search directory (trial id, score, cost, architecture, settings), or None.
+
+    Raises:
+        SearchDirectoryError: If it is not JSON, or not what keras-nas writes
+            (a trial id that is not a string, a score that is not a finite
+            number, ...), naming the file and how to continue.
+    """
+    path = os.path.join(str(project_dir), WINNER_INFO)
+    info = _read_if_present(path, str(project_dir))
+    problem = None if info is None else _winner_problem(info)
+    if problem:
+        raise SearchDirectoryError(
+            f"The search directory {project_dir} has a corrupt file {WINNER_INFO} ({problem}); it was "
+            f"edited by hand or damaged. {_RETRAIN}."
+        )
+    return info
+
+
+def _winner_problem(info: Any) -> str | None:
+    if not isinstance(info, dict):
+        return f"it holds a JSON {type(info).__name__}, not an object"
+    checks = {
+        "trial_id": lambda v: isinstance(v, str),
+        "score": lambda v: v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)
+                                         and bool(np.isfinite(v))),
+        "objective": lambda v: v is None or isinstance(v, str),
+        WINNER_DIGEST: lambda v: v is None or isinstance(v, str),
+        "trained_on": lambda v: v is None or isinstance(v, str),
+        "cost": lambda v: v is None or isinstance(v, dict),
+        "hyperparameters": lambda v: v is None or isinstance(v, dict),
+        "search": lambda v: v is None or isinstance(v, dict),
+    }
+    if "trial_id" not in info:
+        return "it has no trial_id"
+    for key, ok in checks.items():
+        if not ok(info.get(key)):
+            return f"its {key} is {str(info.get(key))[:60]!r}, not what keras-nas writes"
+    return None
 
 
 def has_winner(project_dir) -> bool:
@@ -770,6 +866,7 @@ def _is_plain(value) -> bool:
 __all__ = [
     "FORMAT_VERSION",
     "Outcome",
+    "DamagedFileError",
     "SearchDirectoryError",
     "atomic_save_model",
     "atomic_write_json",
@@ -784,6 +881,7 @@ __all__ = [
     "limit_use",
     "limit_use_text",
     "read_summary",
+    "read_trial_file",
     "read_trials",
     "read_winner",
     "record_outcome",
@@ -794,5 +892,6 @@ __all__ = [
     "save_winner",
     "search_path",
     "summarize",
+    "trial_problem",
     "trial_row",
 ]

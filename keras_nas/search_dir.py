@@ -47,6 +47,7 @@ from keras_nas.run_record import (  # the directory's format; re-exported for ol
     atomic_save_model,  # noqa: F401
     atomic_write_json,
     read_json,
+    read_trial_file,
     save_trial,
     trial_dir,
     trial_dirs,
@@ -84,7 +85,10 @@ def check_search_files(project_dir: str) -> None:
         os.path.join(folder, name) for folder in trial_dirs(project_dir) for name in (TRIAL_FILE, COST_FILE)
     ]
     for path in tops + [p for p in per_trial if os.path.exists(p)]:
-        read_json(path, project_dir)
+        if os.path.basename(path) == TRIAL_FILE:
+            read_trial_file(path, project_dir)  # JSON, and a trial Keras Tuner can read
+        else:
+            read_json(path, project_dir)
     if os.path.exists(os.path.join(project_dir, own_tuner_file)) and not os.path.exists(
         os.path.join(project_dir, ORACLE_FILE)
     ):
@@ -339,13 +343,16 @@ class SearchLock:
     def __init__(self, project_dir: str):
         self.project_dir = project_dir
         self._file = None
+        self._made_file = self._made_folder = False
 
     def acquire(self) -> "SearchLock":
         check_project_dir(self.project_dir)
+        self._made_folder = not os.path.isdir(self.project_dir)
         os.makedirs(self.project_dir, exist_ok=True)
         if fcntl is None:
             return self
         path = os.path.join(self.project_dir, LOCK_FILE)
+        self._made_file = not os.path.lexists(path)
         handle = open(path, "a+", encoding="utf-8")
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -370,6 +377,12 @@ class SearchLock:
 
     def release(self) -> None:
         if self._file is not None:
+            # A folder that did not become a search (e.g. one overwrite=True refused) keeps
+            # nothing of the lock: its file, and the folder if the lock made it and it is empty.
+            if self._made_file and not os.path.isfile(os.path.join(self.project_dir, MARKER_FILE)):
+                os.remove(os.path.join(self.project_dir, LOCK_FILE))
+                if self._made_folder and not os.listdir(self.project_dir):
+                    os.rmdir(self.project_dir)
             fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
             self._file.close()
             self._file = None
@@ -413,6 +426,10 @@ LOST_TRIAL_MESSAGE = (
 )
 
 
+# How many more trials than it has files a search may have lost (deleted trial folders).
+MAX_UNEXPLAINED_LOST = 10
+
+
 def restore_lost_trials(project_dir: str) -> list[str]:
     """Writes a failed placeholder `trial.json` for every trial of the search that lost its own.
 
@@ -429,6 +446,11 @@ def restore_lost_trials(project_dir: str) -> list[str]:
 
     Returns:
         The ids of the trials restored as lost, in order.
+
+    Raises:
+        SearchDirectoryError: If the ids run far beyond the trials that have
+            files (more lost trials than found ones, plus `MAX_UNEXPLAINED_LOST`):
+            a stray `trial_3000` folder, not 2,997 lost trials.
     """
     import keras_tuner
     from keras_tuner.engine import trial as trial_module
@@ -442,10 +464,22 @@ def restore_lost_trials(project_dir: str) -> list[str]:
                 ids |= {str(i) for i in state.get(key) or []}
             ids |= {str(i) for i in (state.get("ongoing_trials") or {}).values()}
     ids |= {trial_id_of(folder) for folder in trial_dirs(project_dir)}
-    numbered = [i for i in ids if i.isdigit()]
+    numbered = [i for i in ids if i.isascii() and i.isdigit()]
     if numbered:
         width = max(len(i) for i in numbered)
-        ids |= {f"{n:0{width}d}" for n in range(max(int(i) for i in numbered) + 1)}
+        highest = max(numbered, key=int)
+        with_files = sum(os.path.isfile(os.path.join(trial_dir(project_dir, i), TRIAL_FILE)) for i in ids)
+        # Ids are given in order, so a gap is a lost trial; a gap larger than the search is
+        # not: a folder added by hand or renamed (checked before anything is written).
+        if int(highest) + 1 - with_files > with_files + MAX_UNEXPLAINED_LOST:
+            raise SearchDirectoryError(
+                f"The search directory {project_dir} has a corrupt trial folder "
+                f"{os.path.basename(trial_dir(project_dir, highest))}: its id is far beyond the "
+                f"{with_files} trials this search holds, so resuming would record "
+                f"{int(highest) + 1 - with_files} trials as lost. It was added by hand or damaged. "
+                f"To continue, delete that folder if it holds nothing of yours, or {_FIX}."
+            )
+        ids |= {f"{n:0{width}d}" for n in range(int(highest) + 1)}
     lost = sorted(i for i in ids if not os.path.isfile(os.path.join(trial_dir(project_dir, i), TRIAL_FILE)))
     for trial_id in lost:
         os.makedirs(trial_dir(project_dir, trial_id), exist_ok=True)

@@ -10,6 +10,7 @@ search resumed with tighter limits) are never eligible. A `select` rule
 from __future__ import annotations
 
 import dataclasses
+import math
 import warnings
 from collections.abc import Callable
 
@@ -89,7 +90,8 @@ def select_winner(
     completed = [
         t
         for t in tuner.oracle.trials.values()
-        if t.status == trial_module.TrialStatus.COMPLETED and t.score is not None
+        # A score that is not finite (a diverged validation, a tampered trial.json) never wins.
+        if t.status == trial_module.TrialStatus.COMPLETED and t.score is not None and math.isfinite(t.score)
     ]
     # Trials of an earlier run under looser constraints are not eligible.
     over = constraints.over_limit({t.trial_id: tuner.recorded_cost(t.trial_id) for t in completed})

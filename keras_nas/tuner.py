@@ -200,6 +200,15 @@ class NASTuner(keras_tuner.Tuner):
         keras.utils.set_random_seed(seed)
         metrics = self.evaluate_candidate(trial, *args, **kwargs)
         metrics.update({key: cost[key] for key in ("flash_kb", "peak_ram_kb", "latency_ms")})
+        objective = getattr(self.oracle.objective, "name", None)
+        value = metrics.get(objective)
+        if isinstance(value, (int, float, np.floating)) and not math.isfinite(value):
+            # An infinite or NaN score would win (or break) the ranking.
+            raise keras_tuner.errors.FailedTrialError(
+                f"This candidate's {objective} is {value}, not a finite number: its training or "
+                "validation diverged. Check the validation data for extreme values, or lower the "
+                "learning rate."
+            )
         return metrics
 
     def evaluate_candidate(self, trial, *args, **kwargs) -> dict:

@@ -24,6 +24,7 @@ from keras_tuner.engine import trial as trial_module
 from keras_nas.distributed import take_message
 from keras_nas import run_record
 from keras_nas.run_record import atomic_write_json, outcome_of
+from keras_nas.oracle_state import recover_oracle_state
 from keras_nas.search_dir import check_search_files, restore_lost_trials
 
 TrialStatus = trial_module.TrialStatus
@@ -183,6 +184,8 @@ class SearchControl(keras_tuner.Oracle):
         run_record.save_trial(self._project_dir, trial)  # with its outcome
 
     def reload(self):
+        # A damaged oracle.json is rebuilt from the trial files, which keeps every finished trial.
+        recover_oracle_state(self._project_dir, self.get_state(), self._compute_values_hash)
         check_search_files(self._project_dir)
         restore_lost_trials(self._project_dir)  # a deleted trial folder never frees its id
         super().reload()
