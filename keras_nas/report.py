@@ -27,7 +27,6 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from keras_nas import pareto, run_record, tasks
-from keras_nas.blocks.space_size import count_active_combinations
 from keras_nas.export import EXPORT_REPORT
 from keras_nas.run_record import (  # the directory's readers, under their earlier names here
     read_trials,
@@ -89,8 +88,7 @@ def load_search(project_dir) -> dict:
     Returns:
         A dict with `project_dir`, `search` (strategy, seed, budget,
         constraints, objective: `keras_nas.run_record.read_settings`), `space`,
-        `space_size` (`space_size`), `trials`, `summary` and `winner`
-        (`winner.json` or None).
+        `trials`, `summary` and `winner` (`winner.json` or None).
 
     Raises:
         FileNotFoundError: If `project_dir` is not a search directory.
@@ -101,7 +99,6 @@ def load_search(project_dir) -> dict:
         "project_dir": str(root),
         "search": run_record.read_settings(root),
         "space": read_space(root),
-        "space_size": space_size(root),
         "trials": rows,
         "summary": run_record.read_summary(root, rows),
         "winner": run_record.read_winner(root),
@@ -133,7 +130,7 @@ def build_report(search: dict, export_report: dict | None = None) -> dict:
         "project_dir": search["project_dir"],
         "search": search["search"],
         "space": search["space"],
-        "space_size": search.get("space_size"),
+        "space_size": _space_size(search["space"]),
         "summary": search["summary"],
         "trials": rows,
         "pareto_front": {
@@ -145,22 +142,14 @@ def build_report(search: dict, export_report: dict | None = None) -> dict:
     }
 
 
-def space_size(project_dir) -> int | None:
-    """The number of architectures and training settings the search chose from.
-
-    `keras_nas.blocks.space_size`'s count (conditional scopes respected: a
-    hyperparameter of an inactive branch adds no combination) of the
-    hyperparameters in `oracle.json`; `None` if one is a continuous range.
-    """
-    import keras_tuner
-
-    state = run_record.read_oracle_state(project_dir).get("hyperparameters")
-    if not state:
-        return None
-    try:
-        return count_active_combinations(keras_tuner.HyperParameters.from_config(state))
-    except ValueError:  # a continuous Float: no finite count
-        return None
+def _space_size(space: list[dict]) -> int | None:
+    """Upper bound of distinct architectures: product of the sizes of all hyperparameters."""
+    size = 1
+    for hp in space:
+        if hp["size"] is None:
+            return None
+        size *= max(1, hp["size"])
+    return size
 
 
 def _read_export(export_dir) -> dict | None:
@@ -326,7 +315,7 @@ def _overview(report: dict) -> list[tuple[str, str]]:
                    f"{_fmt(s.get('search_epochs') or s.get('epochs'))}, final epochs {_fmt(s.get('epochs'))}"),
         ("constraints", limits),
         ("space", f"{s.get('space') or 'default'}: {len(report['space'])} hyperparameters, "
-                  + (f"{report['space_size']:,}" if report["space_size"] else "uncounted") + " combinations"),
+                  f"up to {_fmt(report['space_size'])} combinations"),
         ("trials", f"{summary['trained']} trained, {summary['rejected']} rejected for their cost, "
                    f"{summary['failed']} failed" + (f", {summary['running']} running" if summary["running"] else "")),
         ("time", f"{summary['search_seconds']:.0f} s of trials, {100 * summary['measure_share']:.1f} % "

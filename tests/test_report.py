@@ -8,7 +8,7 @@ import matplotlib
 import numpy as np
 import pytest
 
-from keras_nas import NASModel, blocks
+from keras_nas import NASModel
 from keras_nas.datasets import load_digits
 from keras_nas.plots import plot_history, plot_pareto
 from keras_nas.report import load_search, read_trials, write_report
@@ -46,9 +46,6 @@ def test_report_from_the_directory_alone_has_every_trial(searched, tmp_path):
     assert report["search"]["seed"] == 7 and report["search"]["strategy"]  # from the directory's marker
     assert report["winner"]["cost"]["flash_kb"] == pytest.approx(searched.cost_["flash_kb"])
     assert report["summary"]["trained"] == 2
-    # The space's size is blocks.space_size's count of the searched hypermodel (issue 27).
-    assert report["space_size"] == blocks.space_size(searched.tuner.hypermodel) > 1000
-    assert f"{report['space_size']:,} combinations" in (project / "report.md").read_text()
     front = {r["trial_id"] for r in searched.pareto_front()}
     assert set(report["pareto_front"]["trial_ids"]) == front
     # Every hyperparameter a trial used is in the recorded space, with its choices.
