@@ -47,6 +47,7 @@ import glob
 import hashlib
 import json
 import os
+import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -215,6 +216,10 @@ def trial_problem(state: Any, folder: str) -> str | None:
     if score is not None and (isinstance(score, bool) or not isinstance(score, (int, float))
                               or not np.isfinite(score)):
         return f"its score {score!r} is not a finite number"
+    if "keras_tuner" not in sys.modules:
+        # Only a reader that loads Keras Tuner (a resume) needs its deeper check; the
+        # report and the CLI read the JSON alone, without TensorFlow's start-up.
+        return None
     from keras_tuner.engine import trial as trial_module
 
     try:  # anything else Keras Tuner would trip on
