@@ -47,6 +47,9 @@ from keras_nas.data import prepare_data  # noqa: E402
 from keras_nas.datasets import DATASETS  # noqa: E402
 from keras_nas.hypermodel import NASHyperModel, training_callbacks  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(__file__))
+from _results import check_new_output, write_results  # noqa: E402
+
 
 
 TASKS = {
@@ -85,7 +88,7 @@ def run_keras_nas(task, data, limits, seed, workdir, budget) -> dict:
     summary = model.search_summary()
     result.update(
         seconds=seconds, summary=summary, winner_trial=model.best_trial_.trial_id,
-        finalist_scores=model.finalist_scores_, architecture=dict(model.best_trial_.hyperparameters.values),
+        finalists=model.finalists_, architecture=dict(model.best_trial_.hyperparameters.values),
     )
     return result
 
@@ -131,11 +134,13 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--keras-tuner-seeds", type=int, nargs="*", default=None,
                         help="seeds for Keras Tuner's RandomSearch baseline (default: all; none: skip)")
-    parser.add_argument("--budget-seconds", type=float, default=1200.0,
-                        help="keras-nas max_search_seconds (the whole fit)")
+    parser.add_argument("--budget-seconds", type=float, default=900.0,
+                        help="keras-nas max_search_seconds (the whole fit: search, finalists, final training)")
     parser.add_argument("--workdir", default="/tmp/keras_nas_expert")
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
+    if args.json:
+        check_new_output(args.json, "--json")
     dataset = TASKS[args.task][0]
     data = DATASETS[dataset]()
     prepared = prepare_data(*data[0], validation_data=data[1])
@@ -160,8 +165,7 @@ def main(argv=None):
         results["runs"].append(run)
         print(json.dumps({k: v for k, v in run.items()}, indent=1, default=str), flush=True)
         if args.json:
-            with open(args.json, "w") as f:
-                json.dump(results, f, indent=1, default=str)
+            write_results(args.json, results)
     nas = [r["keras_nas"]["int8_test_accuracy"] for r in results["runs"]]
     hand = [r["hand"]["int8_test_accuracy"] for r in results["runs"]]
     kt = [r["keras_tuner_random"]["best_that_fits"]["int8_test_accuracy"] for r in results["runs"]
@@ -173,14 +177,14 @@ def main(argv=None):
             [r["hand_recipe"]["int8_test_accuracy"] for r in results["runs"]])),
         "keras_tuner_int8_test_accuracy": float(np.median(kt)) if kt else None,
         "keras_nas_seconds": float(np.median([r["keras_nas"]["seconds"] for r in results["runs"]])),
+        "keras_nas_max_seconds": float(np.max([r["keras_nas"]["seconds"] for r in results["runs"]])),
         "keras_nas_rejection_share": float(np.median(
             [r["keras_nas"]["summary"]["rejection_share"] for r in results["runs"]])),
     }
     print(f"\n{args.task}: medians over seeds {args.seeds}: {json.dumps(results['median'], indent=1)}")
     print("Reproduce with:", results["command"])
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=1, default=str)
+        write_results(args.json, results)
     return results
 
 

@@ -394,6 +394,36 @@ def is_width(name: str) -> bool:
     return name.endswith(WIDTH_NAMES) or UNITS_NAME.search(name) is not None
 
 
+def width_choices(space) -> dict[str, list]:
+    """`{name: sorted allowed values}` of the space's width choices (`is_width`)."""
+    return {hp.name: sorted(hp.values) for hp in space if is_width(hp.name) and hasattr(hp, "values")}
+
+
+def scaled_widths(values: dict, choices: dict[str, list], multiplier: float) -> dict:
+    """`values` with every width of `choices` multiplied and snapped down to an allowed value."""
+    scaled = dict(values)
+    for name, allowed in choices.items():
+        if name in scaled:
+            target = scaled[name] * multiplier
+            scaled[name] = max([w for w in allowed if w <= target + 1e-9] or allowed[:1])
+    return scaled
+
+
+def widened(values: dict, feasibility: FeasibilityFilter, space) -> dict | None:
+    """The widest version of `values` predicted within `SCALE_TARGET` of the limits, or None.
+
+    Only multipliers above 1 are tried (`WIDTH_MULTIPLIERS`): the result is
+    wider than `values`, or there is none (no wider version is predicted to
+    fit, or the space has no wider widths).
+    """
+    choices = width_choices(space)
+    for multiplier in (m for m in WIDTH_MULTIPLIERS if m > 1):
+        wider = scaled_widths(values, choices, multiplier)
+        if wider != values and feasibility.ratio(feasibility.features(wider)) <= SCALE_TARGET:
+            return wider
+    return None
+
+
 def scale_to_fit(designs: list[dict], feasibility: FeasibilityFilter, space) -> list[dict]:
     """Each design at the largest width multiplier worth measuring under the limits.
 
@@ -416,19 +446,10 @@ def scale_to_fit(designs: list[dict], feasibility: FeasibilityFilter, space) -> 
     Returns:
         The scaled designs.
     """
-    choices = {hp.name: sorted(hp.values) for hp in space if is_width(hp.name) and hasattr(hp, "values")}
-
-    def scaled(design: dict, multiplier: float) -> dict:
-        values = dict(design)
-        for name, allowed in choices.items():
-            if name in values:
-                target = values[name] * multiplier
-                values[name] = max([w for w in allowed if w <= target + 1e-9] or allowed[:1])
-        return values
-
+    choices = width_choices(space)
     result, seen = [], set()
     for design in designs:
-        versions = [scaled(design, m) for m in WIDTH_MULTIPLIERS]
+        versions = [scaled_widths(design, choices, m) for m in WIDTH_MULTIPLIERS]
         ratios = [feasibility.ratio(feasibility.features(v)) for v in versions]
         # As for any proposal: worth measuring up to the predictor's error over a limit.
         fitting = [i for i, ratio in enumerate(ratios) if ratio <= 1.0 + feasibility.margin]

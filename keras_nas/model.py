@@ -147,13 +147,16 @@ class NASModel:
             once, and each cost record says so (`extra["emulator"]`).
         select: How the winner is chosen among the trained candidates (all of
             which meet the constraints). `None`: the `finalists` best are
-            trained once more with another seed and the best mean of the two
-            scores wins, ties to the smaller flash. A rule as in `keras_nas.pareto.select`, e.g.
+            trained again (below 2,000 validation samples: on 3 folds of the
+            training and validation data; else once more with another seed)
+            and the best mean wins, or the smallest (flash) finalist within
+            noise of it (`keras_nas.finalists`). A rule as in `keras_nas.pareto.select`, e.g.
             `{"maximize": "val_accuracy", "latency_ms": ("<=", 0.05)}`, or a
             callable `rule(row) -> float` over `trials()` rows.
-        finalists: How many of the best trained candidates are trained a
-            second time, with another seed, before the winner is chosen on the
-            mean (1: no second training; the winner is the best single run).
+        finalists: How many of the best trained candidates are trained
+            again before the winner is chosen (see `select`; 1: none, the
+            winner is the best single run). `search_summary()["finalists"]`
+            gives each one's scores, mean and spread.
         max_search_seconds: A time budget for `fit`, in seconds. The search
             proposes no new candidate after 70 % of it (the finalists and the
             final training take the rest), and unless `search_epochs` is given
@@ -220,6 +223,7 @@ class NASModel:
             setattr(self, name, value)
         self._strategy = strategies.lookup(strategy)
         self.finalist_scores_: dict = {}
+        self.finalists_: dict = {}
         self._final_training: FinalTraining | None = None
 
         self.tuner: NASTuner | None = None
@@ -297,6 +301,8 @@ class NASModel:
         nas.best_trial_ = opened.tuner.oracle.trials.get(opened.winner["trial_id"])
         nas.cost_ = opened.winner.get("cost")
         nas.finalist_scores_ = dict(opened.winner.get("finalist_scores") or {})
+        finalists = opened.winner.get("finalists")
+        nas.finalists_ = dict(finalists) if isinstance(finalists, dict) else {}
         return nas
 
     # -- fit ------------------------------------------------------------------------------
@@ -409,9 +415,11 @@ class NASModel:
             )
             if summary.get("limit_use"):
                 print(f"Limit use of the trained candidates: {run_record.limit_use_text(summary)}.")
-        winner, self.finalist_scores_ = selection.select_winner(
+        winner, judged = selection.select_winner(
             self.tuner, self.constraints, self._final_training, self.finalists, self.select
         )
+        self.finalists_ = judged.to_dict() if judged is not None else {}
+        self.finalist_scores_ = {tid: judged.mean(tid) for tid in judged.scores} if judged is not None else {}
         return self._train_winner(winner)
 
     def choose(
@@ -509,8 +517,8 @@ class NASModel:
         self.tuner.set_winner(trial.trial_id, self.model_)  # its get_best_models(1)[0]
         run_record.save_winner(  # for the CLI and reports
             self.tuner.project_dir, self.model_, trial, objective=self.objective, epochs=final.epochs,
-            cost=self.cost_, finalist_scores=self.finalist_scores_, search=self.search_settings(),
-            trained_on=final.trained_on,
+            cost=self.cost_, finalist_scores=self.finalist_scores_, finalists=self.finalists_,
+            search=self.search_settings(), trained_on=final.trained_on,
         )
         return trained.history
 
@@ -630,10 +638,19 @@ class NASModel:
         return run_record.rows_of_trials(self.tuner.oracle.trials.values(), self.tuner.project_dir)
 
     def search_summary(self) -> dict:
-        """Trials trained, rejected and failed, search time and the share spent measuring cost."""
+        """Trials trained, rejected and failed, search time and the share spent measuring cost.
+
+        Also how much of the limits the trained candidates use (`limit_use`,
+        `near_limit_share`), the proposals widened towards them (`grown`) and,
+        after `fit`, how the finalists were judged (`finalists`: method,
+        each one's mean, spread and scores, the ones tied with the best).
+        """
         if self.tuner is None:
             raise NotFittedError("No search yet: call `fit` first.")
-        return self.tuner.search_summary()
+        summary = self.tuner.search_summary()
+        if self.finalists_:
+            summary["finalists"] = self.finalists_
+        return summary
 
     def pareto_front(self, objectives=None) -> list[dict]:
         """The trained candidates no other trained candidate beats on every objective.

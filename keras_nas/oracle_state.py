@@ -20,6 +20,7 @@ oracle_state.recover_oracle_state("runs/digits", oracle.get_state(), hash_values
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import warnings
@@ -121,7 +122,8 @@ def state_problem(state: Any, template: Mapping, trial_ids: set[str]) -> str | N
     try:
         import keras_tuner
 
-        keras_tuner.HyperParameters.from_config(state["hyperparameters"])
+        # A copy: from_config turns the conditions' dicts into objects in place.
+        keras_tuner.HyperParameters.from_config(copy.deepcopy(state["hyperparameters"]))
     except Exception as e:  # noqa: BLE001  (Keras Tuner raises many types on bad content)
         return f"its hyperparameters cannot be read ({type(e).__name__}: {e})"
     return None

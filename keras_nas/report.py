@@ -336,6 +336,16 @@ def _winner_lines(report: dict) -> list[str]:
         f"{_fmt(cost.get('peak_ram_kb'), 1)} KB, host latency {_fmt(cost.get('latency_ms'), 3)} ms.",
         f"Architecture: {short_architecture(winner.get('hyperparameters', {}))}",
     ]
+    if winner.get("trained_on"):
+        lines[0] = lines[0][:-1] + f" on {winner['trained_on']}."
+    finalists = winner.get("finalists") or {}
+    if isinstance(finalists.get("trials"), dict):
+        scores = "; ".join(
+            f"trial {tid} {_fmt(row.get('mean'))} ± {_fmt(row.get('spread'))}"
+            for tid, row in finalists["trials"].items() if isinstance(row, dict)
+        )
+        lines.append(f"Finalists ({finalists.get('method')}, mean ± spread): {scores}; within noise of the "
+                     f"best: {', '.join(map(str, finalists.get('tied_with_best') or []))} (the smallest wins).")
     return lines
 
 

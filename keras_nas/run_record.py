@@ -557,19 +557,21 @@ NEAR_LIMIT_SHARE = 0.75
 
 
 def summarize(rows: list[dict], skipped: int = 0, prediction_seconds: float = 0.0,
-              limits: Mapping[str, float] | None = None) -> dict:
+              grown: int = 0, limits: Mapping[str, float] | None = None) -> dict:
     """Trials by outcome, search time and the share spent measuring hardware cost.
 
     Args:
         rows: `trial_row`s of the search.
         skipped: Proposals predicted over the flash/RAM limits, never converted.
+        grown: Proposals widened towards the limits before they were tried
+            (`keras_nas.strategies.proposals.GROW_BELOW`).
         prediction_seconds: Time spent building proposals to predict their cost.
         limits: The search's active constraints (`Constraints.active()`), to
             report how much of them the trained candidates use.
 
     Returns:
         A dict with `trials`, `trained`, `rejected`, `failed` (in training),
-        `running`, `skipped`, `search_seconds` (time in trials),
+        `running`, `skipped`, `grown`, `search_seconds` (time in trials),
         `measure_seconds`, `measure_share` (measurement time / trial time),
         `prediction_seconds`, `rejection_share` (time of rejected candidates
         and of prediction / trial and prediction time) and, when the cost was
@@ -600,6 +602,7 @@ def summarize(rows: list[dict], skipped: int = 0, prediction_seconds: float = 0.
         "failed": counts[FAILED],
         "running": counts[RUNNING],
         "skipped": int(skipped),
+        "grown": int(grown),
         "search_seconds": total,
         "measure_seconds": measured,
         "measure_share": measured / total if total else 0.0,
@@ -655,6 +658,7 @@ def read_summary(project_dir, rows: list[dict] | None = None) -> dict:
     return summarize(
         read_trials(project_dir) if rows is None else rows,
         skipped=state.get("skipped_proposals", 0),
+        grown=state.get("grown_proposals", 0),
         prediction_seconds=state.get("prediction_seconds", 0.0),
         limits=limits if isinstance(limits, dict) else None,
     )
@@ -723,6 +727,7 @@ def save_winner(
     cost: Mapping,
     finalist_scores: Mapping,
     search: Mapping,
+    finalists: Mapping | None = None,
     trained_on: str = "train",
 ) -> None:
     """Writes `winner.keras` and `winner.json` of a search's trained winner into its project directory.
@@ -741,7 +746,10 @@ def save_winner(
         objective: The search objective (`trial.score` is of it).
         epochs: Epochs of the final training.
         cost: The trained winner's measured cost (`Cost.to_dict()`).
-        finalist_scores: Each finalist's mean score of two trainings.
+        finalist_scores: Each finalist's mean score.
+        finalists: How the finalists were judged: method, each one's scores,
+            mean and spread, the ones tied with the best
+            (`keras_nas.finalists.FinalistScores.to_dict()`).
         search: The search's settings (`NASModel.search_settings()`).
         trained_on: The data of the final training: "train", or
             "train+validation" (the validation score then is not held out).
@@ -755,6 +763,7 @@ def save_winner(
         "trained_on": trained_on,
         "cost": dict(cost),
         "finalist_scores": dict(finalist_scores),
+        "finalists": dict(finalists or {}),
         "hyperparameters": dict(trial.hyperparameters.values),
         "search": dict(search),
     }

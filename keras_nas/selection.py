@@ -1,8 +1,9 @@
 """Choosing a search's winner: the eligible candidates, the finalists trained again, a rule.
 
 One training run is noisy, so by default the best `finalists` candidates are
-trained once more with another seed and the winner has the best mean score
-(ties go to the smaller flash). Candidates over the current constraints (a
+trained again (k-fold cross-validation on a small validation set, else a
+second seed: `keras_nas.finalists`) and the winner has the best mean score,
+or is the smallest within noise of it. Candidates over the current constraints (a
 search resumed with tighter limits) are never eligible. A `select` rule
 (`keras_nas.pareto.select`) replaces the ranking when the user gives one.
 """
@@ -15,11 +16,15 @@ import warnings
 from collections.abc import Callable
 
 import keras
+import numpy as np
 from keras_tuner.engine import trial as trial_module
 
 from keras_nas import pareto, run_record
 from keras_nas.constraints import Constraints
 from keras_nas.data import PreparedData
+from keras_nas.finalists import (
+    CROSS_VALIDATION, FOLDS, SECOND_TRAINING, FinalistScores, fold_indices, uses_cross_validation,
+)
 from keras_nas.hypermodel import settled_metrics
 from keras_nas.memory import released_after_use
 from keras_nas.tasks import INT8_PREFIX
@@ -81,8 +86,9 @@ def select_winner(
         select: A `keras_nas.pareto.select` rule that replaces the ranking.
 
     Returns:
-        `(trial, finalist_scores)`: the winning Keras Tuner trial, and the mean
-        score of each finalist's two trainings (`{}` without finalists).
+        `(trial, finalists)`: the winning Keras Tuner trial, and how the
+        finalists were judged (`keras_nas.finalists.FinalistScores`; `None`
+        without finalists or with a `select` rule).
 
     Raises:
         RuntimeError: If no trained candidate meets the constraints.
@@ -120,7 +126,7 @@ def select_winner(
     if select is not None:
         rows = run_record.rows_of_trials(tuner.oracle.trials.values(), tuner.project_dir)
         row = pareto.select([r for r in rows if r["trial_id"] not in over], select)
-        return tuner.oracle.get_trial(row["trial_id"]), {}
+        return tuner.oracle.get_trial(row["trial_id"]), None
     sign = 1 if tuner.oracle.objective.direction == "max" else -1
     ranked = sorted(
         completed,
@@ -129,17 +135,55 @@ def select_winner(
     )
     chosen = ranked[:finalists]
     if len(chosen) < 2:
-        return chosen[0], {}
-    # One training run is noisy: the finalists are trained once more with another
-    # seed and the best mean of the two scores wins.
-    means = {t.trial_id: (t.score + second_score(tuner, t, final)) / 2 for t in chosen}
+        return chosen[0], None
+    judged = judge_finalists(tuner, chosen, final)
     if final.verbose:
-        print(
-            "Finalists, mean of two trainings: "
-            + ", ".join(f"trial {tid} {score:.4f}" for tid, score in means.items())
+        print(f"Finalists ({judged.method}; mean and spread): " + ", ".join(
+            f"trial {tid} {judged.mean(tid):.4f} +- {judged.spread(tid):.4f}" for tid in judged.scores
+        ) + f"; winner: trial {judged.winner()}")
+    return tuner.oracle.get_trial(judged.winner()), judged
+
+
+def judge_finalists(tuner: NASTuner, chosen: list, final: FinalTraining) -> FinalistScores:
+    """Each finalist's scores: on `FOLDS` folds of all the data when the validation
+    set is small, else the search's score and a second training (`keras_nas.finalists`)."""
+    data = final.data
+    task = getattr(tuner.hypermodel, "task", None)
+    task_name = task.name if task is not None else "classification"
+    flash = {t.trial_id: t.metrics.get_last_value("flash_kb") for t in chosen}
+    direction = tuner.oracle.objective.direction
+    if uses_cross_validation(data.train_args, data.validation_data, task_name, final.train_kwargs):
+        x, y = data.with_validation_args()
+        folds = fold_indices(y, FOLDS, seed=tuner.oracle.seed or 0, stratify=task_name == "classification")
+        scores = {
+            t.trial_id: [fold_score(tuner, t, final, x, y, held_out, tuner.trial_seed(t) + 7919 * (i + 1))
+                         for i, held_out in enumerate(folds)]
+            for t in chosen
+        }
+        return FinalistScores(CROSS_VALIDATION, scores, flash, direction)
+    scores = {t.trial_id: [t.score, second_score(tuner, t, final)] for t in chosen}
+    return FinalistScores(SECOND_TRAINING, scores, flash, direction)
+
+
+def fold_score(tuner: NASTuner, trial, final: FinalTraining, x, y, held_out: np.ndarray, seed: int) -> float:
+    """The objective of `trial`'s architecture trained as in the search on all of `x`, `y` but
+    `held_out`, and scored on `held_out`."""
+    kept = np.ones(len(y), dtype=bool)
+    kept[held_out] = False
+    validation = (x[held_out], y[held_out])
+    with released_after_use():
+        keras.backend.clear_session()
+        keras.utils.set_random_seed(seed)
+        model = tuner.hypermodel.build(trial.hyperparameters)
+        history = tuner.hypermodel.fit(
+            trial.hyperparameters, model, x[kept], y[kept], validation_data=validation,
+            epochs=final.search_epochs, verbose=0, **final.train_kwargs,
         )
-    best = max(chosen, key=lambda t: (sign * means[t.trial_id], -t.metrics.get_last_value("flash_kb")))
-    return best, means
+        objective = tuner.oracle.objective.name
+        if objective.startswith(INT8_PREFIX):
+            task = tuner.hypermodel.task
+            return tuner.int8_score(model, (validation[0], task.score_targets(validation[1])))
+        return settled_metrics(history.history)[objective]
 
 
 def second_score(tuner: NASTuner, trial, final: FinalTraining) -> float:

@@ -277,13 +277,15 @@ class NASTuner(keras_tuner.Tuner):
         name = self.oracle.objective.name
         return name if name.startswith(tasks.INT8_PREFIX) else INT8_METRIC
 
-    def int8_score(self, model: keras.Model) -> float:
+    def int8_score(self, model: keras.Model, validation: tuple | None = None) -> float:
         """The int8 metric of the full-integer int8 conversion of `model` on `int8_validation`.
 
         The int8 model runs on LiteRT; its dequantized outputs are scored by the
         task (`keras_nas.tasks`) as the Keras model's are: accuracy, MAE, AUC, ...
+        `validation`, `(x, targets)` as the task scores them, replaces
+        `int8_validation` (a finalist's held-out fold).
         """
-        x_val, y_val = self.int8_validation
+        x_val, y_val = validation if validation is not None else self.int8_validation
         try:
             content = self.measurer.to_int8(model, fast=True)
         except tflite.ConversionError as e:
@@ -505,7 +507,7 @@ class NASTuner(keras_tuner.Tuner):
 
         Returns:
             `keras_nas.run_record.summarize` of the trials so far (`trained`,
-            `rejected`, `failed`, `skipped`, `search_seconds`, `measure_share`,
+            `rejected`, `failed`, `skipped`, `grown`, `search_seconds`, `measure_share`,
             `rejection_share`, the cost predictor's errors, how much of
             the limits the trained candidates use: `limit_use`,
             `near_limit_share`, ...).
@@ -513,6 +515,7 @@ class NASTuner(keras_tuner.Tuner):
         return run_record.summarize(
             run_record.rows_of_trials(self.oracle.trials.values(), self.project_dir),
             skipped=getattr(self.oracle, "skipped_proposals", 0),
+            grown=getattr(self.oracle, "grown_proposals", 0),
             prediction_seconds=float(getattr(self.oracle, "prediction_seconds", 0.0)),
             limits=self.constraints.active(),
         )

@@ -50,11 +50,28 @@ def test_search_reports_the_predictor_error_and_the_rejection_share(tight_search
     assert 0.0 <= summary["rejection_share"] < 1.0
 
 
-def test_finalists_are_trained_again_and_chosen_on_the_mean(tight_search):
-    scores = tight_search.finalist_scores_
-    assert len(scores) == 2
-    assert tight_search.best_trial_.trial_id in scores
-    assert scores[tight_search.best_trial_.trial_id] == max(scores.values())
+def test_finalists_are_judged_on_folds_of_all_the_data_and_reported(tight_search, tmp_path):
+    """270 validation images are too few to trust one score: each finalist is trained on 3 folds of
+    the training and validation data; the best mean wins unless a smaller one is within noise."""
+    from keras_nas.finalists import CROSS_VALIDATION, FOLDS
+    from keras_nas.report import write_report
+
+    finalists = tight_search.search_summary()["finalists"]
+    assert finalists["method"] == CROSS_VALIDATION
+    assert len(finalists["trials"]) == 2
+    winner = tight_search.best_trial_.trial_id
+    assert finalists["winner"] == winner and winner in finalists["tied_with_best"]
+    for tid, row in finalists["trials"].items():
+        assert len(row["scores"]) == FOLDS and row["mean"] == pytest.approx(np.mean(row["scores"]))
+        assert tight_search.finalist_scores_[tid] == pytest.approx(row["mean"])
+    best_mean = max(row["mean"] for row in finalists["trials"].values())
+    flash = {t["trial_id"]: t["cost"]["flash_kb"] for t in tight_search.trials() if t["cost"]}
+    assert finalists["trials"][winner]["mean"] == best_mean or flash[winner] == min(
+        flash[tid] for tid in finalists["tied_with_best"])
+    # The report says how the finalists were judged, and what data the winner trained on.
+    report = write_report(tight_search.tuner.project_dir, tmp_path / "report", plots=False)
+    text = open(report["files"]["md"]).read()
+    assert "Finalists (cross-validation, mean ± spread)" in text and "on train+validation" in text
 
 
 def test_predictor_calibrates_online_on_measured_candidates():
@@ -193,6 +210,48 @@ def test_random_draws_learn_which_choices_fit():
     assert np.allclose(restored.weights("a", [1, 2]), tally.weights("a", [1, 2]))
     assert tally.weights("a", [1, 2])[0] > tally.weights("a", [1, 2])[1]
     assert np.allclose(tally.weights("b", ["x", "y"]), [0.5, 0.5], atol=0.1)
+
+
+def test_proposals_are_steered_to_fit_not_to_be_small():
+    """Issue 26: the draws that fit a limit are mostly far under it. Widening half of the proposals
+    predicted under 75 % of their binding limit puts more of them near it, and every one still fits."""
+    import keras_tuner
+
+    from keras_nas.cost_predictor import FeasibilityFilter
+    from keras_nas.hypermodel import NASHyperModel
+    from keras_nas.strategies import RandomSearch
+    from keras_nas.strategies import proposals
+
+    hypermodel = NASHyperModel(input_shape=(8, 8, 1), num_classes=10)
+    space = keras_tuner.HyperParameters()
+    hypermodel.build(space)
+
+    def build(values):
+        hp = keras_tuner.HyperParameters()
+        hp.values.update(values)
+        return hypermodel.build_graph(hp)
+
+    def near_limit_share(grow: bool) -> float:
+        proposals.GROW_PROBABILITY = default if grow else 0.0
+        oracle = RandomSearch(max_trials=10, seed=0, objective="val_accuracy")
+        oracle.hyperparameters = space
+        oracle.cost_filter = FeasibilityFilter(build, 32.0, 12.0)
+        rng = np.random.default_rng(1)
+        ratios = []
+        for i in range(24):
+            values = oracle.predicted_to_fit(oracle.random_values(rng), str(i), rng)
+            fits, ratio = oracle.cost_filter.fits(values)
+            assert fits
+            ratios.append(ratio)
+        assert (oracle.grown_proposals > 0) == grow
+        return float(np.mean(np.asarray(ratios) > proposals.GROW_BELOW))
+
+    default = proposals.GROW_PROBABILITY
+    try:
+        steered, unsteered = near_limit_share(True), near_limit_share(False)
+    finally:
+        proposals.GROW_PROBABILITY = default
+    assert steered >= 1 / 3 and steered > unsteered, (steered, unsteered)
 
 
 def test_margin_follows_only_the_predictors_over_estimates():
