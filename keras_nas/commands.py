@@ -199,9 +199,13 @@ def check_config(config: dict, source: str = "the config", need_data: bool = Tru
             f"`strategy_kwargs` in {source} must be a mapping such as {{population_size: 12}}, got "
             f"{config['strategy_kwargs']!r}."
         )
-    labels = config.get("labels")
-    if labels is not None and (not isinstance(labels, list) or not all(isinstance(x, str) for x in labels)):
-        raise ConfigError(f"`labels` in {source} must be a list of class names (strings), got {labels!r}.")
+    if config.get("labels") is not None:
+        from keras_nas.arguments import check_labels
+
+        try:
+            check_labels(config["labels"])
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"`labels` in {source}: {e}") from None
     constraints = config.get("constraints")
     if constraints is not None:
         from keras_nas.constraints import Constraints
@@ -528,6 +532,20 @@ def _search(config: dict, data: dict, verbose: int) -> int:
                                 "`directory` (and `export.dir`).")
 
 
+def check_label_count(config: dict, data: dict) -> None:
+    """Refuses, before the search, class names that are not one per class of the data (ValueError)."""
+    from keras_nas import tasks
+    from keras_nas.arguments import check_labels
+
+    task = tasks.get(config.get("task", "classification"))
+    if config.get("labels") is None or task.name != "classification" or data.get("y") is None:
+        return
+    y = np.asarray(data["y"])
+    y_val = y if data.get("y_val") is None else np.asarray(data["y_val"])
+    targets = task.read_targets(y, y_val, config.get("num_classes"), np.asarray(data["x"]))
+    check_labels(config["labels"], targets.num_outputs)
+
+
 def _fit_export_report(model, config: dict, data: dict, verbose: int) -> int:
     from keras_nas.report import write_report
     from keras_nas.run_record import save_search_info
@@ -536,6 +554,7 @@ def _fit_export_report(model, config: dict, data: dict, verbose: int) -> int:
     # Anomaly: no `y`, and validation inputs with or without labels.
     validation = data.get("x_val") if data.get("y_val") is None else (data["x_val"], data["y_val"])
     try:
+        check_label_count(config, data)
         model.fit(
             data["x"], data.get("y"),
             validation_data=validation,
@@ -641,6 +660,9 @@ def run_export(args: argparse.Namespace) -> int:
     # Accuracy is reported on validation data only (never on the training data).
     x_val, y_val = data.get("x_val"), data.get("y_val")
     try:
+        # search.json rewritten as it is: a search folder that cannot be written refuses
+        # before any output is written (the export is recorded there after).
+        run_record.save_search_info(project, {})
         report = export_model(
             model, args.out, formats,
             representative_data=None if data.get("x") is None else data["x"][:200],

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from keras_nas import tasks, tflite
-from keras_nas.arguments import check_bool
+from keras_nas.arguments import check_bool, check_labels
 from keras_nas.export_folder import EXPORT_MARKER, ExportFolder, ExportFolderError  # noqa: F401
 from keras_nas.run_record import atomic_write_json
 from keras_nas.tflite.c_array import camel_name
@@ -112,7 +112,8 @@ def export_model(
         `int8_cost`, `runtime`.
 
     Raises:
-        ValueError: Unknown format, or data a format needs is missing.
+        ValueError: Unknown format, data a format needs is missing, or
+            `labels` that are not one printable line each or not one per class.
         ExportFolderError: (a `ValueError`) `directory` holds files of the
             same names that an earlier export did not write, symbolic links,
             or a search; the message names them and how to proceed.
@@ -138,6 +139,9 @@ def export_model(
             "or `x_train`."
         )
     task = tasks.get(task)
+    if labels is not None:
+        classes = int(model.outputs[0].shape[-1]) if task.name == "classification" else None
+        labels = check_labels(labels, classes)
     if "tflite-int8-qat" in formats and task.name != "classification":
         raise ValueError(
             f"Format 'tflite-int8-qat' fine-tunes classifiers only; for task={task.name!r} export "

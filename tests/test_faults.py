@@ -320,3 +320,64 @@ def test_a_huge_num_classes_fails_at_the_constructor(tmp_path):
     with pytest.raises(ValueError, match=r"`num_classes` must be at most 10,000.*got 1,000,000.*np\.unique"):
         NASModel(num_classes=10**6, directory=str(tmp_path), project_name="p")
     NASModel(num_classes=10, directory=str(tmp_path), project_name="p")
+
+
+# -- class names: one printable line each, one per class, refused before any work ------------------
+
+
+@pytest.mark.parametrize("labels, message", [
+    (["cat", "dog\nrm -rf", "bird"], "one printable line"),
+    (["cat", "", "bird"], "non-empty"),
+    (["zero", "one", "two", "three"], "4 labels for a classifier of 3 classes"),
+    ("cat dog bird", "must be a list"),
+])
+def test_export_refuses_bad_class_names_before_writing(model, tmp_path, labels, message):
+    out = tmp_path / "out"
+    with pytest.raises((ValueError, TypeError), match=message):
+        _export(model, out, formats=("tflite-float32", "c-array"), labels=labels,
+                representative_data=np.zeros((4, 8), "float32"))
+    assert not out.exists()
+
+
+def test_cli_search_refuses_bad_labels_before_searching(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "x.npy", rng.normal(size=(40, 8)).astype("float32"))
+    np.save(tmp_path / "y.npy", rng.integers(0, 3, 40))
+    base = {"data": {"npy_x": "x.npy", "npy_y": "y.npy"}, "directory": str(tmp_path / "runs"),
+            "project_name": "p", "max_trials": 1}
+    newline = tmp_path / "newline.json"
+    newline.write_text(json.dumps({**base, "labels": ["a", "b\nc", "d"]}))
+    assert main(["search", "--config", str(newline), "--quiet"]) == 2
+    assert "one printable line" in capsys.readouterr().err
+    three_for_ten = tmp_path / "count.json"
+    three_for_ten.write_text(json.dumps({**base, "labels": ["a", "b"]}))
+    assert main(["search", "--config", str(three_for_ten), "--quiet"]) != 0
+    assert "2 labels for a classifier of 3 classes" in capsys.readouterr().err
+    assert not list((tmp_path / "runs").glob("p/trial_*"))  # refused before any trial
+
+
+def test_anomaly_with_a_classifier_space_is_a_clear_error(tmp_path):
+    """`space="mlp"` ends in hidden units, not a reconstruction: it failed with a raw TF shape error."""
+    from keras_nas import NASModel
+
+    x = np.random.default_rng(0).normal(size=(60, 8)).astype("float32")
+    model = NASModel(space="mlp", task="anomaly", max_trials=1, search_epochs=1, finalists=1,
+                     directory=str(tmp_path), project_name="p")
+    with pytest.raises(ValueError, match=r"reconstructs its input \(8 values\).*DenseAutoencoder"):
+        model.fit(x, validation_data=x[:20], epochs=1, verbose=0)
+
+
+def test_cli_export_from_a_read_only_search_refuses_before_writing_outputs(model, tmp_path, capsys, monkeypatch):
+    """It wrote the outputs, then reported "cannot write" (the search folder records the export)."""
+    from keras_nas import run_record
+
+    project = _fake_search(tmp_path / "runs" / "p", model)
+
+    def read_only(project_dir, info):
+        raise PermissionError(13, "Permission denied", str(project_dir))
+
+    monkeypatch.setattr(run_record, "save_search_info", read_only)
+    out = tmp_path / "out"
+    assert main(["export", str(project), "--out", str(out), "--formats", "tflite-float32", "--quiet"]) == 2
+    assert "cannot write" in capsys.readouterr().err
+    assert not out.exists()

@@ -206,3 +206,54 @@ def test_the_library_cache_is_shared_by_every_checkout_and_follows_header_conten
     header = sorted(copy.glob("*.h"))[0]
     header.write_text(header.read_text() + "\n// changed\n")
     assert key() != here
+
+
+def test_a_damaged_cache_entry_is_rebuilt_and_one_process_builds_at_a_time(tmp_path):
+    """A truncated library passed the manifest check and broke every later link; an entry without a
+    manifest raised a plain OSError; two processes built the same entry in full (issue 29)."""
+    import threading
+    import warnings
+
+    from keras_nas.tflite.firmware import _cached_build, entry_problem
+
+    builds = []
+
+    def build(out: Path) -> dict:
+        builds.append(threading.get_ident())
+        time.sleep(0.3)  # long enough for a second caller to arrive meanwhile
+        out.mkdir()
+        (out / "libknas.a").write_bytes(b"!<arch>\n" + b"x" * 4096)
+        return {"objects": 1}
+
+    entry = tmp_path / "firmware" / ("lib-" + "a" * 32)
+    results = []
+    callers = [threading.Thread(target=lambda: results.append(_cached_build(entry, build, {}, ["libknas.a"])))
+               for _ in range(2)]
+    for t in callers:
+        t.start()
+    for t in callers:
+        t.join()
+    assert len(builds) == 1 and sorted(results) == [False, True]
+    assert entry_problem(entry) is None
+
+    # Truncated: detected, rebuilt with a warning, whole again.
+    (entry / "libknas.a").write_bytes(b"!<arch>\n" + b"x" * 100)
+    assert "changed since it was built" in entry_problem(entry)
+    with pytest.warns(RuntimeWarning, match="damaged: libknas.a changed"):
+        assert _cached_build(entry, build, {}, ["libknas.a"]) is False
+    assert (entry / "libknas.a").stat().st_size == 4104 and len(builds) == 2
+
+    # An entry folder without a manifest (a foreign or interrupted build) is rebuilt too.
+    (entry / "manifest.json").unlink()
+    with pytest.warns(RuntimeWarning, match="no manifest.json"):
+        assert _cached_build(entry, build, {}, ["libknas.a"]) is False
+    assert entry_problem(entry) is None and len(builds) == 3
+    assert sorted(p.name for p in entry.parent.iterdir()) == [".lib-" + "a" * 32 + ".lock", entry.name]
+
+    # A damaged folder that is not named as an entry is never removed.
+    odd = tmp_path / "firmware" / "my-notes"
+    odd.mkdir()
+    (odd / "keep.txt").write_text("mine")
+    with pytest.raises(FirmwareError, match="does not look like a keras-nas firmware cache entry"):
+        _cached_build(odd, build, {}, ["libknas.a"])
+    assert (odd / "keep.txt").read_text() == "mine"

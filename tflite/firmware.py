@@ -14,7 +14,9 @@ parallel. The result is cached under
 by the contents of every compiled source and header, the flags, the
 compiler's version and this module's firmware sources; an entry is written to a
 temporary folder and renamed into place, so a half-finished build is never
-used.
+used. Each entry's manifest records its files' sizes and SHA-256, checked at
+every use: a damaged entry is rebuilt (with a warning), and one process at a
+time builds an entry (a lock file beside it).
 
 Example:
 
@@ -630,24 +632,90 @@ def _build_firmware_objects(flags: dict, out: Path, jobs: int) -> dict:
     return {"cpu_seconds": round(_compile_all(tasks, jobs), 1)}
 
 
-def _cached_build(final: Path, build, manifest: dict) -> bool:
-    """Run `build(tmp_dir) -> dict` into a temporary folder renamed to `final`; `True` if it was cached."""
-    if (final / "manifest.json").exists():
-        return True
-    final.parent.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name[:24]}-", dir=final.parent))
+# The names of cache entries (`lib-<key>`, `fw-<key>`): only such folders under
+# `cache_root()` are ever replaced.
+_ENTRY_NAME = re.compile(r"^(lib|fw)-[0-9a-f]{32}$")
+
+
+def _file_digest(path: Path) -> dict:
+    """`{"bytes": size, "sha256": hex}` of a file."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return {"bytes": path.stat().st_size, "sha256": h.hexdigest()}
+
+
+def entry_problem(entry: Path) -> str | None:
+    """What is wrong with a cache entry, or None if it can be used.
+
+    An entry is usable when its `manifest.json` reads and every file it lists
+    (`files`: size and SHA-256, recorded when it was built) is there unchanged;
+    a truncated library would otherwise fail every later link.
+    """
     try:
-        manifest = {**manifest, **build(tmp / "entry")}
-        manifest["build_seconds"] = round(time.perf_counter() - start, 1)
-        (tmp / "entry" / "manifest.json").write_text(json.dumps(manifest, indent=1))
+        manifest = json.loads((entry / "manifest.json").read_text())
+    except FileNotFoundError:
+        return "it has no manifest.json (an interrupted or foreign build)"
+    except (OSError, ValueError) as e:
+        return f"its manifest.json cannot be read ({e})"
+    files = manifest.get("files") if isinstance(manifest, dict) else None
+    if not isinstance(files, dict) or not files:
+        return "its manifest.json lists no checked files (written by an older keras-nas)"
+    for name, recorded in files.items():
+        path = entry / name
+        if not path.is_file():
+            return f"{name} is missing"
+        if _file_digest(path) != recorded:
+            return f"{name} changed since it was built (size or SHA-256 differs)"
+    return None
+
+
+def _remove_entry(entry: Path) -> None:
+    """Removes a damaged cache entry: only a folder named as one, directly under `cache_root()`'s folder."""
+    if not _ENTRY_NAME.match(entry.name) or entry.is_symlink() or not entry.is_dir():
+        raise FirmwareError(
+            f"{entry} is damaged but does not look like a keras-nas firmware cache entry; remove it "
+            f"yourself or set ${CACHE_DIR_ENV} to another folder."
+        )
+    aside = Path(tempfile.mkdtemp(prefix=f".{entry.name[:24]}-damaged-", dir=entry.parent))
+    os.rename(entry, aside / "entry")
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def _cached_build(final: Path, build, manifest: dict, files: Sequence[str]) -> bool:
+    """Run `build(tmp_dir) -> dict` into a temporary folder renamed to `final`; `True` if it was cached.
+
+    The entry's `files` are recorded in its manifest with their size and
+    SHA-256 and checked at every use (`entry_problem`); a damaged entry is
+    rebuilt, with a warning. One process builds an entry at a time (a lock
+    file beside it); the others wait and use its result.
+    """
+    if entry_problem(final) is None:
+        return True
+    import fcntl
+    import warnings
+
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with open(final.parent / f".{final.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+        problem = entry_problem(final)
+        if problem is None:  # another process built it while this one waited
+            return True
+        if final.exists() or final.is_symlink():
+            warnings.warn(f"The firmware cache entry {final} is damaged: {problem}. Rebuilding it.",
+                          RuntimeWarning, stacklevel=3)
+            _remove_entry(final)
+        start = time.perf_counter()
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name[:24]}-", dir=final.parent))
         try:
+            manifest = {**manifest, **build(tmp / "entry")}
+            manifest["build_seconds"] = round(time.perf_counter() - start, 1)
+            manifest["files"] = {name: _file_digest(tmp / "entry" / name) for name in files}
+            (tmp / "entry" / "manifest.json").write_text(json.dumps(manifest, indent=1))
             os.rename(tmp / "entry", final)
-        except OSError:  # another process finished the same build first
-            if not (final / "manifest.json").exists():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     return False
 
 
@@ -698,6 +766,7 @@ def build_firmware(
         lib_dir, lambda out: _build_library(root, flags, sources, out, jobs),
         {"target": target, "kernels": kernels, "tflm_dir": str(root), "jobs": jobs, "key": lib_key,
          "compiler": _compiler_version("arm-none-eabi-g++")},
+        files=["libknas.a"],
     )  # fmt: skip
     key = _firmware_key(lib_key)
     fw_dir = cache_root() / f"fw-{key[:32]}"
@@ -714,6 +783,7 @@ def build_firmware(
     fw_cached = _cached_build(
         fw_dir, build, {"target": target, "kernels": kernels, "library": str(lib_dir), "ops": list(ops),
                         "cxx": "arm-none-eabi-g++", **flags},
+        files=["main.o", "startup.o", "ops.o", "firmware.elf"],
     )  # fmt: skip
     seconds = json.loads((lib_dir / "manifest.json").read_text())["build_seconds"]
     seconds += json.loads((fw_dir / "manifest.json").read_text())["build_seconds"]
