@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: parse `argv` (default `sys.argv[1:]`) and run the subcommand.
 
     Returns:
-        The process exit code (0 success, 2 bad input).
+        The process exit code (0 success, 2 bad input, 130 stopped with Ctrl-C).
 
     Example:
 
@@ -92,7 +92,14 @@ def main(argv: list[str] | None = None) -> int:
     """
     parser = build_parser()
     args = parser.parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        # Every finished trial is already on disk (each is written whole); a search resumes.
+        resume = (" Every finished trial is kept in the search folder: run the same command again "
+                  "(without `overwrite: true`) to resume.") if args.command == "search" else ""
+        print(f"keras-nas {args.command}: stopped (Ctrl-C).{resume}", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

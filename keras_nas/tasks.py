@@ -332,6 +332,11 @@ class Classification(Task):
 # -- regression ------------------------------------------------------------------------------------
 
 
+# Regression targets beyond this are refused: their float32 variance overflows past
+# ~1.8e19 (as for inputs, `keras_nas.data.MAX_INPUT_MAGNITUDE`).
+MAX_TARGET_MAGNITUDE = 1e15
+
+
 class Regression(Task):
     """Linear outputs in the targets' units; MSE or Huber loss; MAE and RMSE.
 
@@ -370,6 +375,14 @@ class Regression(Task):
             raise ValueError(
                 f"`{name}` contains NaN or infinite targets (first in sample {bad}): drop or "
                 "impute those samples before the search."
+            )
+        biggest = float(np.max(np.abs(y))) if y.size else 0.0
+        if biggest > MAX_TARGET_MAGNITUDE:
+            raise ValueError(
+                f"`{name}` has targets up to {biggest:.3g} in magnitude; targets beyond "
+                f"{MAX_TARGET_MAGNITUDE:.0e} are refused: their float32 mean and variance overflow "
+                "(the int8 runtime then crashes). Rescale the targets (change their unit, e.g. to "
+                "millions, or take a logarithm) before the search."
             )
         if y.ndim > 2:
             raise ValueError(

@@ -157,9 +157,12 @@ def test_export_verbose_must_be_a_boolean(model, tmp_path):
 # -- benchmarks never overwrite finished results --------------------------------------------------
 
 
-@pytest.mark.parametrize("script, option", [("bench_tabular", "--output"), ("bench_strategies", "--output"),
-                                            ("bench_weight_sharing", "--output"), ("bench_tasks", "--json")])
-def test_benchmarks_refuse_an_existing_results_file(script, option, tmp_path, monkeypatch):
+@pytest.mark.parametrize("script, option, extra", [
+    ("bench_tabular", "--output", []), ("bench_strategies", "--output", []),
+    ("bench_weight_sharing", "--output", []), ("bench_tasks", "--json", []),
+    ("bench_expert", "--json", ["--task", "digits"]), ("bench_recipe", "--json", []),
+])
+def test_benchmarks_refuse_an_existing_results_file(script, option, extra, tmp_path, monkeypatch):
     import importlib
     import sys
 
@@ -168,7 +171,7 @@ def test_benchmarks_refuse_an_existing_results_file(script, option, tmp_path, mo
     finished = tmp_path / "results.json"
     finished.write_text('{"hours": "of results"}')
     with pytest.raises(SystemExit, match=rf"results\.json exists.*another {option} path"):
-        module.main([option, str(finished)])
+        module.main([*extra, option, str(finished)])
     assert finished.read_text() == '{"hours": "of results"}'
     sys.modules.pop(script, None)
 
@@ -381,3 +384,36 @@ def test_cli_export_from_a_read_only_search_refuses_before_writing_outputs(model
     assert main(["export", str(project), "--out", str(out), "--formats", "tflite-float32", "--quiet"]) == 2
     assert "cannot write" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_ctrl_c_during_a_cli_search_says_how_to_resume_without_a_traceback(tmp_path, capsys, monkeypatch):
+    from keras_nas import NASModel
+
+    def interrupted(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(NASModel, "fit", interrupted)
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "x.npy", rng.normal(size=(40, 8)).astype("float32"))
+    np.save(tmp_path / "y.npy", rng.integers(0, 3, 40))
+    config = tmp_path / "search.json"
+    config.write_text(json.dumps({"data": {"npy_x": "x.npy", "npy_y": "y.npy"}, "directory": str(tmp_path / "runs"),
+                                  "project_name": "p", "max_trials": 1}))
+    assert main(["search", "--config", str(config), "--quiet"]) == 130
+    err = capsys.readouterr().err
+    assert "stopped (Ctrl-C)" in err and "run the same command again" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("scale", [1e20, 1e300])
+def test_huge_regression_targets_fail_at_fit_not_in_the_runtime(tmp_path, scale):
+    """Targets near 1e20 segfaulted inside LiteRT (float32 variance overflow); near 1e300 the error
+    blamed the learning rate."""
+    from keras_nas import NASModel
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 4)).astype("float32")
+    y = rng.normal(size=60) * scale
+    model = NASModel(task="regression", max_trials=1, finalists=1, directory=str(tmp_path), project_name="p")
+    with pytest.raises(ValueError, match=r"targets up to .*e\+(20|300) in magnitude.*Rescale the targets"):
+        model.fit(x[:40], y[:40], validation_data=(x[40:], y[40:]), epochs=1, verbose=0)
+    assert not list(tmp_path.glob("p/trial_*"))
