@@ -559,10 +559,23 @@ class NASModel:
             "target": self.target.name,
             "proxy": self.proxy,
             "space": type(space).__name__ if space is not None else None,
+            "space_size": self._space_size(),
             "input_shape": list(self.input_shape) if self.input_shape else None,
             "num_classes": self.num_classes,
             "refit": self.refit,
         }
+
+    def _space_size(self) -> int | None:
+        """Distinct architectures (with training choices) of the space the search samples, conditional
+        scopes respected (`keras_nas.blocks.space_size`); None before `fit` or with a continuous `Float`."""
+        from keras_nas.blocks.space_size import count_active_combinations
+
+        if self.tuner is None:
+            return None
+        try:
+            return count_active_combinations(self.tuner.oracle.hyperparameters)
+        except ValueError:
+            return None
 
     def _strategy_name(self) -> str:
         """The registered name of the strategy (an unregistered oracle class's: the class name)."""

@@ -130,7 +130,8 @@ def build_report(search: dict, export_report: dict | None = None) -> dict:
         "project_dir": search["project_dir"],
         "search": search["search"],
         "space": search["space"],
-        "space_size": _space_size(search["space"]),
+        # Counted when the search ran (conditional scopes respected: keras_nas.blocks.space_size).
+        "space_size": search["search"].get("space_size"),
         "summary": search["summary"],
         "trials": rows,
         "pareto_front": {
@@ -140,16 +141,6 @@ def build_report(search: dict, export_report: dict | None = None) -> dict:
         "winner": None if winner is None else dict(winner, row=winner_row),
         "export": export_report,
     }
-
-
-def _space_size(space: list[dict]) -> int | None:
-    """Upper bound of distinct architectures: product of the sizes of all hyperparameters."""
-    size = 1
-    for hp in space:
-        if hp["size"] is None:
-            return None
-        size *= max(1, hp["size"])
-    return size
 
 
 def _read_export(export_dir) -> dict | None:
@@ -315,7 +306,8 @@ def _overview(report: dict) -> list[tuple[str, str]]:
                    f"{_fmt(s.get('search_epochs') or s.get('epochs'))}, final epochs {_fmt(s.get('epochs'))}"),
         ("constraints", limits),
         ("space", f"{s.get('space') or 'default'}: {len(report['space'])} hyperparameters, "
-                  f"up to {_fmt(report['space_size'])} combinations"),
+                  + (f"{report['space_size']:,} architectures" if type(report["space_size"]) is int
+                     else "size not recorded")),
         ("trials", f"{summary['trained']} trained, {summary['rejected']} rejected for their cost, "
                    f"{summary['failed']} failed" + (f", {summary['running']} running" if summary["running"] else "")),
         ("time", f"{summary['search_seconds']:.0f} s of trials, {100 * summary['measure_share']:.1f} % "

@@ -80,8 +80,19 @@ def test_report_from_the_model_records_strategy_budget_and_constraints(searched,
     assert search["epochs"] == 1
     assert (tmp_path / "report.md").exists() and not list(tmp_path.glob("*.png"))
     assert "random (seed 7)" in (tmp_path / "report.md").read_text()
+    # The space's size is counted as the search sampled it (conditional scopes respected; the
+    # product of every choice's size it showed before counted inactive hyperparameters as choices).
+    import keras_tuner
+
+    from keras_nas.blocks.space_size import count_active_combinations
+
+    declared = keras_tuner.HyperParameters()
+    searched.tuner.hypermodel.build(declared)
+    assert report["space_size"] == count_active_combinations(declared) == search["space_size"]
+    assert f"{report['space_size']:,} architectures" in (tmp_path / "report.md").read_text()
     # Recorded in search.json, so a later report from the directory alone has it too.
     again = load_search(searched.tuner.project_dir)["search"]
+    assert again["space_size"] == report["space_size"]
     assert again["strategy"] == "random" and again["constraints"] == {"flash_kb": 64, "peak_ram_kb": 32}
 
 
