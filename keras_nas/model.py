@@ -329,8 +329,10 @@ class NASModel:
             batch_size: Batch size for array data.
             epochs: Epochs of the final training (and of each candidate unless
                 `search_epochs` was given).
-            verbose: 0 silent; 1 one line per trial and the final training's
-                progress; 2 also every trial's epochs.
+            verbose: 0 silent; 1 one line per trial, a status line updated in
+                place while a trial runs (in a terminal or notebook: measuring,
+                epoch k of E, a finalist's fold) and the final training's
+                progress; 2 also Keras' own progress of every trial's epochs.
             callbacks: Keras callbacks, used for every trial and the final training.
             validation_split: Fraction of array data held out for validation.
             validation_data: `(x_val, y_val)` or a dataset. Without any validation

@@ -27,6 +27,7 @@ from keras_nas.finalists import (
 )
 from keras_nas.hypermodel import settled_metrics
 from keras_nas.memory import released_after_use
+from keras_nas.progress import EpochStatus, StatusLine
 from keras_nas.tasks import INT8_PREFIX
 from keras_nas.tuner import NASTuner
 
@@ -152,22 +153,33 @@ def judge_finalists(tuner: NASTuner, chosen: list, final: FinalTraining) -> Fina
     task_name = task.name if task is not None else "classification"
     flash = {t.trial_id: t.metrics.get_last_value("flash_kb") for t in chosen}
     direction = tuner.oracle.objective.direction
-    if uses_cross_validation(data.train_args, data.validation_data, task_name, final.train_kwargs):
-        x, y = data.with_validation_args()
-        folds = fold_indices(y, FOLDS, seed=tuner.oracle.seed or 0, stratify=task_name == "classification")
-        scores = {
-            t.trial_id: [fold_score(tuner, t, final, x, y, held_out, tuner.trial_seed(t) + 7919 * (i + 1))
-                         for i, held_out in enumerate(folds)]
-            for t in chosen
-        }
-        return FinalistScores(CROSS_VALIDATION, scores, flash, direction)
-    scores = {t.trial_id: [t.score, second_score(tuner, t, final)] for t in chosen}
-    return FinalistScores(SECOND_TRAINING, scores, flash, direction)
+    line = StatusLine(enabled=None if final.verbose == 1 else False)
+
+    def status(prefix: str) -> list:
+        return [EpochStatus(line, prefix, tuner.oracle.objective.name)]
+
+    try:
+        if uses_cross_validation(data.train_args, data.validation_data, task_name, final.train_kwargs):
+            x, y = data.with_validation_args()
+            folds = fold_indices(y, FOLDS, seed=tuner.oracle.seed or 0, stratify=task_name == "classification")
+            scores = {
+                t.trial_id: [fold_score(tuner, t, final, x, y, held_out, tuner.trial_seed(t) + 7919 * (i + 1),
+                                        status(f"finalist {t.trial_id}, fold {i + 1}/{FOLDS}"))
+                             for i, held_out in enumerate(folds)]
+                for t in chosen
+            }
+            return FinalistScores(CROSS_VALIDATION, scores, flash, direction)
+        scores = {t.trial_id: [t.score, second_score(tuner, t, final, status(f"finalist {t.trial_id}, second training"))]
+                  for t in chosen}
+        return FinalistScores(SECOND_TRAINING, scores, flash, direction)
+    finally:
+        line.clear()
 
 
-def fold_score(tuner: NASTuner, trial, final: FinalTraining, x, y, held_out: np.ndarray, seed: int) -> float:
+def fold_score(tuner: NASTuner, trial, final: FinalTraining, x, y, held_out: np.ndarray, seed: int,
+               callbacks: list = ()) -> float:
     """The objective of `trial`'s architecture trained as in the search on all of `x`, `y` but
-    `held_out`, and scored on `held_out`."""
+    `held_out`, and scored on `held_out` (`callbacks`: progress)."""
     kept = np.ones(len(y), dtype=bool)
     kept[held_out] = False
     validation = (x[held_out], y[held_out])
@@ -177,7 +189,7 @@ def fold_score(tuner: NASTuner, trial, final: FinalTraining, x, y, held_out: np.
         model = tuner.hypermodel.build(trial.hyperparameters)
         history = tuner.hypermodel.fit(
             trial.hyperparameters, model, x[kept], y[kept], validation_data=validation,
-            epochs=final.search_epochs, verbose=0, **final.train_kwargs,
+            epochs=final.search_epochs, verbose=0, callbacks=list(callbacks), **final.train_kwargs,
         )
         objective = tuner.oracle.objective.name
         if objective.startswith(INT8_PREFIX):
@@ -186,12 +198,13 @@ def fold_score(tuner: NASTuner, trial, final: FinalTraining, x, y, held_out: np.
         return settled_metrics(history.history)[objective]
 
 
-def second_score(tuner: NASTuner, trial, final: FinalTraining) -> float:
-    """The objective of `trial`'s architecture trained again as in the search, with another seed."""
+def second_score(tuner: NASTuner, trial, final: FinalTraining, callbacks: list = ()) -> float:
+    """The objective of `trial`'s architecture trained again as in the search, with another seed
+    (`callbacks`: progress)."""
     with released_after_use():
         model, history = fit_architecture(
             tuner, trial, tuner.trial_seed(trial) + 7919, dataclasses.replace(
-                final, epochs=final.search_epochs, callbacks=(), verbose=0, refit=False
+                final, epochs=final.search_epochs, callbacks=tuple(callbacks), verbose=0, refit=False
             ),
         )
         objective = tuner.oracle.objective.name

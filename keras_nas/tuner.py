@@ -19,6 +19,7 @@ from keras_nas.constraints import Constraints
 from keras_nas.cost_predictor import FeasibilityFilter, graph_features, has_all_features, smallest_point
 from keras_nas.hypermodel import settled_metrics
 from keras_nas.errors import CandidateRejected, InfeasibleConstraintsError
+from keras_nas.progress import EpochStatus, StatusLine
 from keras_nas.memory import released_after_use
 from keras_nas.run_record import (
     COST_FILE,
@@ -97,6 +98,8 @@ class NASTuner(keras_tuner.Tuner):
         # Every figure of the search and of the winner is measured by this one service.
         self.measurer = Measurer(self.target, representative_data, latency_runs, self.latency_cache)
         self.trial_verbose = 1
+        # What the running trial does (measuring, epoch k of E), at trial_verbose 1.
+        self.status = StatusLine()
         self._trial_started = {}
         # Feasible-first: proposals predicted over the flash/RAM limits are drawn
         # again before any conversion (keras_nas/cost_predictor.py). The oracle
@@ -191,6 +194,8 @@ class NASTuner(keras_tuner.Tuner):
     def _run_trial(self, trial, *args, **kwargs):
         seed = self.trial_seed(trial)
         keras.utils.set_random_seed(seed)
+        if self.trial_verbose == 1:
+            self.status.show(f"trial {trial.trial_id}: measuring its int8 cost")
         cost = self.measure_candidate(trial)
         broken = self.constraints.violations(cost)
         if broken:
@@ -254,6 +259,9 @@ class NASTuner(keras_tuner.Tuner):
         if parent is not None:
             model.load_weights(self._get_checkpoint_fname(parent))
         args, kwargs = self._fidelity(hp, args, kwargs, self.trial_seed(trial))
+        if self.trial_verbose == 1:
+            kwargs["callbacks"] = [*kwargs.get("callbacks", []),
+                                   EpochStatus(self.status, f"trial {trial.trial_id}", self.oracle.objective.name)]
         history = self.hypermodel.fit(hp, model, *args, **kwargs)
         self._trained_model = model
         return history
@@ -479,6 +487,7 @@ class NASTuner(keras_tuner.Tuner):
         seconds = time.perf_counter() - self._trial_started.pop(trial.trial_id, time.perf_counter())
         cost = self.recorded_cost(trial.trial_id)
         run_record.write_timing(self.project_dir, trial.trial_id, seconds, cost)
+        self.status.clear()
         if self.trial_verbose:
             ended = self.oracle.get_trial(trial.trial_id)
             ended.message = ended.message or trial.message  # a worker's copy has no message
