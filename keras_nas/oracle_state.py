@@ -198,7 +198,7 @@ def recover_oracle_state(project_dir: str, template: Mapping, hash_values: Calla
     for folder in trial_dirs(project_dir):
         trial_file = os.path.join(folder, TRIAL_FILE)
         if os.path.isfile(trial_file):
-            state = read_trial_file(trial_file, project_dir)
+            state = read_trial_file(trial_file, project_dir, deep=True)
             trials[state["trial_id"]] = state
     try:
         state = read_json(path, project_dir)

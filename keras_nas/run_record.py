@@ -42,12 +42,12 @@ run_record.read_winner("runs/digits")["trial_id"]
 from __future__ import annotations
 
 import collections
+import copy
 import dataclasses
 import glob
 import hashlib
 import json
 import os
-import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -189,13 +189,15 @@ class DamagedFileError(ValueError):
 _TRIAL_STATUSES = ("RUNNING", "IDLE", "INVALID", "STOPPED", "COMPLETED", "FAILED")
 
 
-def trial_problem(state: Any, folder: str) -> str | None:
+def trial_problem(state: Any, folder: str, deep: bool = False) -> str | None:
     """What is wrong with the parsed `trial.json` of the trial folder `folder`, or None.
 
-    Checks what Keras Tuner reads back (`Trial.from_state`): a JSON object whose
-    `trial_id` is the folder's, with `hyperparameters`, `metrics`, a known
-    `status`, and a `score` that is a finite number or null (an `Infinity`
-    or `NaN` score would win or break the ranking).
+    Checks what Keras Tuner reads back: a JSON object whose `trial_id` is the
+    folder's, with `hyperparameters`, `metrics`, a known `status`, and a
+    `score` that is a finite number or null (an `Infinity` or `NaN` score
+    would win or break the ranking). With `deep` (a resume, which loads Keras
+    Tuner anyway), also that Keras Tuner's `Trial.from_state` reads it; the
+    report and the CLI read the JSON alone, without TensorFlow's start-up.
     """
     if not isinstance(state, dict):
         return f"it holds a JSON {type(state).__name__}, not a trial (a JSON object)"
@@ -216,28 +218,26 @@ def trial_problem(state: Any, folder: str) -> str | None:
     if score is not None and (isinstance(score, bool) or not isinstance(score, (int, float))
                               or not np.isfinite(score)):
         return f"its score {score!r} is not a finite number"
-    if "keras_tuner" not in sys.modules:
-        # Only a reader that loads Keras Tuner (a resume) needs its deeper check; the
-        # report and the CLI read the JSON alone, without TensorFlow's start-up.
+    if not deep:
         return None
     from keras_tuner.engine import trial as trial_module
 
-    try:  # anything else Keras Tuner would trip on
-        trial_module.Trial.from_state(state)
+    try:  # anything else Keras Tuner would trip on (a copy: it turns parts of it into objects)
+        trial_module.Trial.from_state(copy.deepcopy(state))
     except Exception as e:  # noqa: BLE001  (Keras Tuner raises many types on bad content)
         return f"Keras Tuner cannot read it ({type(e).__name__}: {e})"
     return None
 
 
-def read_trial_file(path: str, project_dir=None) -> dict:
-    """Reads and checks a `trial_<id>/trial.json` (see `trial_problem`).
+def read_trial_file(path: str, project_dir=None, deep: bool = False) -> dict:
+    """Reads and checks a `trial_<id>/trial.json` (see `trial_problem`; `deep`: as Keras Tuner reads it).
 
     Raises:
         SearchDirectoryError: If it is not JSON or not a trial, naming the file
             and how to continue.
     """
     state = read_json(path, project_dir)
-    problem = trial_problem(state, os.path.dirname(str(path)))
+    problem = trial_problem(state, os.path.dirname(str(path)), deep)
     if problem:
         raise SearchDirectoryError(_corrupt_message(str(path), project_dir, DamagedFileError(problem)))
     return state

@@ -86,7 +86,7 @@ def check_search_files(project_dir: str) -> None:
     ]
     for path in tops + [p for p in per_trial if os.path.exists(p)]:
         if os.path.basename(path) == TRIAL_FILE:
-            read_trial_file(path, project_dir)  # JSON, and a trial Keras Tuner can read
+            read_trial_file(path, project_dir, deep=True)  # JSON, and a trial Keras Tuner can read
         else:
             read_json(path, project_dir)
     if os.path.exists(os.path.join(project_dir, own_tuner_file)) and not os.path.exists(
