@@ -10,14 +10,8 @@ import pytest
 import tensorflow as tf
 
 from keras_nas import InfeasibleConstraintsError, NASModel, tflite
-from keras_nas.datasets import load_digits
 
 CONSTRAINTS = {"flash_kb": 64, "peak_ram_kb": 32}
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_digits()
 
 
 @pytest.fixture(scope="module")

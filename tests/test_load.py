@@ -9,14 +9,8 @@ import numpy as np
 import pytest
 
 from keras_nas import NASModel, tflite
-from keras_nas.datasets import load_digits
 from keras_nas.errors import NotFittedError
 from keras_nas.search_dir import SearchLock
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_digits()
 
 
 @pytest.fixture(scope="module")

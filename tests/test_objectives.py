@@ -4,16 +4,10 @@ import numpy as np
 import pytest
 
 from keras_nas import NASModel, tflite
-from keras_nas.datasets import load_digits
 from keras_nas.strategies import NASOracle
 from keras_nas.tuner import subsample
 
 CONSTRAINTS = {"flash_kb": 64, "peak_ram_kb": 32}
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_digits()
 
 
 def test_int8_accuracy_is_the_objective_and_is_measured_on_litert(digits, tmp_path):
