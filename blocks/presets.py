@@ -58,9 +58,10 @@ def make_divisible(value: float, divisor: int = 8) -> int:
 class KWSSpace(Block):
     """DS-CNN keyword-spotting space (Zhang et al., "Hello Edge", 2017).
 
-    A conv - BN - act first layer (stride 1 or 2 along time; kernel
-    `stem_kernel x min(4, freq)` on a 2D `(time, freq, 1)` MFCC map, kernel
-    `stem_kernel` on a 1D `(time, features)` signal), then `num_layers`
+    A conv - BN - act first layer (stride 1 or 2 along time, and on a 2D map
+    along frequency; kernel `stem_kernel x min(4, freq)` on a 2D
+    `(time, freq, 1)` MFCC or log-mel map, kernel `stem_kernel` on a 1D
+    `(time, features)` signal), then `num_layers`
     depthwise-separable layers (stride 1) sharing one width and one kernel
     size. Global average pooling is left to the head.
 
@@ -71,8 +72,9 @@ class KWSSpace(Block):
     - `kws_space/num_layers`: `Int(2, 6)`;
     - `kws_space/stem_kernel`: `[3, 5, 10]` (time extent of the first conv);
     - `kws_space/stem_strides`: `[1, 2]` (time stride of the first conv);
-    - `kws_space/freq_strides`: only if `freq_strides` is searched (default
-      fixed 1: the first conv keeps every frequency bin);
+    - `kws_space/freq_strides`: `[1, 2]` (frequency stride of the first conv;
+      2D inputs only): stride 2 halves every activation, so a wide DS-CNN
+      fits a small arena (the MLPerf Tiny DS-CNN strides 2 along both);
     - `kws_space/kernel_size`: `[3, 5]` (1D: `[3, 5, 7]`);
     - `kws_space/activation`: only if `activation` is `None` or a list
       (default fixed `"relu"`, as in the paper).
@@ -84,8 +86,8 @@ class KWSSpace(Block):
         stem_kernel: Time extent of the first conv kernel (same rules).
         stem_strides: Time stride of the first conv (same rules).
         freq_strides: Frequency stride of the first conv on a 2D input
-            (same rules; default 1; ignored on a 1D signal). The MLPerf
-            Tiny DS-CNN strides 2 along both.
+            (same rules; default searched; not declared on a 1D signal). The
+            MLPerf Tiny DS-CNN strides 2 along both.
         kernel_size: Kernel of the depthwise convs (same rules).
         activation: One of `ACTIVATIONS`; default `"relu"`.
         name: Block name.
@@ -108,7 +110,7 @@ class KWSSpace(Block):
         kernel_size: IntArg = None,
         activation: StrArg = "relu",
         name: str | None = None,
-        freq_strides: IntArg = 1,
+        freq_strides: IntArg = None,
     ):
         super().__init__(name=name)
         ops.check_activation(activation)
@@ -135,7 +137,8 @@ class KWSSpace(Block):
         num_layers = hp_utils.integer(hp, "num_layers", self.num_layers, KWS_MIN_LAYERS, KWS_MAX_LAYERS)
         stem_kernel = hp_utils.choice(hp, "stem_kernel", self.stem_kernel, KWS_STEM_KERNELS)
         stem_strides = hp_utils.choice(hp, "stem_strides", self.stem_strides, [1, 2])
-        freq_strides = hp_utils.choice(hp, "freq_strides", self.freq_strides, [1, 2])
+        # Only a 2D map has a frequency axis to stride along.
+        freq_strides = hp_utils.choice(hp, "freq_strides", self.freq_strides, [1, 2]) if rank == 2 else 1
         kernel_size = hp_utils.choice(hp, "kernel_size", self.kernel_size, ops.kernel_sizes(rank))
         activation = hp_utils.choice(hp, "activation", self.activation, ops.ACTIVATIONS)
         if hp_utils.any_none(width, num_layers, stem_kernel, stem_strides, freq_strides, kernel_size, activation):

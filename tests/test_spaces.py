@@ -330,18 +330,27 @@ def test_kws_space_hyperparameters_and_structure():
         "kws_space/num_layers": [2, 3, 4, 5, 6],
         "kws_space/stem_kernel": [3, 5, 10],
         "kws_space/stem_strides": [1, 2],
+        "kws_space/freq_strides": [1, 2],
         "kws_space/kernel_size": [3, 5],
     }
     hp = keras_tuner.HyperParameters()
     hp.values.update({"kws_space/width": 64, "kws_space/num_layers": 4,
-                      "kws_space/stem_kernel": 10, "kws_space/stem_strides": 2})
+                      "kws_space/stem_kernel": 10, "kws_space/stem_strides": 2, "kws_space/freq_strides": 1})
     model = head_model(KWSSpace(), MFCC, hp, num_classes=12)
     stem = model.get_layer("kws_space_stem_conv")
     assert stem.kernel_size == (10, 4) and stem.strides == (2, 1) and stem.filters == 64
     assert model.get_layer("kws_space_ds_4_pw_conv").filters == 64
     assert model.output_shape == (None, 12)
+    # Issue 32: the frequency stride is searched by default, so a wide DS-CNN can halve its
+    # activations (the MLPerf Tiny DS-CNN's 2x2 first stride is a point of the default space).
+    hp.values["kws_space/freq_strides"] = 2
+    strided = head_model(KWSSpace(), MFCC, hp, num_classes=12)
+    assert strided.get_layer("kws_space_stem_conv").strides == (2, 2)
+    assert strided.get_layer("kws_space_stem_conv").output.shape[1:3] == (
+        model.get_layer("kws_space_stem_conv").output.shape[1], model.get_layer("kws_space_stem_conv").output.shape[2] // 2)
     hp = declared_hyperparameters(KWSSpace(activation=None), SIG)
     assert "kws_space/activation" in names(hp)
+    assert "kws_space/freq_strides" not in names(hp)  # a 1D signal has no frequency axis
     (kernel,) = [p for p in hp.space if p.name == "kws_space/kernel_size"]
     assert allowed_values(kernel) == [3, 5, 7]
 
