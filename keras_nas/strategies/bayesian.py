@@ -4,11 +4,13 @@ Optimization of Machine Learning Algorithms", NeurIPS 2012; as in Keras Tuner's
 
 from __future__ import annotations
 
-import itertools
+import warnings
 
 import numpy as np
-import scipy.linalg
 from scipy.stats import norm
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.gaussian_process import GaussianProcessRegressor
+from sklearn.gaussian_process.kernels import Matern, WhiteKernel
 from sklearn.linear_model import LogisticRegression
 
 from keras_nas.run_record import outcome_of
@@ -18,69 +20,30 @@ from keras_nas.strategies.encoding import SpaceEncoder
 
 ACQUISITIONS = ("ei", "ucb")
 
-# Kernel hyperparameters tried when fitting the process (the most likely is kept): a
-# small grid is deterministic and much faster than restarting L-BFGS at every trial.
-LENGTH_SCALES = (0.5, 1.0, 2.0, 4.0)
-NOISE_LEVELS = (1e-4, 1e-2, 1e-1)
 
+def fit_gaussian_process(x: np.ndarray, y: np.ndarray) -> GaussianProcessRegressor:
+    """Fits scikit-learn's Gaussian process: Matern 5/2 + white noise on the standardized objective.
 
-class GaussianProcess:
-    """A Gaussian process with a Matern-5/2 kernel on standardized targets.
-
-    Args:
-        length_scale: Kernel length scale (in encoded units).
-        noise: Observation noise variance, relative to the signal variance 1.
-    """
-
-    def __init__(self, length_scale: float, noise: float):
-        self.length_scale = float(length_scale)
-        self.noise = float(noise)
-
-    def kernel(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        distance = np.sqrt(np.maximum(
-            np.sum(a**2, 1)[:, None] + np.sum(b**2, 1)[None, :] - 2 * a @ b.T, 0.0
-        )) * (np.sqrt(5.0) / self.length_scale)
-        return (1.0 + distance + distance**2 / 3.0) * np.exp(-distance)
-
-    def fit(self, x: np.ndarray, y: np.ndarray) -> GaussianProcess:
-        """Conditions the process on observations; sets `log_marginal_likelihood`."""
-        self.x = x
-        self.y_mean, self.y_std = float(y.mean()), float(y.std()) or 1.0
-        target = (y - self.y_mean) / self.y_std
-        gram = self.kernel(x, x) + (self.noise + 1e-8) * np.eye(len(x))
-        self.cholesky = scipy.linalg.cholesky(gram, lower=True)
-        self.alpha = scipy.linalg.cho_solve((self.cholesky, True), target)
-        self.log_marginal_likelihood = float(
-            -0.5 * target @ self.alpha
-            - np.sum(np.log(np.diag(self.cholesky)))
-            - 0.5 * len(x) * np.log(2 * np.pi)
-        )
-        return self
-
-    def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Posterior mean and standard deviation at `x`, in the units of `y`."""
-        cross = self.kernel(x, self.x)
-        mean = cross @ self.alpha
-        v = scipy.linalg.solve_triangular(self.cholesky, cross.T, lower=True)
-        variance = np.maximum(1.0 - np.sum(v**2, axis=0), 1e-12)
-        return mean * self.y_std + self.y_mean, np.sqrt(variance) * self.y_std
-
-
-def fit_gaussian_process(x: np.ndarray, y: np.ndarray) -> GaussianProcess:
-    """Fits a Matern-5/2 Gaussian process, choosing length scale and noise by likelihood.
+    The length scale and the noise level are chosen by marginal likelihood
+    (L-BFGS, with restarts drawn from a fixed seed: the same data give the same
+    process, so a search stays reproducible).
 
     Args:
         x: Encoded candidates, shape (n, d).
         y: Their objective (larger is better), shape (n,).
 
     Returns:
-        The fitted `GaussianProcess` of highest log marginal likelihood.
+        The fitted `sklearn.gaussian_process.GaussianProcessRegressor`
+        (`predict(x, return_std=True)`).
     """
-    fits = [
-        GaussianProcess(length_scale, noise).fit(x, y)
-        for length_scale, noise in itertools.product(LENGTH_SCALES, NOISE_LEVELS)
-    ]
-    return max(fits, key=lambda gp: gp.log_marginal_likelihood)
+    kernel = Matern(length_scale=1.0, length_scale_bounds=(0.1, 10.0), nu=2.5) + WhiteKernel(
+        noise_level=1e-2, noise_level_bounds=(1e-5, 0.5)
+    )
+    process = GaussianProcessRegressor(kernel, normalize_y=True, n_restarts_optimizer=2, random_state=0)
+    with warnings.catch_warnings():
+        # A bound reached (a noise-free or a flat objective) is a fit, not a failure.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return process.fit(x, y)
 
 
 @register("bayesian")
@@ -89,10 +52,9 @@ class BayesianOptimization(NASOracle):
 
     Each candidate is encoded as a vector: choices one-hot, booleans 0/1,
     integers and floats scaled to [0, 1], inactive hyperparameters zero. After
-    `num_initial_points` random candidates, a Gaussian process (Matern 5/2 +
-    white noise, on the standardized objective) is fitted to the completed
-    trials (length scale and noise picked by marginal likelihood on a small
-    grid) and the next candidate is the one maximizing expected improvement
+    `num_initial_points` random candidates, a Gaussian process (scikit-learn's,
+    Matern 5/2 + white noise, on the standardized objective) is fitted to the
+    completed trials (length scale and noise by marginal likelihood) and the next candidate is the one maximizing expected improvement
     (or the upper confidence bound) over a pool of random candidates and
     mutations of the best ones so far (when no candidate is expected to
     improve any more, EI is replaced by UCB for that proposal). Optionally a logistic-regression
@@ -165,7 +127,7 @@ class BayesianOptimization(NASOracle):
             return None
         candidates = encoder.encode_all(pool)
         gp = fit_gaussian_process(x, y)
-        mean, std = gp.predict(candidates)
+        mean, std = gp.predict(candidates, return_std=True)
         std = np.maximum(std, 1e-9)
         score = self.acquire(mean, std, y.max())
         if self.acquisition == "ei" and score.max() < 1e-9:
