@@ -28,7 +28,8 @@ test: setup
 bench: setup
 	$(PY) benchmarks/bench_expert.py --task digits
 
-# Runs the notebooks with tiny budgets and saves their outputs in them (for readers on the web).
+# Runs the notebooks with their real budgets on the built-in data and saves their outputs in them
+# (for readers on the web; `python notebooks/execute.py --fast` uses the tests' tiny budgets).
 notebooks: setup
 	$(PY) notebooks/execute.py
 
