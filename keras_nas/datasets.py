@@ -1,8 +1,11 @@
-"""Built-in data sets that need no download: scikit-learn's digits and procedural MNIST-1D (with injected faults)."""
+"""Built-in data sets that need no download: scikit-learn's digits, procedural MNIST-1D (with injected
+faults) and spoken command words synthesized with espeak-ng (`keras_nas.spoken_words`)."""
 
 from __future__ import annotations
 
 import numpy as np
+
+from keras_nas.spoken_words import load_spoken_words
 
 Split = tuple[np.ndarray, np.ndarray]
 
@@ -106,7 +109,7 @@ def inject_faults(x: np.ndarray, fraction: float = 0.5, seed: int = 0) -> tuple[
     return x, labels
 
 
-DATASETS = {"digits": load_digits, "mnist1d": load_mnist1d}
+DATASETS = {"digits": load_digits, "mnist1d": load_mnist1d, "spoken_words": load_spoken_words}
 
 
 def _split(x, y, validation_fraction, test_fraction, seed) -> tuple[Split, Split, Split]:
