@@ -1,8 +1,12 @@
 """Benchmark: what does keras-nas's candidate recipe cost a fixed architecture against plain Keras?
 
-Trains digits' plain CNN (conv 8 - max-pool - conv 16 - flatten - dense) with
-each training recipe, 3 seeds, on the training split only, and reports the
-float test accuracy (the 360-image test split) per seed and the median:
+Trains a fixed architecture with each training recipe, 3 seeds, on the
+training split only, and reports the float test accuracy per seed and the
+median. `--task`: `digits` (the plain CNN: conv 8 - max-pool - conv 16 -
+flatten - dense; every recipe below), `mnist1d` (the stride-1 Conv1D stack,
+`keras_nas.baselines.stride1_cnn`) or `spoken_words` (the MLPerf Tiny DS-CNN
+on 49x40 log-mel maps of `keras_nas.datasets.load_spoken_words`); the last two
+run `plain` and `cosine_last_lr3e-3`, the candidate recipe. Recipes:
 
 - `plain`: what an engineer writes: Adam(3e-3), batch 32, no schedule, no input
   normalization, the last epoch's weights;
@@ -15,6 +19,7 @@ float test accuracy (the 360-image test split) per seed and the median:
 
 Usage:
     python benchmarks/bench_recipe.py --epochs 60 --json benchmarks/results_recipe_digits.json
+    python benchmarks/bench_recipe.py --task spoken_words --epochs 30 --json results_recipe_words.json
 """
 
 from __future__ import annotations
@@ -32,7 +37,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from keras_nas.datasets import load_digits  # noqa: E402
+from keras_nas import baselines  # noqa: E402
+from keras_nas.datasets import DATASETS  # noqa: E402
 from keras_nas.hypermodel import cosine_schedule  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -46,6 +52,11 @@ RECIPES = {
     "cosine_last_lr3e-3": dict(norm=True, lr=3e-3, cosine=True, best=False),
     "cosine_last_lr3e-3_bn": dict(norm=True, lr=3e-3, cosine=True, best=False, bn=True),
 }
+
+
+# The fixed architecture of each task (`keras_nas.baselines`), and the recipes every task runs.
+DESIGNS = {"digits": "plain_cnn", "mnist1d": "stride1_cnn", "spoken_words": "ds_cnn"}
+GENERIC_RECIPES = ("plain", "cosine_last_lr3e-3")
 
 
 class KeepBestValidationEpoch(keras.callbacks.Callback):
@@ -78,6 +89,7 @@ def plain_cnn(input_shape, mean, variance, norm: bool, bn: bool) -> keras.Model:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--task", choices=sorted(DESIGNS), default="digits")
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--recipes", nargs="+", choices=sorted(RECIPES), default=list(RECIPES))
@@ -85,20 +97,28 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.json:
         check_new_output(args.json, "--json")
-    (x_train, y_train), (x_val, y_val), (x_test, y_test) = load_digits()
-    mean, variance = x_train.mean(axis=(0, 1, 2)), x_train.var(axis=(0, 1, 2))
+    (x_train, y_train), (x_val, y_val), (x_test, y_test) = DATASETS[args.task]()
+    axes = tuple(range(x_train.ndim - 1))  # per channel, as the candidates' normalization
+    mean, variance = x_train.mean(axis=axes), x_train.var(axis=axes)
+    recipes = args.recipes if args.task == "digits" else [r for r in args.recipes if r in GENERIC_RECIPES]
+    num_classes = int(y_train.max()) + 1
     results = {
+        "task": args.task, "design": DESIGNS[args.task],
         "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
                    f"Keras {keras.__version__}",
         "epochs": args.epochs, "seeds": args.seeds, "recipes": {},
     }
-    for name in args.recipes:
+    for name in recipes:
         recipe, accuracies, start = RECIPES[name], [], time.perf_counter()
         for seed in args.seeds:
             keras.backend.clear_session()
             keras.utils.set_random_seed(seed)
-            model = plain_cnn(x_train.shape[1:], mean, variance, recipe["norm"], recipe.get("bn", False))
+            if args.task == "digits":
+                model = plain_cnn(x_train.shape[1:], mean, variance, recipe["norm"], recipe.get("bn", False))
+            else:
+                model = baselines.HAND_DESIGNS[DESIGNS[args.task]](
+                    x_train.shape[1:], num_classes, mean if recipe["norm"] else None, variance)
             model.compile(optimizer=keras.optimizers.Adam(recipe["lr"]), loss="sparse_categorical_crossentropy",
                           metrics=["accuracy"], jit_compile=False)
             callbacks = ([cosine_schedule(args.epochs)] if recipe["cosine"] else []) + (

@@ -71,7 +71,32 @@ def mnist1d_paper_cnn(input_shape, num_classes, mean, variance) -> keras.Model:
     return keras.Model(inputs, keras.layers.Dense(num_classes, activation="softmax")(x))
 
 
-HAND_DESIGNS = {"plain_cnn": plain_cnn, "stride1_cnn": stride1_cnn, "mnist1d_paper_cnn": mnist1d_paper_cnn}
+def ds_cnn(input_shape, num_classes, mean, variance, width: int = 64) -> keras.Model:
+    """The MLPerf Tiny keyword-spotting DS-CNN (`keyword_spotting/keras_model.py`, after Zhang et al. 2017).
+
+    A 10x4 conv of `width` filters with stride 2 along time and frequency,
+    batch norm, ReLU, dropout 0.2; four depthwise-separable layers (3x3
+    depthwise, batch norm, ReLU, 1x1 conv of `width`, batch norm, ReLU);
+    dropout 0.4, global average pooling, dense. `width=64` is the reference;
+    a smaller width is the reference shrunk to fit a smaller board.
+    """
+    inputs = keras.Input(input_shape)
+    x = _normalized(inputs, mean, variance)
+    x = keras.layers.Conv2D(width, (10, 4), strides=2, padding="same", use_bias=False)(x)
+    x = keras.layers.ReLU()(keras.layers.BatchNormalization()(x))
+    x = keras.layers.Dropout(0.2)(x)
+    for _ in range(4):
+        x = keras.layers.DepthwiseConv2D(3, padding="same", use_bias=False)(x)
+        x = keras.layers.ReLU()(keras.layers.BatchNormalization()(x))
+        x = keras.layers.Conv2D(width, 1, use_bias=False)(x)
+        x = keras.layers.ReLU()(keras.layers.BatchNormalization()(x))
+    x = keras.layers.Dropout(0.4)(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, keras.layers.Dense(num_classes, activation="softmax")(x))
+
+
+HAND_DESIGNS = {"plain_cnn": plain_cnn, "stride1_cnn": stride1_cnn, "mnist1d_paper_cnn": mnist1d_paper_cnn,
+                "ds_cnn": ds_cnn}
 
 
 def train_plainly(model: keras.Model, train, epochs: int = 60, batch_size: int = 32,
