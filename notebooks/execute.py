@@ -48,12 +48,25 @@ def as_displayed(text: str) -> str:
     return "\n".join(line for i, line in enumerate(lines) if line or i == len(lines) - 1)
 
 
+def _merged_streams(outputs: list) -> list:
+    """Consecutive stream outputs of the same stream joined into one (the kernel sends each flush
+    apart, so a line rewritten in place spans several outputs)."""
+    merged = []
+    for output in outputs:
+        if (output.output_type == "stream" and merged and merged[-1].output_type == "stream"
+                and merged[-1].name == output.name):
+            merged[-1].text += output.text
+        else:
+            merged.append(output)
+    return merged
+
+
 def _clean(nb) -> None:
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
         kept = []
-        for output in cell.outputs:
+        for output in _merged_streams(cell.outputs):
             if output.output_type == "stream":
                 output.text = as_displayed(output.text)
             if output.output_type == "stream" and output.name == "stderr":

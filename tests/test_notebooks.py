@@ -99,3 +99,23 @@ def test_notebook_runs_end_to_end(name, tmp_path):
         assert any("image/png" in o.get("data", {}) for o in outputs)
     assert list(tmp_path.glob("runs/*/report.md")), sorted(p.name for p in tmp_path.iterdir())
     assert json.loads((NOTEBOOKS / name).read_text())  # the committed notebook is untouched
+
+
+def test_outputs_are_kept_as_a_terminal_shows_them():
+    """The kernel sends every flush as its own output: lines rewritten in place (Keras' progress bar,
+    the search's status line) must be joined before the carriage returns are applied."""
+    sys.path.insert(0, str(NOTEBOOKS))
+    try:
+        from execute import _clean
+    finally:
+        sys.path.remove(str(NOTEBOOKS))
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("model.fit(...)")
+    flushes = ["\rtrial 0001: measuring its int8 cost", "\rtrial 0001: epoch 1/2", "\rtrial 0001: epoch 2/2",
+               "\r" + " " * 35 + "\r", "trial 0001  flash 5.0 KB  val_accuracy 0.9\n",
+               "\x1b[1m 1/45\x1b[0m \x1b[32m━━\x1b[0m", "\r\x1b[1m45/45\x1b[0m ━━━━ - val_accuracy: 0.93\n"]
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=t) for t in flushes]
+    nb.cells.append(cell)
+    _clean(nb)
+    (output,) = nb.cells[0].outputs
+    assert output.text == "trial 0001  flash 5.0 KB  val_accuracy 0.9\n45/45 ━━━━ - val_accuracy: 0.93\n"
