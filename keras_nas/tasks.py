@@ -541,14 +541,9 @@ class Anomaly(Task):
         # so the score compares the output with the raw input.
         import keras
 
-        if int(np.prod(x.shape[1:])) != targets.num_outputs:
-            raise ValueError(
-                f"task='anomaly' needs a search space that reconstructs its input ({targets.num_outputs} "
-                f"values), but this space outputs shape {tuple(x.shape[1:])}: it is a classifier or "
-                "regressor body. Leave `space` unset (a dense autoencoder) or give an autoencoder "
-                "space such as keras_nas.blocks.DenseAutoencoder()."
-            )
-        if input_mean is None:
+        # A space that does not reconstruct its input is refused, with its shapes, by
+        # `search_setup.check_task_model`; undoing the normalization would fail first.
+        if input_mean is None or int(np.prod(x.shape[1:])) != targets.num_outputs:
             return x
         return keras.layers.Normalization(mean=input_mean, variance=input_variance, invert=True,
                                           name="reconstruction")(x)

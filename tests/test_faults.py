@@ -366,7 +366,7 @@ def test_anomaly_with_a_classifier_space_is_a_clear_error(tmp_path):
     x = np.random.default_rng(0).normal(size=(60, 8)).astype("float32")
     model = NASModel(space="mlp", task="anomaly", max_trials=1, search_epochs=1, finalists=1,
                      directory=str(tmp_path), project_name="p")
-    with pytest.raises(ValueError, match=r"reconstructs its input \(8 values\).*DenseAutoencoder"):
+    with pytest.raises(ValueError, match=r"needs outputs of shape \(8,\) per sample.*gives \(16,\).*space='autoencoder'"):
         model.fit(x, validation_data=x[:20], epochs=1, verbose=0)
 
 

@@ -169,14 +169,11 @@ def test_time_budget_stops_proposing_and_caps_the_candidates_epochs(tmp_path):
     assert model._final_training.search_epochs == 20 and model.search_settings()["epochs"] == 22
 
 
-def test_random_draws_learn_which_choices_fit():
-    """Under 7.4 KB / 3.0 KB about 95 % of the digits space is over a limit: drawing each choice
-    from the tally of proposals predicted to fit needs far fewer graph builds per fitting proposal."""
+def _digits_space_and_build():
+    """The default space on digits' 8x8 images, and `build(values) -> keras.Model` of a point of it."""
     import keras_tuner
 
-    from keras_nas.cost_predictor import ChoiceTally, FeasibilityFilter
     from keras_nas.hypermodel import NASHyperModel
-    from keras_nas.strategies import RandomSearch
 
     hypermodel = NASHyperModel(input_shape=(8, 8, 1), num_classes=10)
     space = keras_tuner.HyperParameters()
@@ -186,6 +183,17 @@ def test_random_draws_learn_which_choices_fit():
         hp = keras_tuner.HyperParameters()
         hp.values.update(values)
         return hypermodel.build_graph(hp)
+
+    return space, build
+
+
+def test_random_draws_learn_which_choices_fit():
+    """Under 7.4 KB / 3.0 KB about 95 % of the digits space is over a limit: drawing each choice
+    from the tally of proposals predicted to fit needs far fewer graph builds per fitting proposal."""
+    from keras_nas.cost_predictor import ChoiceTally, FeasibilityFilter
+    from keras_nas.strategies import RandomSearch
+
+    space, build = _digits_space_and_build()
 
     def proposals_for(fitting: int, learn: bool) -> int:
         oracle = RandomSearch(max_trials=10, seed=0, objective="val_accuracy")
@@ -212,27 +220,17 @@ def test_random_draws_learn_which_choices_fit():
     assert np.allclose(tally.weights("b", ["x", "y"]), [0.5, 0.5], atol=0.1)
 
 
-def test_proposals_are_steered_to_fit_not_to_be_small():
+def test_proposals_are_steered_to_fit_not_to_be_small(monkeypatch):
     """Issue 26: the draws that fit a limit are mostly far under it. Widening half of the proposals
     predicted under 75 % of their binding limit puts more of them near it, and every one still fits."""
-    import keras_tuner
-
     from keras_nas.cost_predictor import FeasibilityFilter
-    from keras_nas.hypermodel import NASHyperModel
     from keras_nas.strategies import RandomSearch
     from keras_nas.strategies import proposals
 
-    hypermodel = NASHyperModel(input_shape=(8, 8, 1), num_classes=10)
-    space = keras_tuner.HyperParameters()
-    hypermodel.build(space)
-
-    def build(values):
-        hp = keras_tuner.HyperParameters()
-        hp.values.update(values)
-        return hypermodel.build_graph(hp)
+    space, build = _digits_space_and_build()
 
     def near_limit_share(grow: bool) -> float:
-        proposals.GROW_PROBABILITY = default if grow else 0.0
+        monkeypatch.setattr(proposals, "GROW_PROBABILITY", default if grow else 0.0)
         oracle = RandomSearch(max_trials=10, seed=0, objective="val_accuracy")
         oracle.hyperparameters = space
         oracle.cost_filter = FeasibilityFilter(build, 32.0, 12.0)
@@ -247,10 +245,7 @@ def test_proposals_are_steered_to_fit_not_to_be_small():
         return float(np.mean(np.asarray(ratios) > proposals.GROW_BELOW))
 
     default = proposals.GROW_PROBABILITY
-    try:
-        steered, unsteered = near_limit_share(True), near_limit_share(False)
-    finally:
-        proposals.GROW_PROBABILITY = default
+    steered, unsteered = near_limit_share(True), near_limit_share(False)
     assert steered >= 1 / 3 and steered > unsteered, (steered, unsteered)
 
 

@@ -453,7 +453,7 @@ def test_space_size_matches_brute_force(space, shape, expected):
 
 
 def test_space_size_of_presets_and_errors():
-    assert space_size(KWSSpace(), MFCC) == 6 * 5 * 3 * 2 * 2
+    assert space_size(KWSSpace(), MFCC) == 6 * 5 * 3 * 2 * 2 * 2  # width, layers, stem kernel, time and frequency strides, kernel
     assert space_size(NB201Space(), IMG) == 15625
     hm = NASHyperModel(TAB, 10, space=MLPSpace())
     # 3 layer counts with 5 widths each, x 2 batchnorm x 3 act x 4 dropout; head dropout 4; lr 2
