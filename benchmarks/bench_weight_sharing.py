@@ -21,6 +21,7 @@ Usage:
     python benchmarks/bench_weight_sharing.py                          # both data sets (slow)
     python benchmarks/bench_weight_sharing.py --dataset digits --epochs 2 --supernet-epochs 3 \\
         --oneshot-trials 4 --darts-trials 1 --rank-sample 4            # smoke run
+    python benchmarks/bench_weight_sharing.py --strategies oneshot     # the ranking only
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ from keras_nas import NASModel, tflite  # noqa: E402
 from keras_nas.datasets import DATASETS  # noqa: E402
 
 LIMITS = {"flash_kb": 64, "peak_ram_kb": 32}
+
+
+STRATEGIES = ("oneshot", "darts", "evolution")
 
 
 def winner_figures(model: NASModel, data, seconds: float) -> dict:
@@ -121,6 +125,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--rank-sample", type=int, default=10)
     parser.add_argument("--output", default="benchmarks/results_weight_sharing.json")
     parser.add_argument("--verbose", type=int, default=0)
+    parser.add_argument("--strategies", nargs="+", choices=STRATEGIES, default=list(STRATEGIES),
+                        help="Which searches to run; `oneshot` always runs (it sets the budget and the "
+                             "rank correlation), so `--strategies oneshot` measures only the ranking.")
     args = parser.parse_args(argv)
     check_new_output(args.output, "--output")
     command = "python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *(argv if argv is not None else sys.argv[1:])])
@@ -136,16 +143,18 @@ def main(argv=None) -> dict:
             entry["rank_correlation"] = rank_correlation(oneshot, data, args)
             print(f"{dataset} rank correlation: Spearman {entry['rank_correlation']['spearman']:.3f}, "
                   f"Kendall {entry['rank_correlation']['kendall']:.3f}", flush=True)
-            darts, seconds, _ = run_search(
-                "darts", data, args, workdir,
-                {"supernet_epochs": args.darts_epochs, "max_search_seconds": budget}, args.darts_trials)
-            entry["darts"] = winner_figures(darts, data, seconds)
-            entry["darts"]["derived"] = darts.tuner.darts_result["derived"]
-            print(f"{dataset} darts: {entry['darts']}", flush=True)
-            evolution, seconds, _ = run_search(
-                "evolution", data, args, workdir, {"max_search_seconds": budget}, 500)
-            entry["evolution"] = winner_figures(evolution, data, seconds)
-            print(f"{dataset} evolution: {entry['evolution']}", flush=True)
+            if "darts" in args.strategies:
+                darts, seconds, _ = run_search(
+                    "darts", data, args, workdir,
+                    {"supernet_epochs": args.darts_epochs, "max_search_seconds": budget}, args.darts_trials)
+                entry["darts"] = winner_figures(darts, data, seconds)
+                entry["darts"]["derived"] = darts.tuner.darts_result["derived"]
+                print(f"{dataset} darts: {entry['darts']}", flush=True)
+            if "evolution" in args.strategies:
+                evolution, seconds, _ = run_search(
+                    "evolution", data, args, workdir, {"max_search_seconds": budget}, 500)
+                entry["evolution"] = winner_figures(evolution, data, seconds)
+                print(f"{dataset} evolution: {entry['evolution']}", flush=True)
         entry["budget_seconds"] = budget
         results[dataset] = entry
         report = {"command": command, "limits": LIMITS, "args": vars(args),
@@ -154,7 +163,7 @@ def main(argv=None) -> dict:
     print()
     print(f"{'data':<10}{'strategy':<11}{'int8 test':>10}{'flash KB':>10}{'arena KB':>10}{'search s':>10}{'cands':>7}")
     for dataset, entry in results.items():
-        for strategy in ("oneshot", "darts", "evolution"):
+        for strategy in (s for s in STRATEGIES if s in entry):
             r = entry[strategy]
             print(f"{dataset:<10}{strategy:<11}{r['int8_test_accuracy']:>10.4f}{r['flash_kb']:>10.1f}"
                   f"{r['peak_ram_kb']:>10.1f}{r['search_seconds']:>10.0f}{r['trained_or_scored']:>7}")
