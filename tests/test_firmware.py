@@ -55,11 +55,10 @@ def firmware():
 
 
 @pytest.fixture(scope="module")
-def digits():
-    """A small CNN trained on digits, as int8 .tflite, and 40 quantized test samples."""
+def trained():
+    """A small CNN trained on digits (float: 86 % on the held-out images) and the digits images."""
     data = load_digits()
     x = (data.images / 16.0).astype("float32")[..., None]
-    y = data.target
     keras.utils.set_random_seed(0)
     inputs = keras.Input((8, 8, 1))
     h = keras.layers.Conv2D(12, 3, padding="same", activation="relu")(inputs)
@@ -72,13 +71,39 @@ def digits():
     outputs = keras.layers.Dense(10, activation="softmax")(h)
     model = keras.Model(inputs, outputs)
     model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
-    model.fit(x[:1400], y[:1400], epochs=60, batch_size=32, verbose=0)  # float: 86 % on the rest
+    model.fit(x[:1400], data.target[:1400], epochs=60, batch_size=32, verbose=0)
+    return model, x, data.target
+
+
+def _int8_and_samples(model, x):
     data_int8 = tflite.to_tflite(model, "int8", representative_data=x[:200])
     interpreter = tflite.load_interpreter(data_int8)
-    detail = interpreter.get_input_details()[0]
-    scale, zero = detail["quantization"]
+    scale, zero = interpreter.get_input_details()[0]["quantization"]
     samples = np.clip(np.round(x[1400:1440] / scale + zero), -128, 127).astype(np.int8)
+    return data_int8, samples
+
+
+@pytest.fixture(scope="module")
+def digits(trained):
+    """The trained CNN as int8 .tflite, and 40 quantized held-out samples with their labels."""
+    model, x, y = trained
+    data_int8, samples = _int8_and_samples(model, x)
     return data_int8, samples, y[1400:1440]
+
+
+def _assert_like_litert(board, reference):
+    """The board's int8 outputs are LiteRT's up to rounding: CMSIS-NN's kernels round a few
+    intermediate values differently from LiteRT's builtin ones (1 step on 2 of 400 logits:
+    `test_firmware_logits_are_litert_s_within_one_step`), and the softmax's exponential is
+    approximated differently (`arm_softmax_s8` against LiteRT's lookup table): 2 steps on 2 of 400
+    outputs (CI, 2026-12-06). The predicted class is the same wherever LiteRT's top two are more
+    than 4 steps apart."""
+    assert board.shape == reference.shape and board.dtype == reference.dtype == np.int8
+    difference = np.abs(board.astype(int) - reference.astype(int))
+    assert difference.max() <= 2, f"outputs differ by up to {difference.max()} steps"
+    top2 = np.sort(reference.astype(int), axis=1)[:, -2:]
+    clear = top2[:, 1] - top2[:, 0] > 4
+    np.testing.assert_array_equal(np.argmax(board, 1)[clear], np.argmax(reference, 1)[clear])
 
 
 def _litert_outputs(model_bytes, samples):
@@ -99,7 +124,7 @@ def test_firmware_runs_a_trained_int8_model_like_litert(firmware, digits):
     board = run.outputs[0]
     reference = _litert_outputs(model_bytes, samples)
     assert board.shape == reference.shape == (40, 10) and board.dtype == np.int8
-    np.testing.assert_array_equal(board, reference)  # bit-exact: CMSIS-NN follows TFLite's int8 rounding
+    _assert_like_litert(board, reference)
     assert np.mean(np.argmax(board, 1) == labels) >= 0.8  # a trained model, not noise
     # Inferences differ only by data-dependent branches (clamps, softmax): < 2 % between samples.
     assert max(run.sample_instructions) - min(run.sample_instructions) < 0.02 * run.instructions
@@ -111,6 +136,20 @@ def test_firmware_runs_a_trained_int8_model_like_litert(firmware, digits):
     # CMSIS-NN requests scratch buffers the host's reference kernels do not.
     assert run.arena_bytes >= tflite.arena_bytes(model_bytes) - 1024
     assert 256 < run.stack_bytes < 64 * 1024
+
+
+def test_firmware_logits_are_litert_s_within_one_step(firmware, trained):
+    # The same trained network with linear logits (no softmax): CMSIS-NN's conv, depthwise, pooling
+    # and fully-connected kernels follow TFLite's int8 rounding but for rare one-step differences.
+    model, x, _ = trained
+    dense = model.layers[-1]
+    logits_layer = keras.layers.Dense(10)
+    logits = keras.Model(model.input, logits_layer(dense.input))
+    logits_layer.set_weights(dense.get_weights())
+    model_bytes, samples = _int8_and_samples(logits, x)
+    run = run_on_board(model_bytes, firmware=firmware, inputs=samples)
+    difference = np.abs(run.outputs[0].astype(int) - _litert_outputs(model_bytes, samples).astype(int))
+    assert difference.max() <= 1 and np.mean(difference == 0) >= 0.98
 
 
 def test_measure_on_board_reports_flash_ram_and_its_sources(firmware, digits):
@@ -156,7 +195,7 @@ def test_exported_c_array_runs_in_the_firmware_like_litert(firmware, digits, tmp
     assert "model_source=linked" in run.log
     declared = int(run.log.split("declared_arena_bytes=")[1].split()[0])
     assert run.arena_bytes <= declared  # the header's arena (host measurement + margin) suffices
-    np.testing.assert_array_equal(run.outputs[0], _litert_outputs(model_bytes, samples))  # bit-exact
+    _assert_like_litert(run.outputs[0], _litert_outputs(model_bytes, samples))
     # Same kernels, same model bytes: the linked array computes what the semihosted file does.
     loaded = run_on_board(model_bytes, firmware=firmware, inputs=samples)
     np.testing.assert_array_equal(run.outputs[0], loaded.outputs[0])
