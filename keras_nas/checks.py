@@ -62,6 +62,7 @@ def checked_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
         a["objective"] = task.check_objective(a["objective"])
     check_bool(a["overwrite"], "overwrite")
     check_bool(a["refit"], "refit")
+    check_bool(a["space_fit"], "space_fit")
     check_positive_int(a["max_trials"], "max_trials", allow_none=True)
     if isinstance(a["strategy"], NASOracle):
         # An oracle instance was made with its own budget, seed and objective: they are used.

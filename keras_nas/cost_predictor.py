@@ -85,7 +85,9 @@ def graph_features(model: keras.Model) -> dict[str, int]:
         weighted layers: one int32 bias and per-channel scales each), `ops`
         (layers that become an int8 operator), `activation_bytes` (the
         largest total of int8 activations alive at once, walking the graph in
-        order) and the operators of each kind of `OP_KINDS` (`conv_ops`, ...).
+        order), `macs` (multiply-accumulates of the weighted layers per
+        inference: the capacity measure of MCUNet's space fitting) and the
+        operators of each kind of `OP_KINDS` (`conv_ops`, ...).
 
     Example:
 
@@ -94,7 +96,7 @@ def graph_features(model: keras.Model) -> dict[str, int]:
     features["activation_bytes"]  # e.g. 2048 for conv 8 -> pool -> conv 16 on 8x8
     ```
     """
-    weight_bytes = channels = ops = 0
+    weight_bytes = channels = ops = macs = 0
     kinds = dict.fromkeys(OP_KINDS, 0)
     alias: dict = {}  # tensor id -> id of the int8 tensor that holds it
     sizes: dict = {}
@@ -114,6 +116,9 @@ def graph_features(model: keras.Model) -> dict[str, int]:
                 kernel = layer.kernel if hasattr(layer, "kernel") else layer.depthwise_kernel
                 weight_bytes += int(np.prod(kernel.shape))
                 channels += int(outputs[0].shape[-1])
+                # Each output position multiplies the whole kernel slice of its channel.
+                positions = _elements(outputs[0].shape) // max(int(outputs[0].shape[-1]), 1)
+                macs += positions * int(np.prod(kernel.shape))
             for t in outputs:
                 sizes[id(t)] = _elements(t.shape)
             if type(layer).__name__ in _WRAPPED_1D:
@@ -145,6 +150,7 @@ def graph_features(model: keras.Model) -> dict[str, int]:
         "channels": channels,
         "ops": ops,
         "activation_bytes": int(peak),
+        "macs": int(macs),
         **kinds,
     }
 

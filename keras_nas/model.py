@@ -175,6 +175,14 @@ class NASModel:
             is of data the model trained on. With `False` the winner trains on
             the training data only. (Task "anomaly": the normal validation
             samples are added, never the anomalies.)
+        space_fit: Under flash/RAM limits, before the search, choose the part
+            of the space whose models that fit have the most capacity (MCUNet's
+            TinyNAS: each combination of the space's resolution knobs and a
+            band of its widths is sampled and its fitting share and median
+            MACs predicted; a few points are converted to calibrate the
+            prediction, none trained) and draw most random proposals inside
+            it. `search_summary()["space_fit"]` shows the table. `False`
+            samples the whole space uniformly.
 
     Example:
 
@@ -216,6 +224,7 @@ class NASModel:
         max_search_seconds: float | None = None,
         metrics: list | None = None,
         refit: bool = True,
+        space_fit: bool = True,
     ):
         arguments = dict(locals())
         del arguments["self"]
@@ -534,6 +543,7 @@ class NASModel:
             max_search_seconds=self.max_search_seconds,
             initial_architectures=self.initial_architectures, proxy=self.proxy,
             proxy_pool_size=self.proxy_pool_size, latency_runs=self.latency_runs,
+            space_fit=self.space_fit,
             oracle=self.strategy if isinstance(self.strategy, NASOracle) else None,
         )
 
@@ -565,6 +575,7 @@ class NASModel:
             "input_shape": list(self.input_shape) if self.input_shape else None,
             "num_classes": self.num_classes,
             "refit": self.refit,
+            "space_fit": self.space_fit,
         }
 
     def _space_size(self) -> int | None:

@@ -316,6 +316,19 @@ def _overview(report: dict) -> list[tuple[str, str]]:
 
 
 
+def _space_fit_table(report: dict) -> tuple[str, list[str], list[list[str]]] | None:
+    """The sub-spaces sampled for the limits before the search (`keras_nas.space_fit`), or None."""
+    fit = report["summary"].get("space_fit")
+    if not fit:
+        return None
+    intro = (f"Chosen before the search: {fit['chosen'] or 'none (too few sampled models fit)'}; "
+             f"{fit['seconds']:.0f} s ({100 * fit['share']:.1f} % of the search), "
+             f"{fit['calibrated']} points measured to calibrate the prediction, none trained.")
+    rows = [[row["subspace"] + (" (chosen)" if row["chosen"] else ""), f"{100 * row['feasible_share']:.0f} %",
+             "-" if row["median_macs"] is None else f"{row['median_macs']:,}"] for row in fit["table"]]
+    return intro, ["sub-space", "predicted to fit", "median MACs of those"], rows
+
+
 def _winner_lines(report: dict) -> list[str]:
     winner = report["winner"]
     if winner is None:
@@ -386,6 +399,11 @@ def format_markdown(report: dict) -> str:
     lines += ["", "## Pareto front", "",
               "Objectives: " + ", ".join(f"{n} ({d})" for n, d in report["pareto_front"]["objectives"])
               + f"; members: {', '.join(report['pareto_front']['trial_ids']) or 'none'}.", ""]
+    fitted = _space_fit_table(report)
+    if fitted:
+        intro, header, table = fitted
+        lines += ["## Space fitted to the limits", "", intro, "", "| " + " | ".join(header) + " |",
+                  "|" + "---|" * len(header)] + ["| " + " | ".join(row) + " |" for row in table] + [""]
     header, table = _trial_table(report)
     lines += ["## Trials", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(cell.replace("|", "/") for cell in row) + " |" for row in table]
@@ -442,6 +460,9 @@ def format_html(report: dict, images: str | os.PathLike | None = None) -> str:
                   _html_table(["", ""], [list(kv) for kv in export])]
     parts += [f"<img src='{_image_source(name, images)}' alt='{e(name)}'>"
               for name in report.get("plots", {}).values()]
+    fitted = _space_fit_table(report)
+    if fitted:
+        parts += ["<h2>Space fitted to the limits</h2>", f"<p>{e(fitted[0])}</p>", _html_table(*fitted[1:])]
     parts += ["<h2>Pareto front</h2>",
               f"<p>Members: {e(', '.join(report['pareto_front']['trial_ids']) or 'none')}.</p>",
               "<h2>Trials</h2>", _html_table(*_trial_table(report)), "<h2>Architectures</h2><ul>"]

@@ -557,7 +557,8 @@ NEAR_LIMIT_SHARE = 0.75
 
 
 def summarize(rows: list[dict], skipped: int = 0, prediction_seconds: float = 0.0,
-              grown: int = 0, limits: Mapping[str, float] | None = None) -> dict:
+              grown: int = 0, limits: Mapping[str, float] | None = None,
+              space_fit: dict | None = None) -> dict:
     """Trials by outcome, search time and the share spent measuring hardware cost.
 
     Args:
@@ -568,6 +569,9 @@ def summarize(rows: list[dict], skipped: int = 0, prediction_seconds: float = 0.
         prediction_seconds: Time spent building proposals to predict their cost.
         limits: The search's active constraints (`Constraints.active()`), to
             report how much of them the trained candidates use.
+        space_fit: `keras_nas.space_fit.SpaceFit.summary()` (or its
+            `to_dict()`, as `oracle.json` keeps it) of the search, if its space
+            was fitted to the limits.
 
     Returns:
         A dict with `trials`, `trained`, `rejected`, `failed` (in training),
@@ -581,7 +585,8 @@ def summarize(rows: list[dict], skipped: int = 0, prediction_seconds: float = 0.
         (`median`, `quartiles`, `max`), and `near_limit_share`, the share of
         trained candidates whose binding limit (the one they use most of)
         is used above 75 %: whether the search explored the region where
-        the largest models that fit sit.
+        the largest models that fit sit. With `space_fit`: `space_fit`, the
+        sub-space table, the chosen one and its `share` of the search time.
     """
     counts = collections.Counter(row["outcome"] for row in rows)
     total = sum(row["seconds"] or 0.0 for row in rows)
@@ -617,6 +622,10 @@ def summarize(rows: list[dict], skipped: int = 0, prediction_seconds: float = 0.
             summary[f"predicted_{key}_max_error"] = float(np.max(values))
     if limits:
         summary.update(limit_use(rows, limits))
+    if space_fit is not None:
+        spent = float(space_fit["seconds"])
+        summary["space_fit"] = {key: space_fit.get(key) for key in ("chosen", "seconds", "calibrated", "table")}
+        summary["space_fit"]["share"] = spent / (spent + total + prediction_seconds)
     return summary
 
 
@@ -661,6 +670,7 @@ def read_summary(project_dir, rows: list[dict] | None = None) -> dict:
         grown=state.get("grown_proposals", 0),
         prediction_seconds=state.get("prediction_seconds", 0.0),
         limits=limits if isinstance(limits, dict) else None,
+        space_fit=state.get("space_fit"),
     )
 
 

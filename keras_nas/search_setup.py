@@ -48,6 +48,7 @@ class SearchSettings:
     proxy: str | None
     proxy_pool_size: int
     latency_runs: int
+    space_fit: bool = True
     oracle: NASOracle | None = None
 
 
@@ -117,6 +118,8 @@ def make_tuner(settings: SearchSettings, strategy: Strategy, data: PreparedData,
         **plan.tuner_kwargs,
     )
     search_dir.write_search_marker(tuner.project_dir, info)
+    if settings.space_fit:
+        tuner.fit_space_to_limits(settings.seed)
     if settings.initial_architectures == "auto" and tuner.cost_filter is not None:
         # The expert designs, sized for this board before any is measured.
         oracle.initial_architectures = scale_to_fit(

@@ -14,7 +14,7 @@ import tensorflow as tf
 from keras_tuner.engine import trial as trial_module
 from keras_tuner.src import config as keras_tuner_config
 
-from keras_nas import distributed, fidelity, run_record, search_dir, tasks, tflite
+from keras_nas import distributed, fidelity, run_record, search_dir, space_fit, tasks, tflite
 from keras_nas.constraints import Constraints
 from keras_nas.cost_predictor import FeasibilityFilter, graph_features, has_all_features, smallest_point
 from keras_nas.hypermodel import settled_metrics
@@ -155,6 +155,34 @@ class NASTuner(keras_tuner.Tuner):
         hp.values.update(values)
         build = getattr(self.hypermodel, "build_graph", self.hypermodel.build)
         return build(hp)
+
+    def fit_space_to_limits(self, seed: int | None) -> None:
+        """Chooses the sub-space whose fitting models have the most MACs before the search (`keras_nas.space_fit`).
+
+        Needs the flash/RAM limits' `cost_filter` and an oracle that draws random
+        proposals (`random_values`); a resumed search keeps the choice its
+        `oracle.json` holds. A few sampled points are converted and measured on
+        the real runtime to calibrate the predictor; nothing is trained.
+        """
+        oracle = self.oracle
+        if self.cost_filter is None or not hasattr(oracle, "random_values") or oracle.space_fit is not None:
+            return
+        if oracle.trials:
+            return  # a search that has run keeps drawing as it did
+
+        def draw(rng, allowed):
+            return oracle.random_values(rng, allowed=allowed)
+
+        def measure(values):
+            try:
+                return self.measurer.measure_untrained(self.build_values(values), seed or 0).to_dict()
+            except (tflite.ConversionError, tflite.InvalidModelError):
+                return None  # the search would fail or reject it too: it calibrates nothing
+
+        fitted = space_fit.fit_space(
+            oracle.search_space(), self.cost_filter, draw, np.random.default_rng(seed), measure=measure
+        )
+        oracle.space_fit = fitted
 
     def pre_create_trial(self):
         # The oracle answers IDLE while other workers' trials may still need a hand.
@@ -527,6 +555,7 @@ class NASTuner(keras_tuner.Tuner):
             grown=getattr(self.oracle, "grown_proposals", 0),
             prediction_seconds=float(getattr(self.oracle, "prediction_seconds", 0.0)),
             limits=self.constraints.active(),
+            space_fit=fitted.summary() if (fitted := getattr(self.oracle, "space_fit", None)) else None,
         )
 
 

@@ -2,8 +2,8 @@
 
 Usage: `python tests/_search_script.py CONFIG.json`. The config holds `directory`,
 `project_name`, `seed`, `strategy`, `max_trials`, `n_train`, `out` (where the results
-JSON is written) and optional `constraints`, `strategy_kwargs` and `space` ("tiny": `tiny_space()`,
-else the default space). With the Keras Tuner environment
+JSON is written) and optional `constraints`, `strategy_kwargs`, `space_fit` and `space` ("tiny":
+`tiny_space()`, else the default space). With the Keras Tuner environment
 variables of a worker (`KERASTUNER_TUNER_ID` without "chief"), `fit` only runs
 trials for the chief; the chief (and a process without those variables) runs
 `NASModel.fit` through to the winner's final training and writes the results.
@@ -62,6 +62,7 @@ def main(config_path: str) -> None:
         strategy_kwargs=config.get("strategy_kwargs"),
         space=tiny_space() if config.get("space") == "tiny" else None,
         latency_runs=3,
+        space_fit=config.get("space_fit", True),
     )
     fit_kwargs = dict(epochs=1, batch_size=32, verbose=1)
     if _is_worker():

@@ -78,6 +78,8 @@ def test_chief_and_two_workers_finish_a_search_when_a_worker_is_killed(tmp_path)
         "max_trials": MAX_TRIALS, "n_train": 200, "space": "tiny",
         "constraints": {"flash_kb": FLASH_KB, "peak_ram_kb": 32},
         "strategy_kwargs": {"worker_timeout": 6},
+        # Uniform draws over the whole space, so that some break the flash limit (below).
+        "space_fit": False,
         "out": str(tmp_path / "chief.json"),
     }
     processes = _start_chief_and_workers(tmp_path, port, config)

@@ -11,7 +11,10 @@ strategies call its methods on `self`. It reads the oracle's search space
 - `cost_filter` (set by the tuner) and `choice_tally`: proposals predicted to
   break the flash/RAM limits are drawn again (`predicted_to_fit`), and random
   draws follow which choices were in proposals predicted to fit; half of the
-  fitting proposals that are far under the limits are widened towards them.
+  fitting proposals that are far under the limits are widened towards them;
+- `space_fit` (set by the tuner before the search, `keras_nas.space_fit`): the
+  sub-space (resolution x width band) whose models that fit have the most
+  capacity; most random draws (`FIT_PROBABILITY`) are made inside it.
 
 The other half, `keras_nas.strategies.control.SearchControl`, runs the search.
 """
@@ -27,6 +30,7 @@ import numpy as np
 from keras_nas.blocks.introspect import allowed_values
 from keras_nas.cost_predictor import ChoiceTally, widened
 from keras_nas.fidelity import architecture_values
+from keras_nas.space_fit import SpaceFit
 
 # How often a strategy may re-draw a proposal that was already tried before giving up.
 MAX_DUPLICATE_DRAWS = 50
@@ -42,6 +46,10 @@ MAX_FEASIBILITY_DRAWS = 100
 # limit hardly trains a candidate near it (issue 26: 2 of 19 over 75 % of the flash).
 GROW_BELOW = 0.75
 GROW_PROBABILITY = 0.5
+
+# With a fitted space (`keras_nas.space_fit`), the share of random draws made inside its
+# chosen sub-space; the others explore the whole space.
+FIT_PROBABILITY = 0.8
 
 
 class ProposalHelpers:
@@ -64,6 +72,7 @@ class ProposalHelpers:
         self.skipped_proposals = 0
         self.grown_proposals = 0
         self.queued: list[dict] = []  # proposals the tuner asks to run next
+        self.space_fit = None  # a `keras_nas.space_fit.SpaceFit`, set by the tuner
         self.found_no_predicted_fit = False
         self.prediction_seconds = 0.0
 
@@ -74,6 +83,7 @@ class ProposalHelpers:
             grown_proposals=self.grown_proposals,
             prediction_seconds=self.prediction_seconds,
             choice_tally=self.choice_tally.to_dict(),
+            space_fit=self.space_fit.to_dict() if self.space_fit is not None else None,
         )
 
     def set_proposal_state(self, state: dict) -> None:
@@ -82,6 +92,7 @@ class ProposalHelpers:
         self.grown_proposals = state.get("grown_proposals", 0)
         self.prediction_seconds = state.get("prediction_seconds", 0.0)
         self.choice_tally = ChoiceTally.from_dict(state.get("choice_tally"))
+        self.space_fit = SpaceFit.from_dict(state.get("space_fit"))
 
     def predicted_to_fit(self, values, trial_id: str, rng: np.random.Generator):
         """`values`, or a new proposal if `cost_filter` predicts they break a limit.
@@ -151,13 +162,18 @@ class ProposalHelpers:
         """
         return self.hyperparameters.space
 
-    def random_values(self, rng: np.random.Generator, base: dict | None = None) -> dict:
+    def random_values(self, rng: np.random.Generator, base: dict | None = None,
+                      allowed: dict | None = None) -> dict:
         """Draws a value for every active hyperparameter of the space.
 
         Args:
             rng: Source of randomness.
             base: Values to keep where their hyperparameter is active; the others
                 (including ones a change of `base` made active) are drawn at random.
+            allowed: `{name: values}`: the choices named here are drawn among
+                these values only (a sub-space). By default, a draw without
+                `base` is made in the fitted sub-space (`space_fit`) with
+                probability `FIT_PROBABILITY`.
 
         Returns:
             A dict of values for the active hyperparameters only.
@@ -166,12 +182,20 @@ class ProposalHelpers:
         proportion to how often its values were in proposals predicted to fit
         (`choice_tally`); otherwise uniformly, as Keras Tuner samples.
         """
+        if allowed is None and base is None and self.space_fit is not None and self.space_fit.best:
+            if rng.random() < FIT_PROBABILITY:
+                allowed = self.space_fit.best.allowed
         values = {}
         for hp in self.search_space():
             if not is_active(hp, values):
                 continue
             if base is not None and hp.name in base:
                 values[hp.name] = base[hp.name]
+                continue
+            if allowed and hp.name in allowed:
+                options = list(allowed[hp.name])
+                weights = self.choice_tally.weights(hp.name, options) if self.cost_filter is not None else None
+                values[hp.name] = options[int(rng.choice(len(options), p=weights))]
                 continue
             options = allowed_values(hp) if self.cost_filter is not None else None
             weights = self.choice_tally.weights(hp.name, options) if options else None
