@@ -398,6 +398,14 @@ class NASModel:
                 f"Searching {self.max_trials} candidates ({self._strategy_name()}, seed {self.seed}) "
                 f"under {self.constraints}; results in {self.tuner.project_dir}"
             )
+            fitted = getattr(self.tuner.oracle, "space_fit", None)
+            if fitted is not None:
+                best = fitted.best
+                print(f"Space fitted to the limits in {fitted.seconds:.0f} s: "
+                      + (f"most proposals drawn in {best.label} ({100 * best.feasible_share:.0f} % of its "
+                         f"samples predicted to fit, the most MACs of {len(fitted.subspaces)} sub-spaces)"
+                         if best is not None else f"none of {len(fitted.subspaces)} sub-spaces has enough "
+                         "models predicted to fit; proposals drawn in the whole space"))
         train_kwargs = dict(data.train_kwargs, **fit_kwargs)
         self.tuner.search(
             *data.train_args,

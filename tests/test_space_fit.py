@@ -45,15 +45,16 @@ def test_macs_are_counted_on_the_keras_graph():
 
 
 @pytest.mark.skipif(sw.espeak_problem() is not None, reason=str(sw.espeak_problem()))
-def test_a_tight_arena_on_log_mel_speech_fits_a_strided_subspace(tmp_path, monkeypatch):
+def test_a_tight_arena_on_log_mel_speech_fits_a_strided_subspace(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("KERAS_NAS_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(sw, "speaker_split", lambda seed: (["en-us+m1", "en-gb+f1"], ["en-029+m3"], ["en-gb-x-rp+f4"]))
     (x, y), (x_val, y_val), _ = sw.load_spoken_words("log-mel", repetitions=1)
     assert x.shape[1:] == (49, 40, 1)
     nas = NASModel(space="kws", constraints={"flash_kb": 60, "peak_ram_kb": 30}, max_trials=2, search_epochs=1,
                    finalists=1, seed=0, directory=str(tmp_path), project_name="kws")
-    nas.fit(x, y, validation_data=(x_val, y_val), epochs=1, verbose=0)
+    nas.fit(x, y, validation_data=(x_val, y_val), epochs=1, verbose=1)
     fit = nas.search_summary()["space_fit"]
+    assert f"most proposals drawn in {fit['chosen']} (" in capsys.readouterr().out
     # Every resolution x width band was sampled; full resolution does not fit 30 KB of arena.
     assert len(fit["table"]) == 12 and fit["calibrated"] >= 2
     full = [row for row in fit["table"] if row["subspace"].startswith("stem_strides=1 freq_strides=1")]
