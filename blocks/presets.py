@@ -17,7 +17,10 @@ from .base import Block
 from .conv import ConvBNAct, DepthwiseSeparable, IntArg, StrArg
 from .stage import Stage
 
-KWS_WIDTHS = [16, 32, 48, 64, 96, 128]
+KWS_WIDTHS = [16, 24, 32, 40, 48, 64, 96, 128]
+# "Hello Edge"'s DS-CNN (also MLPerf Tiny's): a 10x4 first conv of 64 with stride 2 in time and
+# frequency, then four depthwise-separable layers of 64 (3x3).
+KWS_DS_CNN = dict(width=64, num_layers=4, stem_kernel=10, stem_strides=2, freq_strides=2, kernel_size=3)
 KWS_STEM_KERNELS = [3, 5, 10]
 KWS_MIN_LAYERS, KWS_MAX_LAYERS = 2, 6
 
@@ -67,8 +70,9 @@ class KWSSpace(Block):
 
     Declared hyperparameters (block name `"kws_space"` by default):
 
-    - `kws_space/width`: `[16, 32, 48, 64, 96, 128]` (first layer and every
-      DS layer);
+    - `kws_space/width`: `[16, 24, 32, 40, 48, 64, 96, 128]` (first layer
+      and every DS layer; steps of 8 up to 48, so a design shrunk to a
+      board loses little);
     - `kws_space/num_layers`: `Int(2, 6)`;
     - `kws_space/stem_kernel`: `[3, 5, 10]` (time extent of the first conv);
     - `kws_space/stem_strides`: `[1, 2]` (time stride of the first conv);
@@ -167,6 +171,30 @@ class KWSSpace(Block):
         for i in range(num_layers):
             x = DepthwiseSeparable(width, kernel_size, 1, activation, name=f"{n}_ds_{i + 1}").build(hp, x)
         return x
+
+    def initial_architectures(self, input_shape: tuple) -> list[dict]:
+        """The DS-CNN of "Hello Edge" (and MLPerf Tiny), when it is a point of this space.
+
+        Width 64, four depthwise-separable layers (3x3), a 10x4 first conv
+        with stride 2 in time and (on a 2D map) frequency. `NASModel` scales
+        its width to the user's limits before the search measures it. See
+        `Block.initial_architectures`.
+        """
+        rank = len(input_shape) - 1
+        args = {"width": (self.width, KWS_WIDTHS), "stem_kernel": (self.stem_kernel, KWS_STEM_KERNELS),
+                "stem_strides": (self.stem_strides, [1, 2]), "kernel_size": (self.kernel_size, ops.kernel_sizes(rank)),
+                "num_layers": (self.num_layers, range(KWS_MIN_LAYERS, KWS_MAX_LAYERS + 1)),
+                "activation": (self.activation, ops.ACTIVATIONS)}
+        if rank == 2:
+            args["freq_strides"] = (self.freq_strides, [1, 2])
+        design = {**{key: value for key, value in KWS_DS_CNN.items() if key in args}, "activation": "relu"}
+        for key, (arg, defaults) in args.items():
+            allowed = defaults if arg is None else arg if isinstance(arg, _Seq) and not isinstance(arg, str) else [arg]
+            if design[key] not in allowed:
+                return []  # e.g. a user who fixed the width at 32: the DS-CNN is not in this space
+            if not hp_utils.is_searched(arg):
+                del design[key]  # a fixed value is not a hyperparameter
+        return [{f"{self.name}/{key}": value for key, value in design.items()}]
 
 
 def _staged(hp, stages, inputs, searched: bool, min_stages: int, num_stages):

@@ -272,3 +272,36 @@ def test_tabular_search_starts_from_the_engineers_mlp_sized_for_the_board():
     from keras_nas import blocks
 
     assert blocks.MLPSpace(units=64).initial_architectures((10,)) == []
+
+
+def test_keyword_spotting_search_starts_from_the_ds_cnn_sized_for_the_board():
+    # The "kws" preset names the DS-CNN of "Hello Edge" (MLPerf Tiny's): width 64, four 3x3 DS
+    # layers, a 10x4 first conv striding 2 in time and frequency. On 49x40 log-mel it needs ~70 KB
+    # of arena: at half that, the search starts from the same design made narrower, strides kept.
+    hypermodel = NASHyperModel((49, 40, 1), 12, space="kws")
+    (design,) = hypermodel.initial_architectures()
+    model = assert_is_a_point(hypermodel, design)
+    assert design["kws_space/width"] == 64 and design["kws_space/num_layers"] == 4
+    assert design["learning_rate"] == 3e-3 and design["classifier_head/pooling"] == "avg"
+    stem = model.get_layer("kws_space_stem_conv")
+    assert stem.kernel_size == (10, 4) and stem.strides == (2, 2)
+    space = declared_hyperparameters(hypermodel).space
+
+    def build(values):
+        hp = keras_tuner.HyperParameters()
+        hp.values.update(values)
+        return hypermodel.build_graph(hp)
+
+    tight = scale_to_fit([design], FeasibilityFilter(build, 40, 35), space)[0]
+    assert 16 < tight["kws_space/width"] < 64
+    assert (tight["kws_space/stem_strides"], tight["kws_space/freq_strides"]) == (2, 2)
+    # On a 1D signal the same design has no frequency stride; a space that fixes another
+    # width does not hold the DS-CNN and names none.
+    (signal,) = NASHyperModel((49, 10), 12, space="kws").initial_architectures()
+    assert "kws_space/freq_strides" not in signal and signal["kws_space/stem_kernel"] == 10
+    assert get_space("kws").initial_architectures((49, 40, 1)) != []
+    from keras_nas.blocks import KWSSpace
+
+    assert KWSSpace(width=32).initial_architectures((49, 40, 1)) == []
+    fixed_depth = KWSSpace(num_layers=4).initial_architectures((49, 40, 1))[0]
+    assert "kws_space/num_layers" not in fixed_depth and fixed_depth["kws_space/width"] == 64

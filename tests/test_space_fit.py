@@ -28,7 +28,7 @@ def test_subspaces_are_resolution_knobs_times_width_bands():
     assert len(kws) == 2 * 2 * 3  # time stride x frequency stride x width band
     assert {tuple(sorted(s)) for s in kws} == {
         ("kws_space/freq_strides", "kws_space/stem_strides", "kws_space/width")}
-    assert sorted(v for s in kws for v in s["kws_space/width"]) == sorted(4 * [16, 32, 48, 64, 96, 128])
+    assert sorted(v for s in kws for v in s["kws_space/width"]) == sorted(4 * [16, 24, 32, 40, 48, 64, 96, 128])
     mobile = subspaces(_space(MobileSpace(), (32, 32, 3)))
     assert len(mobile) == 3 * 3 and {tuple(s["mobile_space/resolution"]) for s in mobile} == {(24,), (32,), (40,)}
     # A width per stage stays free: only the stem's stride splits the space.

@@ -326,7 +326,7 @@ def test_new_blocks_fixed_values(shape):
 def test_kws_space_hyperparameters_and_structure():
     hp = declared_hyperparameters(KWSSpace(), MFCC)
     assert {p.name: allowed_values(p) for p in hp.space} == {
-        "kws_space/width": [16, 32, 48, 64, 96, 128],
+        "kws_space/width": [16, 24, 32, 40, 48, 64, 96, 128],
         "kws_space/num_layers": [2, 3, 4, 5, 6],
         "kws_space/stem_kernel": [3, 5, 10],
         "kws_space/stem_strides": [1, 2],
@@ -453,7 +453,7 @@ def test_space_size_matches_brute_force(space, shape, expected):
 
 
 def test_space_size_of_presets_and_errors():
-    assert space_size(KWSSpace(), MFCC) == 6 * 5 * 3 * 2 * 2 * 2  # width, layers, stem kernel, time and frequency strides, kernel
+    assert space_size(KWSSpace(), MFCC) == 8 * 5 * 3 * 2 * 2 * 2  # width, layers, stem kernel, time and frequency strides, kernel
     assert space_size(NB201Space(), IMG) == 15625
     hm = NASHyperModel(TAB, 10, space=MLPSpace())
     # 3 layer counts with 5 widths each, x 2 batchnorm x 3 act x 4 dropout; head dropout 4; lr 2
@@ -500,7 +500,7 @@ def test_json_errors_name_the_hyperparameter():
         from_json(json.dumps({"kws_space/width": [64]}))
     with pytest.raises(ValueError, match=r"Unknown hyperparameter\(s\) \['kws_space/depth'\]"):
         from_json(json.dumps({**good, "kws_space/depth": 3}), space=hm)
-    with pytest.raises(ValueError, match=r"'kws_space/width'; allowed values: \[16, 32, 48, 64, 96, 128\]"):
+    with pytest.raises(ValueError, match=r"'kws_space/width'; allowed values: \[16, 24, 32, 40, 48, 64, 96, 128\]"):
         from_json(json.dumps({**good, "kws_space/width": 65}), space=hm)
     with pytest.raises(ValueError, match=r"'kws_space/num_layers'; allowed values: \[2, 3, 4, 5, 6\]"):
         to_json({**good, "kws_space/num_layers": 7}, space=hm)
