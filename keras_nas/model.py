@@ -26,8 +26,8 @@ from keras_nas.strategies import NASOracle
 from keras_nas.tuner import NASTuner
 
 TASKS, OBJECTIVES = checks.TASKS, checks.OBJECTIVES
-# With a time budget (`max_search_seconds`): the epochs per candidate (the share of
-# the budget the search may take is `search_setup.SEARCH_SHARE_OF_BUDGET`).
+# With a time budget (`max_search_seconds`): the epochs per candidate (the search stops
+# proposing when the rest of `fit` would not fit the budget: `strategies.control`).
 MAX_BUDGETED_SEARCH_EPOCHS = 20
 
 
@@ -158,8 +158,9 @@ class NASModel:
             winner is the best single run). `search_summary()["finalists"]`
             gives each one's scores, mean and spread.
         max_search_seconds: A time budget for `fit`, in seconds. The search
-            proposes no new candidate after 70 % of it (the finalists and the
-            final training take the rest), and unless `search_epochs` is given
+            proposes no new candidate once one more, the finalists and the
+            final training would not fit in what is left (each priced at the
+            median time of the candidates trained so far), and unless `search_epochs` is given
             each candidate trains for at most 20 epochs, whatever `epochs` the
             final training gets.
         metrics: Keras metrics every candidate and the final model compile
@@ -407,6 +408,14 @@ class NASModel:
                          if best is not None else f"none of {len(fitted.subspaces)} sub-spaces has enough "
                          "models predicted to fit; proposals drawn in the whole space"))
         train_kwargs = dict(data.train_kwargs, **fit_kwargs)
+        self._final_training = FinalTraining(
+            data=data, epochs=epochs, search_epochs=search_epochs,
+            callbacks=tuple(callbacks or ()), train_kwargs=train_kwargs, verbose=verbose,
+            refit=self.refit,
+        )
+        # A time budget covers the finalists and the winner's training too.
+        self.tuner.oracle.trainings_after_search = selection.trainings_after_search(
+            self._final_training, self.finalists, self.tuner.hypermodel.task.name, self.select)
         self.tuner.search(
             *data.train_args,
             validation_data=data.validation_data,
@@ -420,11 +429,6 @@ class NASModel:
             if verbose:
                 print("This process was a worker: the chief selects and trains the winner.")
             return None
-        self._final_training = FinalTraining(
-            data=data, epochs=epochs, search_epochs=search_epochs,
-            callbacks=tuple(callbacks or ()), train_kwargs=train_kwargs, verbose=verbose,
-            refit=self.refit,
-        )
         if verbose:
             summary = self.tuner.search_summary()
             print(

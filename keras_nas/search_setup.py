@@ -18,10 +18,6 @@ from keras_nas.tasks import INT8_PREFIX, Task
 from keras_nas.tflite import Target
 from keras_nas.tuner import NASTuner
 
-# With a time budget (`max_search_seconds`): the share of it the search may take
-# (finalists and the final training take the rest).
-SEARCH_SHARE_OF_BUDGET = 0.7
-
 
 @dataclass(frozen=True)
 class SearchSettings:
@@ -162,7 +158,8 @@ def _make_oracle(settings: SearchSettings, strategy: Strategy, plan, hypermodel:
     for key, value in strategy.from_fit(fit).items():
         kwargs.setdefault(key, value)
     if settings.max_search_seconds:
-        kwargs["max_search_seconds"] = SEARCH_SHARE_OF_BUDGET * settings.max_search_seconds
+        # The oracle keeps time for the finalists and the winner's training (`trainings_after_search`).
+        kwargs["max_search_seconds"] = settings.max_search_seconds
     return plan.oracle_class(
         objective=keras_tuner.Objective(settings.objective, direction=settings.task.direction(settings.objective)),
         max_trials=settings.max_trials,

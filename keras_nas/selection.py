@@ -61,6 +61,39 @@ class FinalTraining:
         return "train+validation" if self.refit else "train"
 
 
+def trainings_after_search(final: FinalTraining, finalists: int, task_name: str,
+                           select: object | None = None) -> float:
+    """What follows the search, in candidate trainings (`search_epochs` epochs on the training data).
+
+    The finalists (below 2 or with a `select` rule: none): `FOLDS` trainings
+    each on (`FOLDS` - 1) / `FOLDS` of the training and validation data, or one
+    more training each; then the winner's `epochs`, on the training data and
+    the validation data too with `refit`. Data of unknown size (a dataset)
+    counts as the training data alone.
+
+    Args:
+        final: How the finalists and the winner will be trained.
+        finalists: `NASModel`'s `finalists`.
+        task_name: The task's name (finalists of an anomaly task are not cross-validated).
+        select: `NASModel`'s `select` rule, if any.
+
+    Returns:
+        The number of candidate trainings the rest of `fit` costs, about.
+    """
+    data = final.data
+    sizes = [len(data.train_args[0]) if len(data.train_args) == 2 else 0,
+             len(data.validation_data[0]) if isinstance(data.validation_data, tuple) else 0]
+    validation_share = sizes[1] / sizes[0] if all(sizes) else 0.0
+    judged = 0.0
+    if finalists >= 2 and select is None:
+        if uses_cross_validation(data.train_args, data.validation_data, task_name, final.train_kwargs):
+            judged = finalists * (FOLDS - 1) * (1 + validation_share)
+        else:
+            judged = float(finalists)
+    winner = final.epochs / final.search_epochs * (1 + validation_share if final.refit else 1)
+    return judged + winner
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainedWinner:
     """A trained winner: its Keras model, the `History` of its training and its measured cost."""

@@ -163,10 +163,39 @@ def test_time_budget_stops_proposing_and_caps_the_candidates_epochs(tmp_path):
     model = NASModel(max_trials=5, seed=1, max_search_seconds=1.0, finalists=1,
                      directory=str(tmp_path), project_name="budget")
     model.fit(x_train[:300], y_train[:300], validation_data=(x_val, y_val), epochs=22, verbose=0)
-    # 70 % of the budget is the search's: one candidate starts, none after it.
-    assert model.tuner.oracle.max_search_seconds == pytest.approx(0.7)
+    # One candidate starts (nothing timed yet), none after it: its time, again for one more and
+    # for the winner's 22 epochs on train + validation (vs 20 on train) is over the budget.
+    assert model.tuner.oracle.max_search_seconds == pytest.approx(1.0)
+    assert model.tuner.oracle.trainings_after_search == pytest.approx(22 / 20 * (1 + len(x_val) / 300))
     assert model.search_summary()["trained"] == 1
     assert model._final_training.search_epochs == 20 and model.search_settings()["epochs"] == 22
+
+
+def test_time_budget_keeps_time_for_the_finalists_and_the_winner(monkeypatch):
+    from keras_nas.data import prepare_data
+    from keras_nas.finalists import FOLDS
+    from keras_nas.selection import FinalTraining, trainings_after_search
+    from keras_nas.strategies import RandomSearch
+    from keras_nas.strategies import control
+
+    (x_train, y_train), (x_val, y_val), _ = load_digits()
+    data = prepare_data(x_train[:400], y_train[:400], validation_data=(x_val[:100], y_val[:100]))
+    final = FinalTraining(data=data, epochs=30, search_epochs=20, refit=True)
+    # 2 finalists on 3 folds of 500 samples (each training on 2/3 of them), then 30 epochs on 500.
+    assert trainings_after_search(final, 2, "classification") == pytest.approx(2 * (FOLDS - 1) * 1.25 + 1.5 * 1.25)
+    assert trainings_after_search(final, 1, "classification") == pytest.approx(1.5 * 1.25)
+    assert trainings_after_search(final, 2, "classification", select={"max": "val_accuracy"}) == pytest.approx(1.875)
+
+    oracle = RandomSearch(max_trials=50, seed=0, max_search_seconds=100.0)
+    oracle.trainings_after_search = 5.0
+    now = [1000.0]
+    monkeypatch.setattr(control.time, "monotonic", lambda: now[0])
+    assert oracle.stop_status() is None  # nothing timed yet: the first candidate starts
+    oracle._trained_seconds = [8.0, 10.0, 30.0]  # median 10 s: 60 s kept for one more and the 5 after
+    now[0] = 1039.0
+    assert oracle.stop_status() is None
+    now[0] = 1041.0
+    assert oracle.stop_status() == "STOPPED"
 
 
 def _digits_space_and_build():

@@ -7,6 +7,11 @@
   `max_rejected_trials`, so a tight constraint does not eat the training budget.
 - Consecutive-failure accounting ignores rejections: three rejections in a row are
   normal under tight limits, three crashed trainings are not.
+- The time limit (`max_search_seconds`) covers what follows the search too: no new
+  candidate is proposed once the time used, one more candidate's training and
+  `trainings_after_search` more of them (finalists, the winner's training; set by
+  `NASModel`) would pass it, each priced at the median wall time of the candidates
+  trained so far in this process.
 - A distributed search's workers send signs of life; the trial of a silent worker
   goes to the next worker that asks.
 - Its files are written atomically, checked and repaired on resume.
@@ -16,6 +21,7 @@ The other half, `keras_nas.strategies.proposals.ProposalHelpers`, proposes.
 
 from __future__ import annotations
 
+import statistics
 import time
 
 import keras_tuner
@@ -79,7 +85,11 @@ class SearchControl(keras_tuner.Oracle):
         if max_search_seconds is not None and not max_search_seconds > 0:
             raise ValueError(f"`max_search_seconds` must be a positive number, got {max_search_seconds!r}.")
         self.max_search_seconds = max_search_seconds
+        # Candidate trainings that follow the search within `max_search_seconds` (see the module docstring).
+        self.trainings_after_search = 0.0
         self._started = None  # time.monotonic() of the first proposal in this process
+        self._created = {}  # trial id -> time.monotonic() of its creation in this process
+        self._trained_seconds = []  # wall time of each candidate trained in this process
 
     def stop_status(self) -> str | None:
         """`TrialStatus.IDLE` (wait), `TrialStatus.STOPPED` (the search is over) or None (propose).
@@ -103,8 +113,12 @@ class SearchControl(keras_tuner.Oracle):
             return TrialStatus.STOPPED
         if self.max_search_seconds is not None:
             self._started = self._started or time.monotonic()
-            if time.monotonic() - self._started > self.max_search_seconds:
-                print(f"Stopping: the search time limit ({self.max_search_seconds:.0f} s) is reached.")
+            typical = statistics.median(self._trained_seconds) if self._trained_seconds else 0.0
+            reserved = typical * (1 + self.trainings_after_search)
+            if time.monotonic() - self._started + reserved > self.max_search_seconds:
+                print(f"Stopping: the time limit ({self.max_search_seconds:.0f} s) is reached, keeping "
+                      f"{reserved:.0f} s for one more candidate's training and what follows the search"
+                      if reserved else f"Stopping: the search time limit ({self.max_search_seconds:.0f} s) is reached.")
                 return TrialStatus.STOPPED
         return None
 
@@ -113,7 +127,9 @@ class SearchControl(keras_tuner.Oracle):
         now = time.monotonic()
         self._tuner_seen[tuner_id] = now
         self._reclaim_lost_trials(tuner_id, now)
-        return super().create_trial(tuner_id)
+        trial = super().create_trial(tuner_id)
+        self._created[trial.trial_id] = now
+        return trial
 
     def get_trial(self, trial_id):
         # A worker's heartbeat (keras_nas.distributed.Heartbeat) is a get_trial call.
@@ -157,6 +173,9 @@ class SearchControl(keras_tuner.Oracle):
                     del self.ongoing_trials[tuner_id]
             return
         run_record.keep_recorded_outcome(trial, self.trials[trial.trial_id])
+        created = self._created.pop(trial.trial_id, None)
+        if created is not None and trial.status == TrialStatus.COMPLETED and not outcome_of(trial).rejected:
+            self._trained_seconds.append(time.monotonic() - created)
         super().end_trial(trial)
         self.save()  # Keras Tuner saves before it drops the trial from `ongoing_trials`
         failures, last_error = 0, None
