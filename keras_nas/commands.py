@@ -31,7 +31,8 @@ export: {dir: out, formats: [tflite-int8, c-array]}
 Data paths are relative to the config file; `directory` and `export.dir` to
 the current directory. Other keys: `strategy_kwargs`, `max_rejected_trials`,
 `batch_size`, `objective`, `space` ("default" or a preset of
-`keras_nas.blocks.PRESETS`), `overwrite`, `latency_runs`, `labels`; `data`
+`keras_nas.blocks.PRESETS`), `overwrite`, `latency_runs`, `labels`,
+`max_search_seconds`, `finalists`, `refit`, `space_fit` (as `NASModel`'s); `data`
 also takes `validation_split` and `max_samples` (use only the first N
 training samples).
 
@@ -73,6 +74,10 @@ CONFIG_KEYS = {
     "project_name": "name of this search",
     "overwrite": "start afresh instead of resuming",
     "latency_runs": "timed inferences per latency measurement",
+    "max_search_seconds": "time budget of the whole search and final training, in seconds",
+    "finalists": "best candidates trained again before one wins (1: none)",
+    "refit": "train the winner on training and validation data together (default true)",
+    "space_fit": "fit the space to the limits before the search (default true)",
     "labels": "class names for the exported C header",
     "export": "{dir, formats} written after the search",
 }
@@ -174,15 +179,19 @@ def check_config(config: dict, source: str = "the config", need_data: bool = Tru
         )
     if "data" in config:
         check_data(config["data"], source, config.get("task", "classification"))
-    for key in ("max_trials", "epochs", "search_epochs", "batch_size", "latency_runs"):
+    for key in ("max_trials", "epochs", "search_epochs", "batch_size", "latency_runs", "finalists"):
         _check_int(config, key, source, minimum=1)
     for key in ("seed", "max_rejected_trials"):
         _check_int(config, key, source, minimum=0)
-    if "overwrite" in config and not isinstance(config["overwrite"], bool):
-        raise ConfigError(
-            f"`overwrite` in {source} must be true or false (a YAML boolean, unquoted), got "
-            f"{config['overwrite']!r}. A quoted value such as \"no\" is a string, not false."
-        )
+    for key in ("overwrite", "refit", "space_fit"):
+        if key in config and not isinstance(config[key], bool):
+            raise ConfigError(
+                f"`{key}` in {source} must be true or false (a YAML boolean, unquoted), got "
+                f"{config[key]!r}. A quoted value such as \"no\" is a string, not false."
+            )
+    budget = config.get("max_search_seconds")
+    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float)) or not budget > 0):
+        raise ConfigError(f"`max_search_seconds` in {source} must be a positive number of seconds, got {budget!r}.")
     for key in ("directory", "project_name", "objective"):
         value = config.get(key)
         if value is not None and (not isinstance(value, str) or not value.strip()):
@@ -515,6 +524,7 @@ def _search(config: dict, data: dict, verbose: int) -> int:
     kwargs = {key: config[key] for key in (
         "constraints", "strategy", "strategy_kwargs", "max_trials", "max_rejected_trials",
         "search_epochs", "seed", "task", "objective", "latency_runs", "overwrite",
+        "max_search_seconds", "finalists", "refit", "space_fit",
     ) if config.get(key) is not None}
     try:
         model = NASModel(

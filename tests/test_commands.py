@@ -34,6 +34,10 @@ def tiny_config(tmp_path: Path) -> dict:
         "epochs": 1,
         "seed": 5,
         "latency_runs": 3,
+        "finalists": 1,
+        "refit": False,
+        "space_fit": False,
+        "max_search_seconds": 3600,
         "directory": str(tmp_path / "runs"),
         "project_name": "cli",
         "export": {"dir": str(tmp_path / "out"), "formats": ["tflite-int8", "c-array"]},
@@ -58,6 +62,8 @@ def test_search_from_yaml_config_runs_exports_and_reports(cli_search, capsys):
     assert report["summary"]["trained"] == 2
     assert report["search"]["strategy"] == "random" and report["search"]["max_trials"] == 2
     assert report["search"]["constraints"] == {"flash_kb": 64, "peak_ram_kb": 32}
+    assert report["search"]["refit"] is False and report["search"]["space_fit"] is False
+    assert "finalists" not in report["summary"]  # finalists: 1, none judged
     winner = json.loads((project / "winner.json").read_text())
     assert report["winner"]["trial_id"] == winner["trial_id"]
     # The export the config asked for, measured, and in the report.
@@ -149,6 +155,9 @@ def test_data_from_npz_and_npy_files(tmp_path):
         ({"data": {"builtin": "digits"}, "export": {"formats": ["tflite-int8"]}}, "`export` .* with `dir`"),
         ({"data": {"builtin": "digits"}, "export": {"dir": "o", "formats": ["onnx"]}}, r"unknown format\(s\) \['onnx'\]"),
         ({"data": {"builtin": "digits"}, "space": "resnet"}, r"`space` .* 'resnet'; allowed"),
+        ({"data": {"builtin": "digits"}, "refit": "no"}, r"`refit` .* true or false .* \"no\" is a string"),
+        ({"data": {"builtin": "digits"}, "max_search_seconds": -5}, r"`max_search_seconds` .* positive number"),
+        ({"data": {"builtin": "digits"}, "finalists": 0}, r"`finalists` .* positive integer"),
     ],
 )
 def test_bad_configs_name_the_key_and_what_is_allowed(tmp_path, capsys, config, message):
