@@ -100,3 +100,29 @@ def test_initial_architectures_only_where_the_space_names_them():
     assert NASHyperModel((8, 8, 1), 10, space=MLPSpace(units=64)).initial_architectures() == []
     (mlp,) = NASHyperModel((64,), 10).initial_architectures()
     assert mlp["mlp_space/dense_block/units_0"] == mlp["mlp_space/dense_block/units_1"] == 32
+
+
+def test_standardized_inputs_get_no_normalization_layer_and_a_smaller_int8_file():
+    # MNIST-1D's signals are standardized already (mean 0.0015, std 0.998): a Normalization
+    # layer would be near the identity but cost the int8 file its SUB and MUL.
+    from keras_nas.datasets import load_mnist1d
+    from keras_nas.hypermodel import is_standardized
+
+    (x, _), _, _ = load_mnist1d()
+    x = x[:400].astype("float32")
+    mean, variance = x.mean(axis=(0, 1)), x.var(axis=(0, 1))
+    assert is_standardized(mean, variance)
+    assert not is_standardized(mean + 0.2, variance) and not is_standardized(mean, variance * 1.3)
+    values = {"conv_space/num_stages": 1}
+    costs = {}
+    for name, stats in [("standardized", (mean, variance)), ("shifted", (mean + 0.2, variance))]:
+        hypermodel = NASHyperModel((40, 1), 10, mean=stats[0], variance=stats[1])
+        model, _ = built(hypermodel, values)
+        layers = [type(layer).__name__ for layer in model.layers]
+        assert ("Normalization" in layers) == (name == "shifted")
+        randomize_weights(model, seed=0)
+        _, cost = tflite.measure_model(model, x[:64], latency_runs=1)
+        costs[name] = cost
+        assert ("SUB" in cost.ops) == (name == "shifted")
+    assert costs["standardized"].flash_bytes < costs["shifted"].flash_bytes
+    assert costs["standardized"].peak_ram_bytes < costs["shifted"].peak_ram_bytes
