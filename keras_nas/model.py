@@ -160,7 +160,8 @@ class NASModel:
         max_search_seconds: A time budget for `fit`, in seconds. The search
             proposes no new candidate once one more, the finalists and the
             final training would not fit in what is left (each priced at the
-            median time of the candidates trained so far), and unless `search_epochs` is given
+            median time of the candidates trained so far; at least 30 % of
+            the budget is kept for them), and unless `search_epochs` is given
             each candidate trains for at most 20 epochs, whatever `epochs` the
             final training gets.
         metrics: Keras metrics every candidate and the final model compile

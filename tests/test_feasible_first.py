@@ -196,6 +196,12 @@ def test_time_budget_keeps_time_for_the_finalists_and_the_winner(monkeypatch):
     assert oracle.stop_status() is None
     now[0] = 1041.0
     assert oracle.stop_status() == "STOPPED"
+    # Short candidates (a one-shot search scores them): still 30 % of the budget kept.
+    oracle._trained_seconds = [1.0]
+    now[0] = 1069.0
+    assert oracle.stop_status() is None
+    now[0] = 1071.0
+    assert oracle.stop_status() == "STOPPED"
 
 
 def _digits_space_and_build():

@@ -11,7 +11,9 @@
   candidate is proposed once the time used, one more candidate's training and
   `trainings_after_search` more of them (finalists, the winner's training; set by
   `NASModel`) would pass it, each priced at the median wall time of the candidates
-  trained so far in this process.
+  trained so far in this process; and, for `NASModel`, never less than
+  `MIN_SHARE_AFTER_SEARCH` of the budget (a one-shot search's candidates are scored,
+  not trained: their time says nothing of the winner's training).
 - A distributed search's workers send signs of life; the trial of a silent worker
   goes to the next worker that asks.
 - Its files are written atomically, checked and repaired on resume.
@@ -34,6 +36,10 @@ from keras_nas.oracle_state import recover_oracle_state
 from keras_nas.search_dir import check_search_files, restore_lost_trials
 
 TrialStatus = trial_module.TrialStatus
+
+# The least share of `max_search_seconds` kept for what follows the search, once
+# `trainings_after_search` is set (see the module docstring).
+MIN_SHARE_AFTER_SEARCH = 0.3
 
 
 class SearchControl(keras_tuner.Oracle):
@@ -115,6 +121,8 @@ class SearchControl(keras_tuner.Oracle):
             self._started = self._started or time.monotonic()
             typical = statistics.median(self._trained_seconds) if self._trained_seconds else 0.0
             reserved = typical * (1 + self.trainings_after_search)
+            if self.trainings_after_search:
+                reserved = max(reserved, MIN_SHARE_AFTER_SEARCH * self.max_search_seconds)
             if time.monotonic() - self._started + reserved > self.max_search_seconds:
                 print(f"Stopping: the time limit ({self.max_search_seconds:.0f} s) is reached, keeping "
                       f"{reserved:.0f} s for one more candidate's training and what follows the search"
