@@ -123,10 +123,12 @@ class SearchControl(keras_tuner.Oracle):
             reserved = typical * (1 + self.trainings_after_search)
             if self.trainings_after_search:
                 reserved = max(reserved, MIN_SHARE_AFTER_SEARCH * self.max_search_seconds)
-            if time.monotonic() - self._started + reserved > self.max_search_seconds:
-                print(f"Stopping: the time limit ({self.max_search_seconds:.0f} s) is reached, keeping "
-                      f"{reserved:.0f} s for one more candidate's training and what follows the search"
-                      if reserved else f"Stopping: the search time limit ({self.max_search_seconds:.0f} s) is reached.")
+            used = time.monotonic() - self._started
+            if used + reserved > self.max_search_seconds:
+                print(f"Stopping: {used:.0f} s of the {self.max_search_seconds:.0f}-s budget used; one more "
+                      f"candidate and what follows the search (finalists, the winner's training) need about "
+                      f"{reserved:.0f} s." if reserved
+                      else f"Stopping: the search time limit ({self.max_search_seconds:.0f} s) is reached.")
                 return TrialStatus.STOPPED
         return None
 
