@@ -118,7 +118,8 @@ class SearchControl(keras_tuner.Oracle):
             )
             return TrialStatus.STOPPED
         if self.max_search_seconds is not None:
-            self._started = self._started or time.monotonic()
+            if self._started is None:
+                self._started = time.monotonic()
             typical = statistics.median(self._trained_seconds) if self._trained_seconds else 0.0
             reserved = typical * (1 + self.trainings_after_search)
             if self.trainings_after_search:
