@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from . import ops
 from .autoencoder import DenseAutoencoder
-from .presets import KWSSpace
+from .presets import KWS_DS_CNN, KWSSpace
 from .scaled_net import ScaledNetSpace
 
 KWS_WIDTHS = [4, 8, 12, 16, 24, 32, 48, 64]
@@ -95,8 +95,7 @@ class MLPerfKWSSpace(_BuiltAsPublished, KWSSpace):
 
     def initial_architectures(self, input_shape: tuple) -> list[dict]:
         """The DS-CNN reference (see `Block.initial_architectures`)."""
-        reference = dict(width=64, num_layers=4, stem_kernel=10, stem_strides=2, freq_strides=2, kernel_size=3)
-        return [_scoped(self.name, reference)]
+        return [_scoped(self.name, KWS_DS_CNN)]
 
 
 class MLPerfVWWSpace(_BuiltAsPublished, ScaledNetSpace):

@@ -189,11 +189,11 @@ class KWSSpace(Block):
             args["freq_strides"] = (self.freq_strides, [1, 2])
         design = {**{key: value for key, value in KWS_DS_CNN.items() if key in args}, "activation": "relu"}
         for key, (arg, defaults) in args.items():
-            allowed = defaults if arg is None else arg if isinstance(arg, _Seq) and not isinstance(arg, str) else [arg]
-            if design[key] not in allowed:
-                return []  # e.g. a user who fixed the width at 32: the DS-CNN is not in this space
-            if not hp_utils.is_searched(arg):
-                del design[key]  # a fixed value is not a hyperparameter
+            if hp_utils.is_searched(arg):
+                if design[key] not in (defaults if arg is None else arg):
+                    return []  # the DS-CNN is not in this space
+            elif design.pop(key) != hp_utils.fixed_value(arg):  # a fixed value is not a hyperparameter
+                return []  # e.g. a user who fixed the width at 32
         return [{f"{self.name}/{key}": value for key, value in design.items()}]
 
 
