@@ -64,6 +64,17 @@ def built(hypermodel, values):
     return hypermodel.build(hp), hp
 
 
+def graph_builder(hypermodel):
+    """`build(values) -> keras.Model`: the uncompiled candidate of a point of `hypermodel`'s space."""
+
+    def build(values):
+        hp = keras_tuner.HyperParameters()
+        hp.values.update(values)
+        return hypermodel.build_graph(hp)
+
+    return build
+
+
 def assert_is_a_point(hypermodel, values):
     model, hp = built(hypermodel, values)
     declared = {h.name: h for h in hp.space}
@@ -180,12 +191,7 @@ def test_mlperf_tiny_reference_shrinks_to_a_small_board():
     # default space's designs: whole on a roomy board, narrower on a small one.
     hypermodel, reference = mlperf_reference("mlperf-ic")
     space = declared_hyperparameters(hypermodel).space
-
-    def build(values):
-        hp = keras_tuner.HyperParameters()
-        hp.values.update(values)
-        return hypermodel.build_graph(hp)
-
+    build = graph_builder(hypermodel)
     roomy = scale_to_fit([reference], FeasibilityFilter(build, 512, 256), space)
     small = scale_to_fit([reference], FeasibilityFilter(build, 32, 32), space)
     assert roomy[0] == reference
@@ -257,12 +263,7 @@ def test_tabular_search_starts_from_the_engineers_mlp_sized_for_the_board():
     model = assert_is_a_point(hypermodel, design)
     assert [layer.units for layer in model.layers if type(layer).__name__ == "Dense"] == [32, 32, 3]
     space = declared_hyperparameters(hypermodel).space
-
-    def build(values):
-        hp = keras_tuner.HyperParameters()
-        hp.values.update(values)
-        return hypermodel.build_graph(hp)
-
+    build = graph_builder(hypermodel)
     # The dense units scale with the limits, as a CNN's filters do.
     roomy = scale_to_fit([design], FeasibilityFilter(build, 64, 32), space)[0]
     tight = scale_to_fit([design], FeasibilityFilter(build, 3.4, 2), space)[0]
@@ -286,12 +287,7 @@ def test_keyword_spotting_search_starts_from_the_ds_cnn_sized_for_the_board():
     stem = model.get_layer("kws_space_stem_conv")
     assert stem.kernel_size == (10, 4) and stem.strides == (2, 2)
     space = declared_hyperparameters(hypermodel).space
-
-    def build(values):
-        hp = keras_tuner.HyperParameters()
-        hp.values.update(values)
-        return hypermodel.build_graph(hp)
-
+    build = graph_builder(hypermodel)
     tight = scale_to_fit([design], FeasibilityFilter(build, 40, 35), space)[0]
     assert 16 < tight["kws_space/width"] < 64
     assert (tight["kws_space/stem_strides"], tight["kws_space/freq_strides"]) == (2, 2)
