@@ -159,9 +159,10 @@ class NASModel:
             gives each one's scores, mean and spread.
         max_search_seconds: A time budget for `fit`, in seconds. The search
             proposes no new candidate once one more, the finalists and the
-            final training would not fit in what is left (each priced at the
-            median time of the candidates trained so far; at least 30 % of
-            the budget is kept for them), and unless `search_epochs` is given
+            final training would not fit in what is left (one more priced at
+            the median time of the candidates trained so far, the finalists
+            and the winner at the present best candidates' own times; at
+            least 30 % of the budget is kept for them), and unless `search_epochs` is given
             each candidate trains for at most 20 epochs, whatever `epochs` the
             final training gets.
         metrics: Keras metrics every candidate and the final model compile
@@ -415,7 +416,7 @@ class NASModel:
             refit=self.refit,
         )
         # A time budget covers the finalists and the winner's training too.
-        self.tuner.oracle.trainings_after_search = selection.trainings_after_search(
+        self.tuner.oracle.work_after_search = selection.work_after_search(
             self._final_training, self.finalists, self.tuner.hypermodel.task.name, self.select)
         self.tuner.search(
             *data.train_args,

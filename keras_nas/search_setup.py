@@ -158,7 +158,7 @@ def _make_oracle(settings: SearchSettings, strategy: Strategy, plan, hypermodel:
     for key, value in strategy.from_fit(fit).items():
         kwargs.setdefault(key, value)
     if settings.max_search_seconds:
-        # The oracle keeps time for the finalists and the winner's training (`trainings_after_search`).
+        # The oracle keeps time for the finalists and the winner's training (`work_after_search`).
         kwargs["max_search_seconds"] = settings.max_search_seconds
     return plan.oracle_class(
         objective=keras_tuner.Objective(settings.objective, direction=settings.task.direction(settings.objective)),

@@ -28,6 +28,7 @@ from keras_nas.finalists import (
 from keras_nas.hypermodel import settled_metrics
 from keras_nas.memory import released_after_use
 from keras_nas.progress import EpochStatus, StatusLine
+from keras_nas.strategies.control import WorkAfterSearch
 from keras_nas.tasks import INT8_PREFIX
 from keras_nas.tuner import NASTuner
 
@@ -61,8 +62,8 @@ class FinalTraining:
         return "train+validation" if self.refit else "train"
 
 
-def trainings_after_search(final: FinalTraining, finalists: int, task_name: str,
-                           select: object | None = None) -> float:
+def work_after_search(final: FinalTraining, finalists: int, task_name: str,
+                      select: object | None = None) -> WorkAfterSearch:
     """What follows the search, in candidate trainings (`search_epochs` epochs on the training data).
 
     The finalists (below 2 or with a `select` rule: none): `FOLDS` trainings
@@ -78,20 +79,21 @@ def trainings_after_search(final: FinalTraining, finalists: int, task_name: str,
         select: `NASModel`'s `select` rule, if any.
 
     Returns:
-        The number of candidate trainings the rest of `fit` costs, about.
+        The finalists and the trainings each costs, and the winner's, about.
     """
     data = final.data
     sizes = [len(data.train_args[0]) if len(data.train_args) == 2 else 0,
              len(data.validation_data[0]) if isinstance(data.validation_data, tuple) else 0]
     validation_share = sizes[1] / sizes[0] if all(sizes) else 0.0
-    judged = 0.0
+    judged, per_finalist = 0, 0.0
     if finalists >= 2 and select is None:
+        judged = finalists
         if uses_cross_validation(data.train_args, data.validation_data, task_name, final.train_kwargs):
-            judged = finalists * (FOLDS - 1) * (1 + validation_share)
+            per_finalist = (FOLDS - 1) * (1 + validation_share)
         else:
-            judged = float(finalists)
+            per_finalist = 1.0
     winner = final.epochs / final.search_epochs * (1 + validation_share if final.refit else 1)
-    return judged + winner
+    return WorkAfterSearch(finalists=judged, per_finalist=per_finalist, winner=winner)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -166,15 +166,18 @@ def test_time_budget_stops_proposing_and_caps_the_candidates_epochs(tmp_path):
     # One candidate starts (nothing timed yet), none after it: its time, again for one more and
     # for the winner's 22 epochs on train + validation (vs 20 on train) is over the budget.
     assert model.tuner.oracle.max_search_seconds == pytest.approx(1.0)
-    assert model.tuner.oracle.trainings_after_search == pytest.approx(22 / 20 * (1 + len(x_val) / 300))
+    work = model.tuner.oracle.work_after_search
+    assert (work.finalists, work.winner) == (0, pytest.approx(22 / 20 * (1 + len(x_val) / 300)))
     assert model.search_summary()["trained"] == 1
     assert model._final_training.search_epochs == 20 and model.search_settings()["epochs"] == 22
 
 
 def test_time_budget_keeps_time_for_the_finalists_and_the_winner(monkeypatch):
+    from keras_tuner.engine import trial as trial_module
+
     from keras_nas.data import prepare_data
     from keras_nas.finalists import FOLDS
-    from keras_nas.selection import FinalTraining, trainings_after_search
+    from keras_nas.selection import FinalTraining, work_after_search
     from keras_nas.strategies import RandomSearch
     from keras_nas.strategies import control
 
@@ -182,22 +185,37 @@ def test_time_budget_keeps_time_for_the_finalists_and_the_winner(monkeypatch):
     data = prepare_data(x_train[:400], y_train[:400], validation_data=(x_val[:100], y_val[:100]))
     final = FinalTraining(data=data, epochs=30, search_epochs=20, refit=True)
     # 2 finalists on 3 folds of 500 samples (each training on 2/3 of them), then 30 epochs on 500.
-    assert trainings_after_search(final, 2, "classification") == pytest.approx(2 * (FOLDS - 1) * 1.25 + 1.5 * 1.25)
-    assert trainings_after_search(final, 1, "classification") == pytest.approx(1.5 * 1.25)
-    assert trainings_after_search(final, 2, "classification", select={"max": "val_accuracy"}) == pytest.approx(1.875)
+    assert work_after_search(final, 2, "classification") == control.WorkAfterSearch(
+        finalists=2, per_finalist=pytest.approx((FOLDS - 1) * 1.25), winner=pytest.approx(1.5 * 1.25))
+    assert work_after_search(final, 1, "classification") == control.WorkAfterSearch(
+        winner=pytest.approx(1.5 * 1.25))
+    assert work_after_search(final, 2, "classification", select={"max": "val_accuracy"}).finalists == 0
 
     oracle = RandomSearch(max_trials=50, seed=0, max_search_seconds=100.0)
-    oracle.trainings_after_search = 5.0
+    oracle.work_after_search = control.WorkAfterSearch(finalists=2, per_finalist=2.0, winner=1.0)
     now = [1000.0]
     monkeypatch.setattr(control.time, "monotonic", lambda: now[0])
     assert oracle.stop_status() is None  # nothing timed yet: the first candidate starts
-    oracle._trained_seconds = [8.0, 10.0, 30.0]  # median 10 s: 60 s kept for one more and the 5 after
-    now[0] = 1039.0
+    for trial_id, score, seconds in [("a", 0.5, 4.0), ("b", 0.9, 8.0), ("c", 0.7, 6.0)]:
+        oracle.trials[trial_id] = trial_module.Trial(oracle.get_space(), trial_id=trial_id, status="COMPLETED")
+        oracle.trials[trial_id].score = score
+        oracle._trained_seconds[trial_id] = seconds
+    # One more at the median (6 s), the two best (8 s and 6 s) on 2 trainings each, the winner at the
+    # longest of them (8 s): 42 s.
+    assert oracle.seconds_after_this_candidate() == pytest.approx(6 + 2 * (8 + 6) + 8)
+    now[0] = 1057.0
     assert oracle.stop_status() is None
-    now[0] = 1041.0
+    now[0] = 1059.0
     assert oracle.stop_status() == "STOPPED"
+    # A longer candidate becomes the best: what follows is priced at its time, not the median's.
+    oracle.trials["d"] = trial_module.Trial(oracle.get_space(), trial_id="d", status="COMPLETED")
+    oracle.trials["d"].score, oracle._trained_seconds["d"] = 0.95, 20.0
+    assert oracle.seconds_after_this_candidate() == pytest.approx(7 + 2 * (20 + 8) + 20)
     # Short candidates (a one-shot search scores them): still 30 % of the budget kept.
-    oracle._trained_seconds = [1.0]
+    oracle._trained_seconds = {"a": 1.0}
+    for trial_id in "bcd":
+        del oracle.trials[trial_id]
+    assert oracle.seconds_after_this_candidate() == pytest.approx(30.0)
     now[0] = 1069.0
     assert oracle.stop_status() is None
     now[0] = 1071.0

@@ -8,12 +8,13 @@
 - Consecutive-failure accounting ignores rejections: three rejections in a row are
   normal under tight limits, three crashed trainings are not.
 - The time limit (`max_search_seconds`) covers what follows the search too: no new
-  candidate is proposed once the time used, one more candidate's training and
-  `trainings_after_search` more of them (finalists, the winner's training; set by
-  `NASModel`) would pass it, each priced at the median wall time of the candidates
-  trained so far in this process; and, for `NASModel`, never less than
-  `MIN_SHARE_AFTER_SEARCH` of the budget (a one-shot search's candidates are scored,
-  not trained: their time says nothing of the winner's training).
+  candidate is proposed once the time used, one more candidate's training (priced
+  at the median wall time of the candidates trained so far in this process) and the
+  `work_after_search` (`WorkAfterSearch`, set by `NASModel`: the finalists' trainings,
+  priced at the present best candidates' own wall times, as the best are often the
+  largest; the winner's, at the longest of theirs) would pass it; and, for `NASModel`,
+  never less than `MIN_SHARE_AFTER_SEARCH` of the budget (a one-shot search's
+  candidates are scored, not trained: their time says nothing of the winner's training).
 - A distributed search's workers send signs of life; the trial of a silent worker
   goes to the next worker that asks.
 - Its files are written atomically, checked and repaired on resume.
@@ -23,6 +24,7 @@ The other half, `keras_nas.strategies.proposals.ProposalHelpers`, proposes.
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 import time
 
@@ -38,8 +40,25 @@ from keras_nas.search_dir import check_search_files, restore_lost_trials
 TrialStatus = trial_module.TrialStatus
 
 # The least share of `max_search_seconds` kept for what follows the search, once
-# `trainings_after_search` is set (see the module docstring).
+# `work_after_search` is set (see the module docstring).
 MIN_SHARE_AFTER_SEARCH = 0.3
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkAfterSearch:
+    """What follows a search within its time budget, counted in trainings of the candidates' own length.
+
+    Attributes:
+        finalists: How many of the best trained candidates are trained again.
+        per_finalist: Trainings each finalist costs (3 folds of 2/3 of the training and
+            validation data: about 2 x (1 + validation share)).
+        winner: Trainings the winner costs (its epochs over the candidates', on the
+            validation data too when it is refit).
+    """
+
+    finalists: int = 0
+    per_finalist: float = 0.0
+    winner: float = 0.0
 
 
 class SearchControl(keras_tuner.Oracle):
@@ -91,11 +110,11 @@ class SearchControl(keras_tuner.Oracle):
         if max_search_seconds is not None and not max_search_seconds > 0:
             raise ValueError(f"`max_search_seconds` must be a positive number, got {max_search_seconds!r}.")
         self.max_search_seconds = max_search_seconds
-        # Candidate trainings that follow the search within `max_search_seconds` (see the module docstring).
-        self.trainings_after_search = 0.0
+        # What follows the search within `max_search_seconds` (see the module docstring).
+        self.work_after_search: WorkAfterSearch | None = None
         self._started = None  # time.monotonic() of the first proposal in this process
         self._created = {}  # trial id -> time.monotonic() of its creation in this process
-        self._trained_seconds = []  # wall time of each candidate trained in this process
+        self._trained_seconds = {}  # trial id -> wall time of its training, in this process
 
     def stop_status(self) -> str | None:
         """`TrialStatus.IDLE` (wait), `TrialStatus.STOPPED` (the search is over) or None (propose).
@@ -120,10 +139,7 @@ class SearchControl(keras_tuner.Oracle):
         if self.max_search_seconds is not None:
             if self._started is None:
                 self._started = time.monotonic()
-            typical = statistics.median(self._trained_seconds) if self._trained_seconds else 0.0
-            reserved = typical * (1 + self.trainings_after_search)
-            if self.trainings_after_search:
-                reserved = max(reserved, MIN_SHARE_AFTER_SEARCH * self.max_search_seconds)
+            reserved = self.seconds_after_this_candidate()
             used = time.monotonic() - self._started
             if used + reserved > self.max_search_seconds:
                 print(f"Stopping: {used:.0f} s of the {self.max_search_seconds:.0f}-s budget used; one more "
@@ -132,6 +148,23 @@ class SearchControl(keras_tuner.Oracle):
                       else f"Stopping: the search time limit ({self.max_search_seconds:.0f} s) is reached.")
                 return TrialStatus.STOPPED
         return None
+
+    def seconds_after_this_candidate(self) -> float:
+        """One more candidate's training and the `work_after_search`, in seconds (see the module docstring)."""
+        if not self._trained_seconds and self.work_after_search is None:
+            return 0.0
+        typical = statistics.median(self._trained_seconds.values()) if self._trained_seconds else 0.0
+        seconds = typical
+        work = self.work_after_search
+        if work is not None:
+            # The candidates that would be the finalists (and hold the winner) if the search stopped now;
+            # one not timed in this process (a resumed search) or not trained yet is priced as a typical one.
+            judged = max(work.finalists, 1)
+            best = [self._trained_seconds.get(t.trial_id, typical) for t in self.get_best_trials(judged)]
+            best += [typical] * (judged - len(best))
+            seconds += work.per_finalist * sum(best[:work.finalists]) + work.winner * max(best)
+            seconds = max(seconds, MIN_SHARE_AFTER_SEARCH * (self.max_search_seconds or 0.0))
+        return seconds
 
     @keras_tuner.synchronized
     def create_trial(self, tuner_id):
@@ -186,7 +219,7 @@ class SearchControl(keras_tuner.Oracle):
         run_record.keep_recorded_outcome(trial, self.trials[trial.trial_id])
         created = self._created.pop(trial.trial_id, None)
         if created is not None and trial.status == TrialStatus.COMPLETED and not outcome_of(trial).rejected:
-            self._trained_seconds.append(time.monotonic() - created)
+            self._trained_seconds[trial.trial_id] = time.monotonic() - created
         super().end_trial(trial)
         self.save()  # Keras Tuner saves before it drops the trial from `ongoing_trials`
         failures, last_error = 0, None
