@@ -19,7 +19,7 @@ class ActivationProbe(Block):
 
 def test_a_candidate_tflite_micro_cannot_run_is_rejected_not_trained(tmp_path):
     (x_train, y_train), (x_val, y_val), _ = load_digits()
-    model = NASModel(space=ActivationProbe(), strategy="random", max_trials=2, seed=4,
+    model = NASModel(space=ActivationProbe(), strategy="random", max_trials=2, seed=4, finalists=1,
                      directory=str(tmp_path), project_name="probe")
     model.fit(x_train[:300], y_train[:300], validation_data=(x_val, y_val), epochs=1, verbose=0)
     trials = model.trials()

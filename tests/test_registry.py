@@ -169,7 +169,7 @@ def test_strategy_from_the_users_own_module_runs_through_the_cli(tmp_path):
         "constraints": {"flash_kb": 64, "peak_ram_kb": 32},
         "strategy": "test-cli-counting",
         "plugins": ["user_code/my_strategies.py"],  # relative to the config
-        "max_trials": 2, "epochs": 1, "seed": 2, "latency_runs": 3,
+        "max_trials": 2, "epochs": 1, "seed": 2, "latency_runs": 3, "finalists": 1,
         "directory": str(tmp_path / "runs"), "project_name": "cli_user",
     }
     (tmp_path / "search.yaml").write_text(yaml.safe_dump(config))

@@ -194,7 +194,7 @@ def test_oneshot_search_end_to_end_scores_subnets_with_inherited_weights_and_res
     (x, y), (xv, yv), (xt, yt) = load_digits()
     kwargs = dict(strategy="oneshot", max_trials=2, seed=1, constraints={"flash_kb": 64, "peak_ram_kb": 32},
                   space=small_space(),
-                  directory=str(tmp_path), project_name="os",
+                  directory=str(tmp_path), project_name="os", finalists=1,  # the finalists' round: test_finalists.py
                   strategy_kwargs={"supernet_epochs": 2, "search": "random"})
     model = NASModel(**kwargs)
     model.fit(x, y, validation_data=(xv, yv), epochs=1, verbose=0)
