@@ -162,7 +162,9 @@ class NASModel:
             final training would not fit in what is left (one more priced at
             the median time of the candidates trained so far, the finalists
             and the winner at the present best candidates' own times; at
-            least 30 % of the budget is kept for them), and unless `search_epochs` is given
+            least 30 % of the budget is kept for them; a finalists' round
+            over a quarter of the budget gives way to a second training
+            of each, or to none), and unless `search_epochs` is given
             each candidate trains for at most 20 epochs, whatever `epochs` the
             final training gets.
         metrics: Keras metrics every candidate and the final model compile
@@ -440,10 +442,19 @@ class NASModel:
             )
             if summary.get("limit_use"):
                 print(f"Limit use of the trained candidates: {run_record.limit_use_text(summary)}.")
+        # A finalists' round that would take too much of the time budget gives way to a cheaper one.
+        oracle = self.tuner.oracle
+        planned = oracle.planned_work()
         winner, judged = selection.select_winner(
-            self.tuner, self.constraints, self._final_training, self.finalists, self.select
+            self.tuner, self.constraints, self._final_training, max(planned.finalists, 1), self.select,
+            planned.method,
         )
         self.finalists_ = judged.to_dict() if judged is not None else {}
+        cut = oracle.cut_round()
+        if cut:
+            self.finalists_["budget"] = cut
+            if verbose:
+                print(f"Finalists: {cut}.")
         self.finalist_scores_ = {tid: judged.mean(tid) for tid in judged.scores} if judged is not None else {}
         return self._train_winner(winner)
 

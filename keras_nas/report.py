@@ -351,6 +351,8 @@ def _winner_lines(report: dict) -> list[str]:
         )
         lines.append(f"Finalists ({finalists.get('method')}, mean ± spread): {scores}; within noise of the "
                      f"best: {', '.join(map(str, finalists.get('tied_with_best') or []))} (the smallest wins).")
+    if finalists.get("budget"):
+        lines.append(f"Finalists' round cut for time: {finalists['budget']}.")
     return lines
 
 

@@ -79,21 +79,23 @@ def work_after_search(final: FinalTraining, finalists: int, task_name: str,
         select: `NASModel`'s `select` rule, if any.
 
     Returns:
-        The finalists and the trainings each costs, and the winner's, about.
+        The finalists, their round and the trainings each costs, and the winner's,
+        about; with the cheaper plans a tight time budget falls back on (k folds ->
+        a second training -> the best single run).
     """
     data = final.data
     sizes = [len(data.train_args[0]) if len(data.train_args) == 2 else 0,
              len(data.validation_data[0]) if isinstance(data.validation_data, tuple) else 0]
     validation_share = sizes[1] / sizes[0] if all(sizes) else 0.0
-    judged, per_finalist = 0, 0.0
-    if finalists >= 2 and select is None:
-        judged = finalists
-        if uses_cross_validation(data.train_args, data.validation_data, task_name, final.train_kwargs):
-            per_finalist = (FOLDS - 1) * (1 + validation_share)
-        else:
-            per_finalist = 1.0
     winner = final.epochs / final.search_epochs * (1 + validation_share if final.refit else 1)
-    return WorkAfterSearch(finalists=judged, per_finalist=per_finalist, winner=winner)
+    alone = WorkAfterSearch(winner=winner)
+    if finalists < 2 or select is not None:
+        return alone
+    second = WorkAfterSearch(finalists, 1.0, winner, SECOND_TRAINING, cheaper=alone)
+    if uses_cross_validation(data.train_args, data.validation_data, task_name, final.train_kwargs):
+        return WorkAfterSearch(finalists, (FOLDS - 1) * (1 + validation_share), winner, CROSS_VALIDATION,
+                               cheaper=second)
+    return second
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,6 +113,7 @@ def select_winner(
     final: FinalTraining,
     finalists: int = 2,
     select: dict | Callable[[dict], float] | None = None,
+    method: str | None = None,
 ):
     """The best trained candidate on the objective, in its direction; ties go to the smaller flash size.
 
@@ -120,6 +123,8 @@ def select_winner(
         final: How the finalists' second runs are trained.
         finalists: How many of the best are trained once more (below 2: none).
         select: A `keras_nas.pareto.select` rule that replaces the ranking.
+        method: How the finalists are judged ("cross-validation", "second training");
+            None: as the data calls for (`keras_nas.finalists.uses_cross_validation`).
 
     Returns:
         `(trial, finalists)`: the winning Keras Tuner trial, and how the
@@ -172,7 +177,7 @@ def select_winner(
     chosen = ranked[:finalists]
     if len(chosen) < 2:
         return chosen[0], None
-    judged = judge_finalists(tuner, chosen, final)
+    judged = judge_finalists(tuner, chosen, final, method)
     if final.verbose:
         print(f"Finalists ({judged.method}; mean and spread): " + ", ".join(
             f"trial {tid} {judged.mean(tid):.4f} +- {judged.spread(tid):.4f}" for tid in judged.scores
@@ -180,9 +185,10 @@ def select_winner(
     return tuner.oracle.get_trial(judged.winner()), judged
 
 
-def judge_finalists(tuner: NASTuner, chosen: list, final: FinalTraining) -> FinalistScores:
+def judge_finalists(tuner: NASTuner, chosen: list, final: FinalTraining, method: str | None = None) -> FinalistScores:
     """Each finalist's scores: on `FOLDS` folds of all the data when the validation
-    set is small, else the search's score and a second training (`keras_nas.finalists`)."""
+    set is small, else the search's score and a second training (`keras_nas.finalists`);
+    `method` (`CROSS_VALIDATION` or `SECOND_TRAINING`), when given, decides instead."""
     data = final.data
     task = getattr(tuner.hypermodel, "task", None)
     task_name = task.name if task is not None else "classification"
@@ -194,7 +200,10 @@ def judge_finalists(tuner: NASTuner, chosen: list, final: FinalTraining) -> Fina
         return [EpochStatus(line, prefix, tuner.oracle.objective.name)]
 
     try:
-        if uses_cross_validation(data.train_args, data.validation_data, task_name, final.train_kwargs):
+        if method is None:
+            cross = uses_cross_validation(data.train_args, data.validation_data, task_name, final.train_kwargs)
+            method = CROSS_VALIDATION if cross else SECOND_TRAINING
+        if method == CROSS_VALIDATION:
             x, y = data.with_validation_args()
             folds = fold_indices(y, FOLDS, seed=tuner.oracle.seed or 0, stratify=task_name == "classification")
             scores = {

@@ -185,11 +185,12 @@ def test_time_budget_keeps_time_for_the_finalists_and_the_winner(monkeypatch):
     data = prepare_data(x_train[:400], y_train[:400], validation_data=(x_val[:100], y_val[:100]))
     final = FinalTraining(data=data, epochs=30, search_epochs=20, refit=True)
     # 2 finalists on 3 folds of 500 samples (each training on 2/3 of them), then 30 epochs on 500.
+    alone = control.WorkAfterSearch(winner=pytest.approx(1.5 * 1.25))
+    second = control.WorkAfterSearch(2, 1.0, pytest.approx(1.5 * 1.25), "second training", cheaper=alone)
     assert work_after_search(final, 2, "classification") == control.WorkAfterSearch(
-        finalists=2, per_finalist=pytest.approx((FOLDS - 1) * 1.25), winner=pytest.approx(1.5 * 1.25))
-    assert work_after_search(final, 1, "classification") == control.WorkAfterSearch(
-        winner=pytest.approx(1.5 * 1.25))
-    assert work_after_search(final, 2, "classification", select={"max": "val_accuracy"}).finalists == 0
+        2, pytest.approx((FOLDS - 1) * 1.25), pytest.approx(1.5 * 1.25), "cross-validation", cheaper=second)
+    assert work_after_search(final, 1, "classification") == alone
+    assert work_after_search(final, 2, "classification", select={"max": "val_accuracy"}) == alone
 
     oracle = RandomSearch(max_trials=50, seed=0, max_search_seconds=100.0)
     oracle.work_after_search = control.WorkAfterSearch(finalists=2, per_finalist=2.0, winner=1.0)
@@ -211,6 +212,17 @@ def test_time_budget_keeps_time_for_the_finalists_and_the_winner(monkeypatch):
     oracle.trials["d"] = trial_module.Trial(oracle.get_space(), trial_id="d", status="COMPLETED")
     oracle.trials["d"].score, oracle._trained_seconds["d"] = 0.95, 20.0
     assert oracle.seconds_after_this_candidate() == pytest.approx(7 + 2 * (20 + 8) + 20)
+    # A round over a quarter of the budget gives way to a cheaper plan: k folds (2 x (20 + 8) = 56 s)
+    # to a second training (28 s), to none when even that is too long.
+    second = control.WorkAfterSearch(2, 1.0, 1.0, "second training", cheaper=control.WorkAfterSearch(winner=1.0))
+    oracle.work_after_search = control.WorkAfterSearch(2, 2.0, 1.0, "cross-validation", cheaper=second)
+    assert oracle.planned_work() == second.cheaper
+    oracle.max_search_seconds = 200.0
+    assert oracle.planned_work() == second
+    assert oracle.seconds_after_this_candidate() == pytest.approx(max(7 + 1 * (20 + 8) + 20, 60.0))
+    oracle.max_search_seconds = 240.0
+    assert oracle.planned_work() == oracle.work_after_search
+    oracle.max_search_seconds, oracle.work_after_search = 100.0, control.WorkAfterSearch(2, 2.0, 1.0)
     # Short candidates (a one-shot search scores them): still 30 % of the budget kept.
     oracle._trained_seconds = {"a": 1.0}
     for trial_id in "bcd":
@@ -220,6 +232,26 @@ def test_time_budget_keeps_time_for_the_finalists_and_the_winner(monkeypatch):
     assert oracle.stop_status() is None
     now[0] = 1071.0
     assert oracle.stop_status() == "STOPPED"
+
+
+def test_a_finalists_round_too_long_for_the_budget_gives_way_and_says_so(tmp_path, monkeypatch):
+    from keras_nas.report import write_report
+    from keras_nas.strategies import control
+
+    # Every round is "too long" here: k folds give way to a second training, then to none.
+    monkeypatch.setattr(control, "MAX_FINALISTS_SHARE", 0.0)
+    (x_train, y_train), (x_val, y_val), _ = load_digits()
+    model = NASModel(max_trials=2, seed=2, max_search_seconds=3600, search_epochs=1, latency_runs=2,
+                     initial_architectures=None, directory=str(tmp_path), project_name="cut")
+    model.fit(x_train[:300], y_train[:300], validation_data=(x_val, y_val), epochs=1, verbose=0)
+    assert model.search_summary()["trained"] == 2
+    cut = model.search_summary()["finalists"]["budget"]
+    assert cut.startswith("cross-validation of 2 finalists would take about") and "the best single run wins" in cut
+    assert "trials" not in model.search_summary()["finalists"]  # no finalist was trained again
+    best = max((t for t in model.trials() if t["status"] == "COMPLETED"), key=lambda t: t["score"])
+    assert model.best_trial_.trial_id == best["trial_id"]
+    report = write_report(model.tuner.project_dir, tmp_path / "report", plots=False)
+    assert "Finalists' round cut for time: cross-validation of 2 finalists" in open(report["files"]["md"]).read()
 
 
 def _digits_space_and_build():

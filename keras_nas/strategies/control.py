@@ -15,6 +15,9 @@
   largest; the winner's, at the longest of theirs) would pass it; and, for `NASModel`,
   never less than `MIN_SHARE_AFTER_SEARCH` of the budget (a one-shot search's
   candidates are scored, not trained: their time says nothing of the winner's training).
+  A finalists' round priced over `MAX_FINALISTS_SHARE` of the budget gives way to its
+  `cheaper` plan (k folds -> a second training -> none: `planned_work`), so long
+  candidate trainings leave time to search.
 - A distributed search's workers send signs of life; the trial of a silent worker
   goes to the next worker that asks.
 - Its files are written atomically, checked and repaired on resume.
@@ -42,6 +45,8 @@ TrialStatus = trial_module.TrialStatus
 # The least share of `max_search_seconds` kept for what follows the search, once
 # `work_after_search` is set (see the module docstring).
 MIN_SHARE_AFTER_SEARCH = 0.3
+# The most of `max_search_seconds` a finalists' round may take; a dearer one gives way to a cheaper plan.
+MAX_FINALISTS_SHARE = 0.25
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,16 +54,23 @@ class WorkAfterSearch:
     """What follows a search within its time budget, counted in trainings of the candidates' own length.
 
     Attributes:
-        finalists: How many of the best trained candidates are trained again.
+        finalists: How many of the best trained candidates are trained again (0: the
+            best single run wins).
         per_finalist: Trainings each finalist costs (3 folds of 2/3 of the training and
             validation data: about 2 x (1 + validation share)).
         winner: Trainings the winner costs (its epochs over the candidates', on the
             validation data too when it is refit).
+        method: How the finalists are judged (`keras_nas.finalists`: "cross-validation"
+            or "second training"; None without finalists).
+        cheaper: The plan to fall back on when this one's finalists' round would take
+            over `MAX_FINALISTS_SHARE` of the time budget.
     """
 
     finalists: int = 0
     per_finalist: float = 0.0
     winner: float = 0.0
+    method: str | None = None
+    cheaper: WorkAfterSearch | None = None
 
 
 class SearchControl(keras_tuner.Oracle):
@@ -150,21 +162,50 @@ class SearchControl(keras_tuner.Oracle):
         return None
 
     def seconds_after_this_candidate(self) -> float:
-        """One more candidate's training and the `work_after_search`, in seconds (see the module docstring)."""
+        """One more candidate's training and the `planned_work`, in seconds (see the module docstring)."""
         if not self._trained_seconds and self.work_after_search is None:
             return 0.0
-        typical = statistics.median(self._trained_seconds.values()) if self._trained_seconds else 0.0
-        seconds = typical
-        work = self.work_after_search
+        seconds = self._typical_seconds()
+        work = self.planned_work()
         if work is not None:
-            # The candidates that would be the finalists (and hold the winner) if the search stopped now;
-            # one not timed in this process (a resumed search) or not trained yet is priced as a typical one.
-            judged = max(work.finalists, 1)
-            best = [self._trained_seconds.get(t.trial_id, typical) for t in self.get_best_trials(judged)]
-            best += [typical] * (judged - len(best))
-            seconds += work.per_finalist * sum(best[:work.finalists]) + work.winner * max(best)
+            best = self._best_seconds(max(work.finalists, 1))
+            seconds += self.round_seconds(work) + work.winner * max(best)
             seconds = max(seconds, MIN_SHARE_AFTER_SEARCH * (self.max_search_seconds or 0.0))
         return seconds
+
+    def planned_work(self) -> WorkAfterSearch | None:
+        """The `work_after_search` the time budget affords: the first plan, or its `cheaper` ones in
+        turn, whose finalists' round takes at most `MAX_FINALISTS_SHARE` of `max_search_seconds`
+        (priced at the present best candidates' times; the last plan if none does)."""
+        work = self.work_after_search
+        if work is None or self.max_search_seconds is None:
+            return work
+        while work.cheaper is not None and self.round_seconds(work) > MAX_FINALISTS_SHARE * self.max_search_seconds:
+            work = work.cheaper
+        return work
+
+    def cut_round(self) -> str | None:
+        """Why `planned_work`'s finalists' round is not the one `work_after_search` wanted (None: it is)."""
+        wanted, planned = self.work_after_search, self.planned_work()
+        if planned == wanted:
+            return None
+        return (f"{wanted.method} of {wanted.finalists} finalists would take about {self.round_seconds(wanted):.0f} s, "
+                f"over {100 * MAX_FINALISTS_SHARE:.0f} % of the {self.max_search_seconds:.0f}-s budget: "
+                + (f"{planned.method} instead" if planned.method else "the best single run wins"))
+
+    def round_seconds(self, work: WorkAfterSearch) -> float:
+        """`work`'s finalists' round in seconds, priced at the present best candidates' training times."""
+        return work.per_finalist * sum(self._best_seconds(work.finalists)) if work.finalists else 0.0
+
+    def _typical_seconds(self) -> float:
+        return statistics.median(self._trained_seconds.values()) if self._trained_seconds else 0.0
+
+    def _best_seconds(self, count: int) -> list[float]:
+        """The training times of the `count` best candidates so far; one not timed in this process (a
+        resumed search) or not trained yet is priced as a typical one."""
+        typical = self._typical_seconds()
+        best = [self._trained_seconds.get(t.trial_id, typical) for t in self.get_best_trials(count)] if count else []
+        return best + [typical] * (count - len(best))
 
     @keras_tuner.synchronized
     def create_trial(self, tuner_id):
