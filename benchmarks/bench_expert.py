@@ -46,6 +46,7 @@ from keras_nas.constraints import Constraints  # noqa: E402
 from keras_nas.data import prepare_data  # noqa: E402
 from keras_nas.datasets import DATASETS  # noqa: E402
 from keras_nas.hypermodel import NASHyperModel, training_callbacks  # noqa: E402
+from keras_nas.tflite.errors import InvalidModelError  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(__file__))
 from _results import check_new_output, write_results  # noqa: E402
@@ -93,7 +94,7 @@ def run_keras_nas(task, data, limits, seed, workdir, budget) -> dict:
     return result
 
 
-def run_keras_tuner(task, data, prepared, limits, seed, workdir) -> dict:
+def run_keras_tuner(task, data, prepared, limits, seed, workdir, resume: bool = False) -> dict:
     _, _, max_trials, epochs = TASKS[task]
     (x_train, y_train), (x_val, y_val), (x_test, y_test) = data
     hypermodel = NASHyperModel(prepared.input_shape, prepared.num_classes, mean=prepared.mean,
@@ -105,14 +106,18 @@ def run_keras_tuner(task, data, prepared, limits, seed, workdir) -> dict:
         raise SystemExit(f"{project} exists and is not a Keras Tuner search; choose another --workdir.")
     start = time.perf_counter()
     tuner = keras_tuner.RandomSearch(hypermodel, objective="val_accuracy", max_trials=max_trials, seed=seed,
-                                     directory=workdir, project_name=f"kt_{task}_{seed}", overwrite=True)
+                                     directory=workdir, project_name=f"kt_{task}_{seed}", overwrite=not resume)
     tuner.search(x_train, y_train, validation_data=(x_val, y_val), epochs=search_epochs, batch_size=32, verbose=0)
     constraints = Constraints.from_dict(limits)
     fits = None
     for trial in tuner.oracle.get_best_trials(max_trials):
         keras.backend.clear_session()
-        _, cost = tflite.measure_model(hypermodel.build(trial.hyperparameters), prepared.representative_x,
-                                       latency_runs=3)
+        try:
+            _, cost = tflite.measure_model(hypermodel.build(trial.hyperparameters), prepared.representative_x,
+                                           latency_runs=3)
+        except InvalidModelError as error:  # TFLite Micro cannot run it: it cannot ship either
+            print(f"Keras Tuner trial {trial.trial_id} does not run on TFLite Micro: {str(error)[:120]}")
+            continue
         if not constraints.violations(cost.to_dict()):
             fits = trial
             break
@@ -140,6 +145,8 @@ def main(argv=None):
     parser.add_argument("--budget-seconds", type=float, default=900.0,
                         help="keras-nas max_search_seconds (the whole fit: search, finalists, final training)")
     parser.add_argument("--workdir", default="/tmp/keras_nas_expert")
+    parser.add_argument("--resume-keras-tuner", action="store_true",
+                        help="reuse (and finish) the Keras Tuner searches already in --workdir for these seeds")
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
     if args.json:
@@ -164,7 +171,8 @@ def main(argv=None):
         print(f"\n=== {args.task}, seed {seed}: hand design {hand}; keras-nas limits {limits}", flush=True)
         nas = (run_keras_nas(args.task, data, limits, seed, args.workdir, args.budget_seconds)
                if seed in nas_seeds else None)
-        kt = run_keras_tuner(args.task, data, prepared, limits, seed, args.workdir) if seed in kt_seeds else None
+        kt = (run_keras_tuner(args.task, data, prepared, limits, seed, args.workdir, args.resume_keras_tuner)
+              if seed in kt_seeds else None)
         run = {"seed": seed, "limits": limits, "hand": hand, "hand_recipe": hand_recipe, "keras_nas": nas,
                "keras_tuner_random": kt}
         results["runs"].append(run)
