@@ -694,7 +694,8 @@ class NASModel:
         Also how much of the limits the trained candidates use (`limit_use`,
         `near_limit_share`), the proposals widened towards them (`grown`) and,
         after `fit`, how the finalists were judged (`finalists`: method,
-        each one's mean, spread and scores, the ones tied with the best).
+        each one's mean, spread and scores, the ones tied with the best;
+        `budget`: why a time budget cut their round, when it did).
         """
         if self.tuner is None:
             raise NotFittedError("No search yet: call `fit` first.")
