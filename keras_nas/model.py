@@ -444,10 +444,8 @@ class NASModel:
                 print(f"Limit use of the trained candidates: {run_record.limit_use_text(summary)}.")
         # A finalists' round that would take too much of the time budget gives way to a cheaper one.
         oracle = self.tuner.oracle
-        planned = oracle.planned_work()
         winner, judged = selection.select_winner(
-            self.tuner, self.constraints, self._final_training, max(planned.finalists, 1), self.select,
-            planned.method,
+            self.tuner, self.constraints, self._final_training, oracle.planned_work(), self.select
         )
         self.finalists_ = judged.to_dict() if judged is not None else {}
         cut = oracle.cut_round()

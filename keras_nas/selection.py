@@ -111,9 +111,8 @@ def select_winner(
     tuner: NASTuner,
     constraints: Constraints,
     final: FinalTraining,
-    finalists: int = 2,
+    work: WorkAfterSearch,
     select: dict | Callable[[dict], float] | None = None,
-    method: str | None = None,
 ):
     """The best trained candidate on the objective, in its direction; ties go to the smaller flash size.
 
@@ -121,10 +120,10 @@ def select_winner(
         tuner: The tuner that ran the search.
         constraints: The limits now in force (trials over them are not eligible).
         final: How the finalists' second runs are trained.
-        finalists: How many of the best are trained once more (below 2: none).
+        work: What follows the search (`work_after_search`, or the cheaper plan a time
+            budget affords): how many of the best are trained once more (below 2:
+            none), and how they are judged.
         select: A `keras_nas.pareto.select` rule that replaces the ranking.
-        method: How the finalists are judged ("cross-validation", "second training");
-            None: as the data calls for (`keras_nas.finalists.uses_cross_validation`).
 
     Returns:
         `(trial, finalists)`: the winning Keras Tuner trial, and how the
@@ -174,10 +173,10 @@ def select_winner(
         key=lambda t: (sign * t.score, -t.metrics.get_last_value("flash_kb")),
         reverse=True,
     )
-    chosen = ranked[:finalists]
+    chosen = ranked[:max(work.finalists, 1)]
     if len(chosen) < 2:
         return chosen[0], None
-    judged = judge_finalists(tuner, chosen, final, method)
+    judged = judge_finalists(tuner, chosen, final, work.method)
     if final.verbose:
         print(f"Finalists ({judged.method}; mean and spread): " + ", ".join(
             f"trial {tid} {judged.mean(tid):.4f} +- {judged.spread(tid):.4f}" for tid in judged.scores
@@ -185,10 +184,10 @@ def select_winner(
     return tuner.oracle.get_trial(judged.winner()), judged
 
 
-def judge_finalists(tuner: NASTuner, chosen: list, final: FinalTraining, method: str | None = None) -> FinalistScores:
-    """Each finalist's scores: on `FOLDS` folds of all the data when the validation
-    set is small, else the search's score and a second training (`keras_nas.finalists`);
-    `method` (`CROSS_VALIDATION` or `SECOND_TRAINING`), when given, decides instead."""
+def judge_finalists(tuner: NASTuner, chosen: list, final: FinalTraining, method: str) -> FinalistScores:
+    """Each finalist's scores by `method` (`work_after_search` chose it): `CROSS_VALIDATION`, on
+    `FOLDS` folds of all the data, or `SECOND_TRAINING`, the search's score and a second training
+    (`keras_nas.finalists`)."""
     data = final.data
     task = getattr(tuner.hypermodel, "task", None)
     task_name = task.name if task is not None else "classification"
@@ -200,9 +199,6 @@ def judge_finalists(tuner: NASTuner, chosen: list, final: FinalTraining, method:
         return [EpochStatus(line, prefix, tuner.oracle.objective.name)]
 
     try:
-        if method is None:
-            cross = uses_cross_validation(data.train_args, data.validation_data, task_name, final.train_kwargs)
-            method = CROSS_VALIDATION if cross else SECOND_TRAINING
         if method == CROSS_VALIDATION:
             x, y = data.with_validation_args()
             folds = fold_indices(y, FOLDS, seed=tuner.oracle.seed or 0, stratify=task_name == "classification")

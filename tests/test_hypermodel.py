@@ -15,6 +15,7 @@ from keras_nas.blocks.genotype import allowed_values  # noqa: E402
 from keras_nas.hypermodel import NASHyperModel  # noqa: E402
 from keras_nas.cost_predictor import FeasibilityFilter, graph_features, scale_to_fit  # noqa: E402
 from keras_nas.tuner import randomize_weights  # noqa: E402
+from test_expert_designs import graph_builder  # noqa: E402
 
 # The digits (8x8 images) and MNIST-1D (40-step signals) shapes, and the usual 64 KB flash limit.
 SHAPES = [(8, 8, 1), (40, 1)]
@@ -42,15 +43,6 @@ def test_initial_architectures_use_only_legal_active_values(shape):
                 f"{name}={value!r} is not one of {allowed_values(declared[name])}")
 
 
-def build_values(hypermodel):
-    def build(values):
-        hp = keras_tuner.HyperParameters()
-        hp.values.update(values)
-        return hypermodel.build(hp)
-
-    return build
-
-
 @pytest.mark.parametrize(
     "shape, flash_kb, ram_kb", [((8, 8, 1), 64, 32), ((8, 8, 1), 10, 4), ((40, 1), 26, 8)]
 )
@@ -60,7 +52,7 @@ def test_initial_architectures_scaled_to_the_limits_fit_them_as_int8(shape, flas
     hypermodel = NASHyperModel(shape, 10, mean=np.array([0.5]), variance=np.array([0.25]))
     space = keras_tuner.HyperParameters()
     hypermodel.build(space)
-    feasibility = FeasibilityFilter(build_values(hypermodel), flash_kb, ram_kb)
+    feasibility = FeasibilityFilter(graph_builder(hypermodel), flash_kb, ram_kb)
     scaled = scale_to_fit(hypermodel.initial_architectures(), feasibility, space.space)
     assert scaled and scaled[0]["conv_space/stage_1/block_type"] == "conv"  # the plain CNN always fits
     x = np.random.default_rng(0).normal(size=(16, *shape)).astype("float32")
@@ -88,7 +80,7 @@ def test_plain_cnn_grows_on_a_roomy_board_and_shrinks_on_a_tight_one():
     plain_cnn = hypermodel.initial_architectures()[:1]
     widths = {}
     for flash_kb, ram_kb in [(6, 3.5), (64, 32)]:
-        feasibility = FeasibilityFilter(build_values(hypermodel), flash_kb, ram_kb)
+        feasibility = FeasibilityFilter(graph_builder(hypermodel), flash_kb, ram_kb)
         widest = scale_to_fit(plain_cnn, feasibility, space.space)[0]
         widths[flash_kb] = widest["conv_space/stage_1/filters"]
     assert widths[6] < plain_cnn[0]["conv_space/stage_1/filters"] < widths[64]

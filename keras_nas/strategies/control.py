@@ -163,8 +163,6 @@ class SearchControl(keras_tuner.Oracle):
 
     def seconds_after_this_candidate(self) -> float:
         """One more candidate's training and the `planned_work`, in seconds (see the module docstring)."""
-        if not self._trained_seconds and self.work_after_search is None:
-            return 0.0
         seconds = self._typical_seconds()
         work = self.planned_work()
         if work is not None:
