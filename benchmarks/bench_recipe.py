@@ -55,7 +55,7 @@ RECIPES = {
 
 
 # The fixed architecture of each task (`keras_nas.baselines`), and the recipes every task runs.
-DESIGNS = {"digits": "plain_cnn", "mnist1d": "stride1_cnn", "spoken_words": "ds_cnn"}
+DESIGNS = baselines.HAND_DESIGN_OF
 GENERIC_RECIPES = ("plain", "cosine_last_lr3e-3")
 
 

@@ -95,8 +95,30 @@ def ds_cnn(input_shape, num_classes, mean, variance, width: int = 64) -> keras.M
     return keras.Model(inputs, keras.layers.Dense(num_classes, activation="softmax")(x))
 
 
+def meter_cnn(input_shape, num_classes, mean, variance, width: int = 16) -> keras.Model:
+    """A small image CNN for 32x32 crops (a meter digit): three conv 3x3 - batch norm - ReLU - max-pool
+    stages of `width`, 2 x `width` and 4 x `width` filters, flatten, dense.
+
+    What an engineer writes first for a camera-read digit on a microcontroller
+    (`keras_nas.meter_digits`); at 32x32 its arena is the first stage's
+    activations. `width=16` is the reference; a smaller width is it shrunk to
+    fit a smaller board.
+    """
+    inputs = keras.Input(input_shape)
+    x = _normalized(inputs, mean, variance)
+    for filters in (width, 2 * width, 4 * width):
+        x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+        x = keras.layers.ReLU()(keras.layers.BatchNormalization()(x))
+        x = keras.layers.MaxPooling2D()(x)
+    x = FlattenToVector()(x)
+    return keras.Model(inputs, keras.layers.Dense(num_classes, activation="softmax")(x))
+
+
 HAND_DESIGNS = {"plain_cnn": plain_cnn, "stride1_cnn": stride1_cnn, "mnist1d_paper_cnn": mnist1d_paper_cnn,
-                "ds_cnn": ds_cnn}
+                "ds_cnn": ds_cnn, "meter_cnn": meter_cnn}
+# The hand design an engineer writes for each built-in data set (`keras_nas.datasets.DATASETS`).
+HAND_DESIGN_OF = {"digits": "plain_cnn", "mnist1d": "stride1_cnn", "spoken_words": "ds_cnn",
+                  "meter_digits": "meter_cnn"}
 
 
 def train_plainly(model: keras.Model, train, epochs: int = 60, batch_size: int = 32,

@@ -173,9 +173,11 @@ def check_config(config: dict, source: str = "the config", need_data: bool = Tru
         allowed = ", ".join(sorted(CONFIG_KEYS))
         raise ConfigError(f"Unknown key(s) {unknown} in {source}. Allowed keys: {allowed}.")
     if need_data and "data" not in config:
+        from keras_nas.datasets import DATASETS
+
         raise ConfigError(
-            f"{source} has no `data`. Give e.g. `data: {{builtin: digits}}` (built-in: digits, "
-            "mnist1d), `data: {npz: file.npz, x: KEY, y: KEY}` or `data: {npy_x: x.npy, npy_y: y.npy}`."
+            f"{source} has no `data`. Give e.g. `data: {{builtin: digits}}` (built-in: {', '.join(sorted(DATASETS))}), "
+            "`data: {npz: file.npz, x: KEY, y: KEY}` or `data: {npy_x: x.npy, npy_y: y.npy}`."
         )
     if "data" in config:
         check_data(config["data"], source, config.get("task", "classification"))

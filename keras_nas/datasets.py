@@ -1,10 +1,12 @@
 """Built-in data sets that need no download: scikit-learn's digits, procedural MNIST-1D (with injected
-faults) and spoken command words synthesized with espeak-ng (`keras_nas.spoken_words`)."""
+faults), spoken command words synthesized with espeak-ng (`keras_nas.spoken_words`) and meter digits
+rendered from matplotlib's fonts (`keras_nas.meter_digits`)."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from keras_nas.meter_digits import load_meter_digits
 from keras_nas.spoken_words import load_spoken_words
 
 Split = tuple[np.ndarray, np.ndarray]
@@ -109,7 +111,8 @@ def inject_faults(x: np.ndarray, fraction: float = 0.5, seed: int = 0) -> tuple[
     return x, labels
 
 
-DATASETS = {"digits": load_digits, "mnist1d": load_mnist1d, "spoken_words": load_spoken_words}
+DATASETS = {"digits": load_digits, "mnist1d": load_mnist1d, "spoken_words": load_spoken_words,
+            "meter_digits": load_meter_digits}
 
 
 def _split(x, y, validation_fraction, test_fraction, seed) -> tuple[Split, Split, Split]:

@@ -94,7 +94,7 @@ def hand_design_figures(dataset: str, data, train, test, epochs: int, seed: int)
 
     from keras_nas import baselines
 
-    name = "plain_cnn" if dataset == "digits" else "stride1_cnn"
+    name = baselines.HAND_DESIGN_OF[dataset]
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
     model = baselines.HAND_DESIGNS[name](data.input_shape, data.num_classes, None, None)

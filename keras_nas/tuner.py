@@ -536,7 +536,11 @@ class NASTuner(keras_tuner.Tuner):
         remaining = getattr(self.oracle, "remaining_trials", lambda: None)()
         if remaining and summary["trained"]:
             left = summary["search_seconds"] / summary["trained"] * remaining
-            line += f"  ~{left / 60:.1f} min left for {remaining} more"
+            budget_left = getattr(self.oracle, "search_seconds_left", lambda: None)()
+            if budget_left is not None and budget_left < left:
+                line += f"  ~{budget_left / 60:.1f} min of search left in the time budget"
+            else:
+                line += f"  ~{left / 60:.1f} min left for {remaining} more"
         return line
 
     def search_summary(self) -> dict:

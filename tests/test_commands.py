@@ -145,8 +145,8 @@ def test_data_from_npz_and_npy_files(tmp_path):
     "config, message",
     [
         ({"data": {"builtin": "digits"}, "max_trial": 3}, r"Unknown key\(s\) \['max_trial'\].*Allowed keys:.*max_trials"),
-        ({"constraints": {"flash_kb": 64}}, r"has no `data`.*builtin: digits"),
-        ({"data": {"builtin": "cifar"}}, r"`data.builtin` .* is 'cifar'; allowed: \['digits', 'mnist1d', 'spoken_words'\]"),
+        ({"constraints": {"flash_kb": 64}}, r"has no `data`.*built-in: digits, meter_digits, mnist1d, spoken_words"),
+        ({"data": {"builtin": "cifar"}}, r"`data.builtin` .* is 'cifar'; allowed: \['digits', 'meter_digits', 'mnist1d', 'spoken_words'\]"),
         ({"data": {"npz": "d.npz"}}, r"uses npz but lacks \['x', 'y'\]"),
         ({"data": {"builtin": "digits", "npy_x": "x.npy"}}, "exactly one source"),
         ({"data": {"builtin": "digits"}, "strategy": "grid"}, r"`strategy` .* 'grid'; allowed: .*'evolution'"),

@@ -19,3 +19,18 @@ def test_demo_prints_the_hand_design_beside_the_winner(tmp_path, capsys):
     int8 = (tmp_path / "out" / "model_int8.tflite").read_bytes()
     assert len(int8) / 1024 <= 10 and tflite.arena_bytes(int8) / 1024 <= 4
     assert (tmp_path / "out" / "model_data.cc").exists()
+
+
+def test_every_built_in_data_set_has_the_hand_design_it_is_compared_with():
+    import keras
+
+    from keras_nas import baselines
+    from keras_nas.datasets import DATASETS
+
+    assert sorted(baselines.HAND_DESIGN_OF) == sorted(DATASETS)
+    # Each design builds on its data set's input shape (a 1D design on images would not).
+    shapes = {"digits": (8, 8, 1), "mnist1d": (40, 1), "spoken_words": (49, 40, 1), "meter_digits": (32, 32, 1)}
+    for dataset, design in baselines.HAND_DESIGN_OF.items():
+        model = baselines.HAND_DESIGNS[design](shapes[dataset], 10, None, None)
+        assert model.output_shape == (None, 10), dataset
+        keras.backend.clear_session()

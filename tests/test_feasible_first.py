@@ -204,8 +204,11 @@ def test_time_budget_keeps_time_for_the_finalists_and_the_winner(monkeypatch):
     # One more at the median (6 s), the two best (8 s and 6 s) on 2 trainings each, the winner at the
     # longest of them (8 s): 42 s.
     assert oracle.seconds_after_this_candidate() == pytest.approx(6 + 2 * (8 + 6) + 8)
+    # The progress line's "min of search left": until the last candidate may start, plus its training.
+    assert oracle.search_seconds_left() == pytest.approx(100 - 42 + 6)
     now[0] = 1057.0
     assert oracle.stop_status() is None
+    assert oracle.search_seconds_left() == pytest.approx(1 + 6)
     now[0] = 1059.0
     assert oracle.stop_status() == "STOPPED"
     # A longer candidate becomes the best: what follows is priced at its time, not the median's.

@@ -171,6 +171,15 @@ class SearchControl(keras_tuner.Oracle):
             seconds = max(seconds, MIN_SHARE_AFTER_SEARCH * (self.max_search_seconds or 0.0))
         return seconds
 
+    def search_seconds_left(self) -> float | None:
+        """About how long the search may still propose and train candidates under `max_search_seconds`
+        (what follows the search excluded); None without a time limit or before the first proposal."""
+        if self.max_search_seconds is None or self._started is None:
+            return None
+        used = time.monotonic() - self._started
+        # `stop_status` lets one more candidate start while this is positive.
+        return max(0.0, self.max_search_seconds - used - self.seconds_after_this_candidate()) + self._typical_seconds()
+
     def planned_work(self) -> WorkAfterSearch | None:
         """The `work_after_search` the time budget affords: the first plan, or its `cheaper` ones in
         turn, whose finalists' round takes at most `MAX_FINALISTS_SHARE` of `max_search_seconds`
