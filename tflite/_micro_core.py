@@ -35,7 +35,9 @@ def run_tflm(model_content: bytes, raw_inputs: np.ndarray, arena_size: int) -> n
 
     Args:
         model_content: The `.tflite` flatbuffer.
-        raw_inputs: Batch `(n, *input_shape)` already in the input dtype.
+        raw_inputs: Batch `(n, *sample_shape)` already in the input dtype; the model's input is
+            `(1, *sample_shape)`, or `sample_shape` for a model without a batch dimension
+            (TFLite Micro's signal ops, which work on one frame).
         arena_size: Tensor arena handed to TFLM, in bytes.
 
     Returns:
@@ -47,11 +49,16 @@ def run_tflm(model_content: bytes, raw_inputs: np.ndarray, arena_size: int) -> n
     from tflite_micro.python.tflite_micro import runtime
 
     interpreter = runtime.Interpreter.from_bytes(model_content, arena_size=arena_size)
+    input_shape = tuple(interpreter.get_input_details(0)["shape"])
+    # A model without a batch dimension (e.g. TFLite Micro's signal ops, one frame at a time)
+    # takes each sample alone and gives its output alone; it gets one in the batch back here.
+    batchless = len(input_shape) == raw_inputs.ndim - 1
     outputs = []
     for i in range(raw_inputs.shape[0]):
-        interpreter.set_input(raw_inputs[i : i + 1], 0)
+        interpreter.set_input(raw_inputs[i] if batchless else raw_inputs[i : i + 1], 0)
         interpreter.invoke()
-        outputs.append(np.array(interpreter.get_output(0), copy=True))
+        output = np.array(interpreter.get_output(0), copy=True)
+        outputs.append(output[None] if batchless else output)
     sys.stdout.flush()
     interpreter.print_allocations()
     return np.concatenate(outputs, axis=0)

@@ -161,6 +161,32 @@ def arena_bytes(model_content: ModelSource, *, isolated: bool = True) -> int:
     return int(totals[-1])
 
 
+def run_raw(model_content: bytes, raw_inputs: np.ndarray, *, isolated: bool = True) -> tuple[np.ndarray, int]:
+    """Run raw inputs through a model only TFLite Micro runs; its raw outputs and arena.
+
+    For files with TFLite Micro's own custom ops (its signal library:
+    `keras_nas.tflite.signal_front_end`), which LiteRT cannot load, so they
+    are not checked by LiteRT first: pass only files this package wrote.
+
+    Args:
+        model_content: The `.tflite` flatbuffer.
+        raw_inputs: Batch `(n, *sample_shape)` in the input's dtype (see
+            `_micro_core.run_tflm`).
+        isolated: Run TFLite Micro in the worker process (see `arena_bytes`).
+
+    Returns:
+        `(outputs, arena)`: the per-sample outputs stacked on axis 0, and
+        TFLite Micro's `Arena allocation total` in bytes.
+
+    Raises:
+        InvalidModelError: TFLite Micro cannot run the model.
+    """
+    data = as_model_bytes(model_content)
+    outputs, log = _run(data, np.ascontiguousarray(raw_inputs), isolated)
+    totals = _ARENA_TOTAL.findall(log)
+    return outputs, int(totals[-1]) if totals else 0
+
+
 def run_micro(model_content: ModelSource, x, *, isolated: bool = True) -> np.ndarray:
     """Run a batch through TFLite Micro, one sample at a time.
 

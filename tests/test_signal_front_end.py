@@ -1,0 +1,69 @@
+"""The audio front-end written with TFLite Micro's signal ops, run by TFLite Micro on this host
+(keras_nas.tflite.signal_front_end)."""
+
+import numpy as np
+import pytest
+
+from keras_nas import spoken_words as sw
+from keras_nas.tflite import signal_front_end as sfe
+
+
+def mel(hz):
+    return 1127.0 * np.log1p(hz / 700.0)
+
+
+def test_a_tone_lands_in_its_mel_band_and_ten_times_quieter_is_ln_10_lower():
+    front_end = sfe.FrontEnd(window_ms=30, hop_ms=20, bands=40, lower_hz=125, upper_hz=7500)
+    t = np.arange(16000) / 16000
+    frequencies = (300, 1000, 3000, 6000)
+    tones = np.stack([0.3 * np.sin(2 * np.pi * f * t) for f in frequencies] + [0.03 * np.sin(2 * np.pi * 1000 * t)])
+    features = sfe.features(tones, front_end)
+    assert features.shape == (5, 49, 40) and features.dtype == np.int16
+    # Band k's triangle peaks at the (k + 1)-th of 41 equal mel steps above lower_hz.
+    step = (mel(7500) - mel(125)) / 41
+    for tone, hz in zip(features, frequencies):
+        assert abs(tone[10].argmax() - ((mel(hz) - mel(125)) / step - 1)) <= 1, hz
+    # 2**LOG_BITS x ln(amplitude): a tenth of the amplitude is 64 x ln 10 = 147 lower.
+    assert features[1, 10].max() - features[4, 10].max() == pytest.approx(64 * np.log(10), abs=4)
+
+
+def test_features_follow_the_float_log_mel_of_the_same_filter_bank():
+    # Chirps and noise at random levels; the float reference is the spoken-words data set's
+    # log-mel (40 ms Hann window, 20 ms hop, 40 bands over 20-4000 Hz: ln of the power).
+    rng = np.random.default_rng(0)
+    t = np.arange(16000) / 16000
+    clips = [rng.uniform(0.01, 0.5) * np.sin(2 * np.pi * (rng.uniform(100, 3000) + rng.uniform(-900, 900) * t) * t)
+             + rng.uniform(0.001, 0.05) * rng.standard_normal(16000) for _ in range(12)]
+    clips = np.clip(np.stack(clips), -1, 1).astype(np.float32)
+    front_end = sfe.FrontEnd(window_ms=40, hop_ms=20, bands=40, lower_hz=20, upper_hz=4000)
+    board = sfe.features(clips[..., None], front_end).astype(float)
+    reference = sw.log_mel(clips)[:, : board.shape[1]]
+    assert board.shape == reference.shape == (12, 49, 40)
+    loud = reference > np.percentile(reference, 20)  # the integer log floors the quietest bands
+    slope, _ = np.polyfit(reference[loud], board[loud], 1)
+    # ln of amplitude = ln(power) / 2, in units of 1/64.
+    assert slope == pytest.approx(64 / 2, rel=0.05)
+    assert np.corrcoef(reference[loud], board[loud])[0, 1] > 0.99
+
+
+def test_the_front_end_file_and_its_cost_on_tflite_micro():
+    front_end = sfe.FrontEnd(window_ms=32, hop_ms=16, bands=10)
+    model = sfe.front_end_model(front_end)
+    windows = sfe.frames(np.zeros((2, 16000), np.float32), front_end)
+    assert windows.shape == (2, 61, 512) and windows.dtype == np.int16
+    outputs, arena = sfe.run_raw(model, windows[0, :3])
+    assert outputs.shape == (3, 10) and (outputs == 0).all()  # silence: the log's floor
+    assert 1000 < arena < 16 * 1024 and len(model) < 8 * 1024
+
+
+def test_bad_parameters_and_audio_say_what_is_wrong():
+    with pytest.raises(ValueError, match="hop_ms must be in 1..window_ms"):
+        sfe.FrontEnd(window_ms=20, hop_ms=30)
+    with pytest.raises(ValueError, match=r"upper_hz < sample_rate / 2 \(4000 Hz\)"):
+        sfe.FrontEnd(sample_rate=8000, upper_hz=7500)
+    with pytest.raises(ValueError, match="bands must be an integer in 2..128"):
+        sfe.FrontEnd(bands=0)
+    with pytest.raises(ValueError, match="shorter than one window"):
+        sfe.frames(np.zeros((1, 100)), sfe.FrontEnd())
+    with pytest.raises(ValueError, match=r"shape \(n, samples\)"):
+        sfe.frames(np.zeros(16000), sfe.FrontEnd())
