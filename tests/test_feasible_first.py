@@ -210,6 +210,7 @@ def test_time_budget_keeps_time_for_the_finalists_and_the_winner(monkeypatch):
     assert oracle.stop_status() is None
     assert oracle.search_seconds_left() == pytest.approx(1 + 6)
     now[0] = 1059.0
+    assert oracle.search_seconds_left() == 0.0  # no candidate starts any more
     assert oracle.stop_status() == "STOPPED"
     # A longer candidate becomes the best: what follows is priced at its time, not the median's.
     oracle.trials["d"] = trial_module.Trial(oracle.get_space(), trial_id="d", status="COMPLETED")

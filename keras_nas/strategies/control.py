@@ -176,9 +176,9 @@ class SearchControl(keras_tuner.Oracle):
         (what follows the search excluded); None without a time limit or before the first proposal."""
         if self.max_search_seconds is None or self._started is None:
             return None
-        used = time.monotonic() - self._started
-        # `stop_status` lets one more candidate start while this is positive.
-        return max(0.0, self.max_search_seconds - used - self.seconds_after_this_candidate()) + self._typical_seconds()
+        until_last_start = self.max_search_seconds - (time.monotonic() - self._started) - self.seconds_after_this_candidate()
+        # `stop_status` lets a candidate start while this is not negative; the last one then trains.
+        return until_last_start + self._typical_seconds() if until_last_start >= 0 else 0.0
 
     def planned_work(self) -> WorkAfterSearch | None:
         """The `work_after_search` the time budget affords: the first plan, or its `cheaper` ones in
