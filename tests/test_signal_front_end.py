@@ -67,3 +67,36 @@ def test_bad_parameters_and_audio_say_what_is_wrong():
         sfe.frames(np.zeros((1, 100)), sfe.FrontEnd())
     with pytest.raises(ValueError, match=r"shape \(n, samples\)"):
         sfe.frames(np.zeros(16000), sfe.FrontEnd())
+
+
+def test_a_keras_model_on_raw_audio_trains_on_the_boards_features_and_saves(tmp_path):
+    import keras
+
+    from keras_nas.tflite.front_end_layer import FrontEndLayer
+
+    # Low tones against high tones, at random levels and phases.
+    rng = np.random.default_rng(1)
+    t = np.arange(8000) / 16000
+    y = np.arange(32) % 2
+    x = np.stack([rng.uniform(0.05, 0.5) * np.sin(2 * np.pi * (rng.uniform(200, 400) if label == 0
+                                                              else rng.uniform(2000, 3000)) * t + rng.uniform(0, 6))
+                  for label in y]).astype(np.float32)[..., None]
+    front_end = sfe.FrontEnd(window_ms=32, hop_ms=16, bands=16)
+    inputs = keras.Input((8000, 1))
+    features = FrontEndLayer(front_end, name="front_end")(inputs)
+    assert tuple(features.shape) == (None, 30, 16, 1)
+    # Which bands are loud tells the classes: averaged over time, kept per band.
+    outputs = keras.layers.Dense(2, activation="softmax")(keras.layers.Flatten()(
+        keras.layers.AveragePooling2D((30, 1))(features)))
+    model = keras.Model(inputs, outputs)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"], jit_compile=False)
+    model.fit(x, y, epochs=15, batch_size=8, verbose=0)
+    assert model.evaluate(x, y, verbose=0)[1] == 1.0
+    # The layer's output is TFLite Micro's int16 features in natural-log units.
+    board = keras.Model(inputs, features).predict(x[:3], verbose=0)
+    assert np.array_equal(board[..., 0] * 2**sfe.LOG_BITS, sfe.features(x[:3], front_end))
+    model.save(tmp_path / "m.keras")
+    again = keras.saving.load_model(tmp_path / "m.keras")
+    assert again.get_layer("front_end").front_end == front_end
+    assert np.allclose(again.predict(x, verbose=0), model.predict(x, verbose=0))

@@ -253,12 +253,31 @@ def front_end_model(front_end: FrontEnd) -> bytes:
     return graph.finish([audio], [features])
 
 
-def frames(audio: np.ndarray, front_end: FrontEnd) -> np.ndarray:
-    """Clips cut into the front-end's overlapping windows, as int16.
+def int16_clips(audio: np.ndarray) -> np.ndarray:
+    """A batch of clips as int16 `(n, samples)`.
 
     Args:
         audio: `(n, samples)` or `(n, samples, 1)` clips: float in [-1, 1]
             (scaled by 32767, clipped) or int16.
+
+    Raises:
+        ValueError: not a batch of 1-D clips.
+    """
+    audio = np.asarray(audio)
+    if audio.ndim == 3 and audio.shape[-1] == 1:
+        audio = audio[..., 0]
+    if audio.ndim != 2:
+        raise ValueError(f"Audio must be a batch of clips, shape (n, samples) or (n, samples, 1); got {audio.shape}.")
+    if audio.dtype == np.int16:
+        return audio
+    return np.clip(np.round(audio.astype(np.float64) * 32767), -32768, 32767).astype(np.int16)
+
+
+def frames(audio: np.ndarray, front_end: FrontEnd) -> np.ndarray:
+    """Clips cut into the front-end's overlapping windows, as int16.
+
+    Args:
+        audio: `(n, samples)` or `(n, samples, 1)` clips (see `int16_clips`).
         front_end: The parameters.
 
     Returns:
@@ -267,17 +286,11 @@ def frames(audio: np.ndarray, front_end: FrontEnd) -> np.ndarray:
     Raises:
         ValueError: not a batch of 1-D clips, or a clip shorter than a window.
     """
-    audio = np.asarray(audio)
-    if audio.ndim == 3 and audio.shape[-1] == 1:
-        audio = audio[..., 0]
-    if audio.ndim != 2:
-        raise ValueError(f"Audio must be a batch of clips, shape (n, samples) or (n, samples, 1); got {audio.shape}.")
+    audio = int16_clips(audio)
     count = front_end.frames(audio.shape[1])
     if count == 0:
         raise ValueError(f"Clips of {audio.shape[1]} samples are shorter than one window "
                          f"({front_end.window_samples} samples of {front_end.window_ms} ms at {front_end.sample_rate} Hz).")
-    if audio.dtype != np.int16:
-        audio = np.clip(np.round(audio.astype(np.float64) * 32767), -32768, 32767).astype(np.int16)
     starts = np.arange(count) * front_end.hop_samples
     return audio[:, starts[:, None] + np.arange(front_end.window_samples)]
 

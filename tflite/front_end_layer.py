@@ -1,0 +1,100 @@
+"""The audio front-end as a Keras layer: raw audio in, the features TFLite Micro computes out.
+
+A model that takes raw audio starts with `FrontEndLayer(front_end)`. In `fit`,
+`evaluate` and `predict` the layer returns, for each clip, the features the
+front-end file (`signal_front_end.front_end_model`) gives on TFLite Micro on
+this host, so the network after it trains on the numbers the board will
+compute: float32 `(n, frames, bands, 1)` in natural-log units (the int16
+features / `2**LOG_BITS`). The layer has no weights and passes no gradient.
+
+TFLite Micro takes about 70 microseconds a frame here (a 1 s clip in 40-ms
+windows every 20 ms: 49 frames, 3.5 ms), so features are kept in a cache keyed
+by the front-end and each clip's bytes (`CACHE_BYTES` at most, least recently
+used dropped first): from the second epoch on, training reads them from there.
+
+Example:
+
+```python
+inputs = keras.Input((16000, 1))
+x = FrontEndLayer(FrontEnd(window_ms=30, hop_ms=20, bands=40))(inputs)   # (None, 49, 40, 1)
+x = keras.layers.Conv2D(16, 3, activation="relu")(x)
+...
+```
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections import OrderedDict
+
+import keras
+import numpy as np
+
+from .signal_front_end import LOG_BITS, FrontEnd, features, int16_clips
+
+# Features kept for reuse across epochs and candidates, in bytes (int16 features of 1 s clips in
+# 49 x 40 frames: 3.9 KB each, so about 130,000 clips).
+CACHE_BYTES = 512 << 20
+
+
+class _FeatureCache:
+    """Features by (front-end, clip digest), least recently used dropped beyond `CACHE_BYTES`."""
+
+    def __init__(self):
+        self.entries: OrderedDict = OrderedDict()
+        self.size = 0
+
+    def features(self, audio: np.ndarray, front_end: FrontEnd) -> np.ndarray:
+        audio16 = int16_clips(audio)
+        keys = [(front_end, hashlib.blake2b(clip.tobytes(), digest_size=16).digest()) for clip in audio16]
+        missing = [i for i, key in enumerate(keys) if key not in self.entries]
+        if missing:
+            computed = features(audio16[missing], front_end)
+            for i, row in zip(missing, computed):
+                self.entries[keys[i]] = row
+                self.size += row.nbytes
+        result = np.stack([self.entries[key] for key in keys])
+        for key in keys:
+            self.entries.move_to_end(key)
+        while self.size > CACHE_BYTES and len(self.entries) > len(keys):
+            _, dropped = self.entries.popitem(last=False)
+            self.size -= dropped.nbytes
+        return result
+
+
+_CACHE = _FeatureCache()
+
+
+@keras.saving.register_keras_serializable(package="keras_nas")
+class FrontEndLayer(keras.layers.Layer):
+    """Raw audio `(n, samples, 1)` in [-1, 1] -> TFLite Micro's features `(n, frames, bands, 1)`.
+
+    Args:
+        front_end: The front-end's parameters (`FrontEnd`, or its fields as a dict).
+        **kwargs: Keras layer arguments (`name`, ...).
+    """
+
+    def __init__(self, front_end: FrontEnd | dict = FrontEnd(), **kwargs):
+        kwargs.setdefault("trainable", False)
+        super().__init__(**kwargs)
+        self.front_end = front_end if isinstance(front_end, FrontEnd) else FrontEnd(**front_end)
+
+    def compute_output_shape(self, input_shape):
+        samples = input_shape[1]
+        count = None if samples is None else self.front_end.frames(samples)
+        return (input_shape[0], count, self.front_end.bands, 1)
+
+    def call(self, audio):
+        import tensorflow as tf
+
+        def board_features(batch):
+            values = _CACHE.features(batch.numpy(), self.front_end)
+            return (values.astype(np.float32) / 2**LOG_BITS)[..., None]
+
+        result = tf.py_function(board_features, [audio], tf.float32)
+        result.set_shape(self.compute_output_shape(tuple(audio.shape)))
+        return result
+
+    def get_config(self):
+        return {**super().get_config(), "front_end": dataclasses.asdict(self.front_end)}
