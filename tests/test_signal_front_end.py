@@ -100,3 +100,33 @@ def test_a_keras_model_on_raw_audio_trains_on_the_boards_features_and_saves(tmp_
     again = keras.saving.load_model(tmp_path / "m.keras")
     assert again.get_layer("front_end").front_end == front_end
     assert np.allclose(again.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_a_model_on_raw_audio_is_measured_as_its_front_end_and_its_int8_network():
+    import keras
+
+    from keras_nas import tflite
+    from keras_nas.tflite.front_end_layer import FrontEndLayer, board_features, split_front_end
+
+    front_end = sfe.FrontEnd(window_ms=32, hop_ms=16, bands=16)
+    inputs = keras.Input((8000, 1))
+    x = keras.layers.Conv2D(4, 3, activation="relu")(FrontEndLayer(front_end)(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(keras.layers.Flatten()(x)))
+    audio = np.random.default_rng(0).uniform(-0.3, 0.3, (8, 8000, 1)).astype(np.float32)
+    measurer = tflite.Measurer("host", representative_data=audio, latency_runs=2)
+    network_file = measurer.to_int8(model)
+    _, network = split_front_end(model)
+    assert network.input_shape == (None, 30, 16, 1)
+    # The int8 file is the network alone, calibrated on the board's features.
+    assert tflite.predict(network_file, board_features(audio, front_end)).shape == (8, 2)
+    record = measurer.measure_untrained(model, seed=0)
+    alone = tflite.Measurer("host", representative_data=board_features(audio, front_end),
+                            latency_runs=2).measure_untrained(network, seed=0)
+    added = sfe.front_end_cost(front_end)
+    assert added["front_end_flash_bytes"] == len(sfe.front_end_model(front_end))
+    # (the metadata of the whole model and of its network differ by a few bytes)
+    assert record.flash_bytes - added["front_end_flash_bytes"] == pytest.approx(alone.flash_bytes, abs=64)
+    assert record.peak_ram_bytes == alone.peak_ram_bytes + added["front_end_arena_bytes"] > alone.peak_ram_bytes
+    assert record.to_dict()["front_end_arena_bytes"] == added["front_end_arena_bytes"]
+    # Setting the model's flash (to the exported file's) keeps the front-end's.
+    assert record.with_model_flash(1000, "exported-file").flash_bytes == 1000 + added["front_end_flash_bytes"]

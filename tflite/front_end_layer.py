@@ -66,6 +66,26 @@ class _FeatureCache:
 _CACHE = _FeatureCache()
 
 
+def board_features(audio: np.ndarray, front_end: FrontEnd) -> np.ndarray:
+    """What `FrontEndLayer(front_end)` gives for `audio`: float32 `(n, frames, bands, 1)`, from the cache."""
+    return (_CACHE.features(audio, front_end).astype(np.float32) / 2**LOG_BITS)[..., None]
+
+
+def split_front_end(model) -> tuple[FrontEnd | None, "keras.Model"]:
+    """A model's front-end and the network after it; `(None, model)` for a model without one.
+
+    The network takes the features (`(n, frames, bands, 1)`): it is what the
+    int8 file holds, the front-end running before it in its own file.
+    """
+    layers = [layer for layer in model.layers if isinstance(layer, FrontEndLayer)]
+    if not layers:
+        return None, model
+    if len(layers) > 1 or layers[0].input is not model.inputs[0] or len(model.inputs) != 1:
+        raise ValueError("A model with a FrontEndLayer must take raw audio as its one input and "
+                         "apply the FrontEndLayer to it first, once.")
+    return layers[0].front_end, keras.Model(layers[0].output, model.output)
+
+
 @keras.saving.register_keras_serializable(package="keras_nas")
 class FrontEndLayer(keras.layers.Layer):
     """Raw audio `(n, samples, 1)` in [-1, 1] -> TFLite Micro's features `(n, frames, bands, 1)`.
@@ -88,11 +108,7 @@ class FrontEndLayer(keras.layers.Layer):
     def call(self, audio):
         import tensorflow as tf
 
-        def board_features(batch):
-            values = _CACHE.features(batch.numpy(), self.front_end)
-            return (values.astype(np.float32) / 2**LOG_BITS)[..., None]
-
-        result = tf.py_function(board_features, [audio], tf.float32)
+        result = tf.py_function(lambda batch: board_features(batch.numpy(), self.front_end), [audio], tf.float32)
         result.set_shape(self.compute_output_shape(tuple(audio.shape)))
         return result
 

@@ -139,6 +139,12 @@ class CostRecord(_Kilobytes):
         firmware_flash_bytes: The firmware image the model is linked into
             (an emulated board's backend), included in `flash_bytes`; 0 when
             `flash_bytes` is the model alone.
+        front_end_flash_bytes, front_end_arena_bytes: A model that takes raw
+            audio (`keras_nas.tflite.front_end_layer`): its front-end's file
+            and TFLite Micro arena, included in `flash_bytes` and
+            `peak_ram_bytes` (the front-end runs in its own interpreter and
+            arena beside the network's: the whole pipeline must fit). The
+            latency is the network's alone. 0 for a model without one.
     """
 
     target: str
@@ -153,12 +159,25 @@ class CostRecord(_Kilobytes):
     host_latency_ms: float | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
     firmware_flash_bytes: int = 0
+    front_end_flash_bytes: int = 0
+    front_end_arena_bytes: int = 0
 
     def with_model_flash(self, model_bytes: int, source: str) -> "CostRecord":
-        """The record with the model's flash set to `model_bytes` (of `source`), the firmware's kept."""
+        """The record with the model's flash set to `model_bytes` (of `source`), the firmware's and front-end's kept."""
         if self.firmware_flash_bytes:
             source = f"{source} + {FLASH_OF_FIRMWARE}"
-        return dataclasses.replace(self, flash_bytes=self.firmware_flash_bytes + model_bytes, flash_source=source)
+        return dataclasses.replace(
+            self, flash_bytes=self.firmware_flash_bytes + self.front_end_flash_bytes + model_bytes, flash_source=source)
+
+    def with_front_end(self, front_end_flash_bytes: int, front_end_arena_bytes: int) -> "CostRecord":
+        """The record of the network with its front-end's file and arena added (`signal_front_end.front_end_cost`)."""
+        return dataclasses.replace(
+            self,
+            flash_bytes=self.flash_bytes - self.front_end_flash_bytes + front_end_flash_bytes,
+            peak_ram_bytes=self.peak_ram_bytes - self.front_end_arena_bytes + front_end_arena_bytes,
+            front_end_flash_bytes=front_end_flash_bytes,
+            front_end_arena_bytes=front_end_arena_bytes,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The record as a search keeps it (`cost.json`): JSON-ready, with `flash_kb` and `peak_ram_kb`.
@@ -181,6 +200,9 @@ class CostRecord(_Kilobytes):
         if self.firmware_flash_bytes:
             result["firmware_flash_bytes"] = self.firmware_flash_bytes
             result["model_flash_bytes"] = self.flash_bytes - self.firmware_flash_bytes
+        if self.front_end_flash_bytes:
+            result["front_end_flash_bytes"] = self.front_end_flash_bytes
+            result["front_end_arena_bytes"] = self.front_end_arena_bytes
         result.update(
             latency_source=self.latency_source,
             target=self.target,
@@ -241,7 +263,22 @@ class Measurer:
             ValueError: No `representative_data`.
             ConversionError: The converter failed.
         """
-        return to_tflite(model, "int8", self.representative_data, signatures=not fast)
+        front_end, network = _split_front_end(model)
+        representative = self.representative_data
+        if front_end is not None and representative is not None:
+            from .front_end_layer import board_features
+
+            representative = board_features(representative, front_end)
+        return to_tflite(network, "int8", representative, signatures=not fast)
+
+    def with_front_end(self, record: CostRecord, model) -> CostRecord:
+        """`record` of `model`'s network with its front-end's cost added (the record itself without one)."""
+        front_end, _ = _split_front_end(model)
+        if front_end is None:
+            return record
+        from .signal_front_end import front_end_cost
+
+        return record.with_front_end(**front_end_cost(front_end))
 
     def measure_bytes(
         self, model_bytes: ModelSource, flash_source: str = FLASH_FROM_FLATBUFFER
@@ -301,7 +338,7 @@ class Measurer:
             InvalidModelError: The target's runtime cannot run the int8 model.
         """
         content = with_metadata(model, self.to_int8(model))
-        return content, self.measure_bytes(content, FLASH_FROM_EXPORTED_FILE)
+        return content, self.with_front_end(self.measure_bytes(content, FLASH_FROM_EXPORTED_FILE), model)
 
     def measure_untrained(self, model, seed: int, flash_limit_kb: float | None = None) -> CostRecord:
         """Measures an untrained candidate as it will be once trained.
@@ -332,6 +369,7 @@ class Measurer:
         record = self.measure_bytes(fast).with_model_flash(
             len(add_metadata(fast, **metadata)), FLASH_FROM_FLATBUFFER_WITH_METADATA
         )
+        record = self.with_front_end(record, model)
         if flash_limit_kb is not None and abs(record.flash_kb - flash_limit_kb) <= NEAR_FLASH_LIMIT_KB:
             shipped = add_metadata(self.to_int8(model), **metadata)
             record = record.with_model_flash(len(shipped), FLASH_FROM_EXPORTED_FILE)
@@ -341,6 +379,13 @@ class Measurer:
         return get_target("host").latency(
             data, runs=self.latency_runs, warmup=self.warmup, cache=self.latency_cache
         )
+
+
+def _split_front_end(model):
+    """`(front-end, network)` of a Keras model that takes raw audio; `(None, model)` otherwise."""
+    from .front_end_layer import split_front_end  # imports Keras: only with a Keras model in hand
+
+    return split_front_end(model)
 
 
 def randomize_weights(model, seed: int) -> None:

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -314,3 +315,17 @@ def features(audio: np.ndarray, front_end: FrontEnd, *, isolated: bool = True) -
     n, count, _ = windows.shape
     outputs, _ = run_raw(front_end_model(front_end), windows.reshape(n * count, -1), isolated=isolated)
     return outputs.reshape(n, count, front_end.bands)
+
+
+@lru_cache(maxsize=64)
+def front_end_cost(front_end: FrontEnd) -> dict:
+    """What the front-end adds to a model on the board, measured on TFLite Micro on this host.
+
+    Returns:
+        `{"front_end_flash_bytes": the file's size, "front_end_arena_bytes":
+        TFLite Micro's arena for it}` (its own interpreter and arena, beside
+        the network's, as the `micro_speech` example runs them).
+    """
+    model = front_end_model(front_end)
+    _, arena = run_raw(model, np.zeros((1, front_end.window_samples), np.int16))
+    return {"front_end_flash_bytes": len(model), "front_end_arena_bytes": arena}
