@@ -130,3 +130,27 @@ def test_a_model_on_raw_audio_is_measured_as_its_front_end_and_its_int8_network(
     assert record.to_dict()["front_end_arena_bytes"] == added["front_end_arena_bytes"]
     # Setting the model's flash (to the exported file's) keeps the front-end's.
     assert record.with_model_flash(1000, "exported-file").flash_bytes == 1000 + added["front_end_flash_bytes"]
+
+
+def test_the_shipped_pipeline_agrees_with_tflite_micro_and_with_the_keras_model():
+    import keras
+
+    from keras_nas import tflite
+    from keras_nas.tflite import pipeline
+    from keras_nas.tflite.front_end_layer import FrontEndLayer
+
+    front_end = sfe.FrontEnd(window_ms=32, hop_ms=16, bands=16)
+    inputs = keras.Input((8000, 1))
+    x = keras.layers.AveragePooling2D((30, 1))(FrontEndLayer(front_end)(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(keras.layers.Flatten()(x)))
+    rng = np.random.default_rng(2)
+    t = np.arange(8000) / 16000
+    audio = np.stack([rng.uniform(0.02, 0.5) * np.sin(2 * np.pi * rng.uniform(150, 5000) * t)
+                      + 0.01 * rng.standard_normal(8000) for _ in range(24)]).astype(np.float32)
+    network = tflite.Measurer("host", representative_data=audio).to_int8(model)
+    on_litert = pipeline.predict(front_end, network, audio)
+    on_micro = pipeline.predict(front_end, network, audio[:6], runtime="micro")
+    assert on_litert.shape == (24, 3)
+    assert np.abs(on_micro - on_litert[:6]).max() <= 1 / 256 + 1e-6  # one int8 step at most
+    in_keras = model.predict(audio, verbose=0)  # on the same features, in float
+    assert (on_litert.argmax(-1) == in_keras.argmax(-1)).mean() >= 0.9 and np.abs(on_litert - in_keras).max() < 0.06

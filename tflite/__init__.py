@@ -21,7 +21,8 @@ search space) and imports TensorFlow only when a conversion is asked for:
 - `signal_front_end`: an audio front-end (window, FFT, mel filter bank, log)
   written with TFLite Micro's signal ops, and its features computed by
   TFLite Micro on this host (`keras_nas.tflite.signal_front_end`);
-  `front_end_layer.FrontEndLayer`: the same as a Keras layer (raw audio in).
+  `front_end_layer.FrontEndLayer`: the same as a Keras layer (raw audio in);
+  `pipeline.predict`: raw audio through the front-end and int8 network files.
 - `model_ops`, `resolver_method`: the ops a model uses and their
   `MicroMutableOpResolver` methods.
 - `profile`, `Profile`: flash, TFLite Micro arena, MACs, ops and latency of
