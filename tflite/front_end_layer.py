@@ -31,7 +31,7 @@ from collections import OrderedDict
 import keras
 import numpy as np
 
-from .signal_front_end import LOG_BITS, FrontEnd, features, int16_clips
+from .signal_front_end import FrontEnd, as_network_input, features, int16_clips
 
 # Features kept for reuse across epochs and candidates, in bytes (int16 features of 1 s clips in
 # 49 x 40 frames: 3.9 KB each, so about 130,000 clips).
@@ -68,7 +68,7 @@ _CACHE = _FeatureCache()
 
 def board_features(audio: np.ndarray, front_end: FrontEnd) -> np.ndarray:
     """What `FrontEndLayer(front_end)` gives for `audio`: float32 `(n, frames, bands, 1)`, from the cache."""
-    return (_CACHE.features(audio, front_end).astype(np.float32) / 2**LOG_BITS)[..., None]
+    return as_network_input(_CACHE.features(audio, front_end))
 
 
 def split_front_end(model) -> tuple[FrontEnd | None, "keras.Model"]:

@@ -21,12 +21,12 @@ import numpy as np
 
 from .evaluate import predict as predict_network
 from .interpreter import ModelSource
-from .signal_front_end import LOG_BITS, FrontEnd, features
+from .signal_front_end import FrontEnd, as_network_input, features
 
 
 def network_input(audio: np.ndarray, front_end: FrontEnd) -> np.ndarray:
     """The network's float input for raw clips: TFLite Micro's features `(n, frames, bands, 1)` in log units."""
-    return (features(audio, front_end).astype(np.float32) / 2**LOG_BITS)[..., None]
+    return as_network_input(features(audio, front_end))
 
 
 def predict(front_end: FrontEnd, network: ModelSource, audio: np.ndarray, runtime: str = "litert") -> np.ndarray:

@@ -296,6 +296,11 @@ def frames(audio: np.ndarray, front_end: FrontEnd) -> np.ndarray:
     return audio[:, starts[:, None] + np.arange(front_end.window_samples)]
 
 
+def as_network_input(board_features: np.ndarray) -> np.ndarray:
+    """int16 features `(n, frames, bands)` as a network takes them: float32 log units, `(n, frames, bands, 1)`."""
+    return (np.asarray(board_features).astype(np.float32) / 2**LOG_BITS)[..., None]
+
+
 def features(audio: np.ndarray, front_end: FrontEnd, *, isolated: bool = True) -> np.ndarray:
     """The front-end's features of each clip, computed by TFLite Micro on this host.
 
