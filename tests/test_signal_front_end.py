@@ -91,8 +91,9 @@ def test_a_keras_model_on_raw_audio_trains_on_the_boards_features_and_saves(tmp_
     model = keras.Model(inputs, outputs)
     model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"], jit_compile=False)
+    keras.utils.set_random_seed(0)
     model.fit(x, y, epochs=15, batch_size=8, verbose=0)
-    assert model.evaluate(x, y, verbose=0)[1] == 1.0
+    assert model.evaluate(x, y, verbose=0)[1] >= 0.9  # chance: 0.5
     # The layer's output is TFLite Micro's int16 features in natural-log units.
     board = keras.Model(inputs, features).predict(x[:3], verbose=0)
     assert np.array_equal(board[..., 0] * 2**sfe.LOG_BITS, sfe.features(x[:3], front_end))
