@@ -82,6 +82,7 @@ def test_a_keras_model_on_raw_audio_trains_on_the_boards_features_and_saves(tmp_
                                                               else rng.uniform(2000, 3000)) * t + rng.uniform(0, 6))
                   for label in y]).astype(np.float32)[..., None]
     front_end = sfe.FrontEnd(window_ms=32, hop_ms=16, bands=16)
+    keras.utils.set_random_seed(0)
     inputs = keras.Input((8000, 1))
     features = FrontEndLayer(front_end, name="front_end")(inputs)
     assert tuple(features.shape) == (None, 30, 16, 1)
@@ -91,7 +92,6 @@ def test_a_keras_model_on_raw_audio_trains_on_the_boards_features_and_saves(tmp_
     model = keras.Model(inputs, outputs)
     model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"], jit_compile=False)
-    keras.utils.set_random_seed(0)
     model.fit(x, y, epochs=15, batch_size=8, verbose=0)
     assert model.evaluate(x, y, verbose=0)[1] >= 0.9  # chance: 0.5
     # The layer's output is TFLite Micro's int16 features in natural-log units.
