@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 import warnings
 from pathlib import Path
 from collections.abc import Callable
@@ -359,6 +360,7 @@ class NASModel:
             The `History` of the winner's final training (`None` on a worker of a
             distributed search: the chief trains the winner).
         """
+        started = time.monotonic()  # `max_search_seconds` covers all of `fit`
         checks.check_fit_keywords(fit_kwargs, type(self))
         if self.refit and "sample_weight" in fit_kwargs:
             raise ValueError(
@@ -383,11 +385,11 @@ class NASModel:
         if not distributed.is_worker():
             lock.acquire()
         try:
-            return self._fit(data, epochs, verbose, callbacks, **fit_kwargs)
+            return self._fit(data, epochs, verbose, callbacks, started, **fit_kwargs)
         finally:
             lock.release()
 
-    def _fit(self, data: PreparedData, epochs, verbose, callbacks, **fit_kwargs):
+    def _fit(self, data: PreparedData, epochs, verbose, callbacks, started: float, **fit_kwargs):
         self.data_ = data
         self.num_classes = data.num_classes
         self.input_shape = data.input_shape
@@ -397,6 +399,8 @@ class NASModel:
             min(epochs, MAX_BUDGETED_SEARCH_EPOCHS) if self.max_search_seconds else epochs
         )
         self.tuner = make_tuner(self._search_setup(), self._strategy, data, search_epochs)
+        if hasattr(self.tuner.oracle, "start_clock"):
+            self.tuner.oracle.start_clock(started)
         self.tuner.trial_verbose = verbose
         if verbose:
             print(

@@ -238,16 +238,34 @@ def test_time_budget_keeps_time_for_the_finalists_and_the_winner(monkeypatch):
     assert oracle.stop_status() == "STOPPED"
 
 
+def test_the_time_budget_counts_from_the_start_of_fit(monkeypatch):
+    from keras_nas.strategies import RandomSearch
+    from keras_nas.strategies import control
+
+    now = [1000.0]
+    monkeypatch.setattr(control.time, "monotonic", lambda: now[0])
+    oracle = RandomSearch(max_trials=50, seed=0, max_search_seconds=100.0)
+    assert oracle.stop_status() is None  # the clock starts at this first proposal: 0 s used
+    oracle = RandomSearch(max_trials=50, seed=0, max_search_seconds=100.0)
+    oracle.start_clock(899.0)  # `fit` began 101 s ago (the data checked, the space fitted)
+    assert oracle.stop_status() == "STOPPED"
+
+
 def test_a_finalists_round_too_long_for_the_budget_gives_way_and_says_so(tmp_path, monkeypatch):
     from keras_nas.report import write_report
     from keras_nas.strategies import control
 
     # Every round is "too long" here: k folds give way to a second training, then to none.
     monkeypatch.setattr(control, "MAX_FINALISTS_SHARE", 0.0)
+    clocks = []  # the budget counts from the start of `fit`, not from the first proposal
+    monkeypatch.setattr(control.SearchControl, "start_clock",
+                        lambda self, started: clocks.append((started, control.time.monotonic())))
     (x_train, y_train), (x_val, y_val), _ = load_digits()
     model = NASModel(max_trials=2, seed=2, max_search_seconds=3600, search_epochs=1, latency_runs=2,
                      initial_architectures=None, directory=str(tmp_path), project_name="cut")
+    called = control.time.monotonic()
     model.fit(x_train[:300], y_train[:300], validation_data=(x_val, y_val), epochs=1, verbose=0)
+    assert len(clocks) == 1 and called <= clocks[0][0] < clocks[0][1]
     assert model.search_summary()["trained"] == 2
     cut = model.search_summary()["finalists"]["budget"]
     assert cut.startswith("cross-validation of 2 finalists would take about") and "the best single run wins" in cut

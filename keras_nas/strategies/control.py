@@ -124,9 +124,15 @@ class SearchControl(keras_tuner.Oracle):
         self.max_search_seconds = max_search_seconds
         # What follows the search within `max_search_seconds` (see the module docstring).
         self.work_after_search: WorkAfterSearch | None = None
-        self._started = None  # time.monotonic() of the first proposal in this process
+        self._started = None  # time.monotonic() of `start_clock`, else of the first proposal in this process
         self._created = {}  # trial id -> time.monotonic() of its creation in this process
         self._trained_seconds = {}  # trial id -> wall time of its training, in this process
+
+    def start_clock(self, started: float) -> None:
+        """Counts `max_search_seconds` from `started` (a `time.monotonic()`): `NASModel.fit` starts it
+        when called, so that what precedes the first proposal (checking the data, fitting the space to
+        the limits) is inside the budget too. Without it the clock starts at the first proposal."""
+        self._started = started
 
     def stop_status(self) -> str | None:
         """`TrialStatus.IDLE` (wait), `TrialStatus.STOPPED` (the search is over) or None (propose).
