@@ -199,7 +199,7 @@ class CostRecord(_Kilobytes):
             result["host_latency_ms"] = self.host_latency_ms
         if self.firmware_flash_bytes:
             result["firmware_flash_bytes"] = self.firmware_flash_bytes
-            result["model_flash_bytes"] = self.flash_bytes - self.firmware_flash_bytes
+            result["model_flash_bytes"] = self.flash_bytes - self.firmware_flash_bytes - self.front_end_flash_bytes
         if self.front_end_flash_bytes:
             result["front_end_flash_bytes"] = self.front_end_flash_bytes
             result["front_end_arena_bytes"] = self.front_end_arena_bytes
