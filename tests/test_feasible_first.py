@@ -239,16 +239,25 @@ def test_time_budget_keeps_time_for_the_finalists_and_the_winner(monkeypatch):
 
 
 def test_the_time_budget_counts_from_the_start_of_fit(monkeypatch):
+    from keras_tuner.engine import trial as trial_module
+
     from keras_nas.strategies import RandomSearch
     from keras_nas.strategies import control
 
     now = [1000.0]
     monkeypatch.setattr(control.time, "monotonic", lambda: now[0])
     oracle = RandomSearch(max_trials=50, seed=0, max_search_seconds=100.0)
-    assert oracle.stop_status() is None  # the clock starts at this first proposal: 0 s used
-    oracle = RandomSearch(max_trials=50, seed=0, max_search_seconds=100.0)
-    oracle.start_clock(899.0)  # `fit` began 101 s ago (the data checked, the space fitted)
+    oracle.start_clock(850.0)  # `fit` began 150 s ago (the data checked, the space fitted)
+    assert oracle.stop_status() is None  # but the first candidate always trains
+    oracle.trials["a"] = trial_module.Trial(oracle.get_space(), trial_id="a", status="COMPLETED")
+    oracle.trials["a"].score = 0.5
+    oracle.start_clock(901.0)  # 99 s used: one more may start
+    assert oracle.stop_status() is None
+    oracle.start_clock(899.0)  # 101 s: over the budget
     assert oracle.stop_status() == "STOPPED"
+    oracle = RandomSearch(max_trials=50, seed=0, max_search_seconds=100.0)
+    oracle.trials["a"] = trial_module.Trial(oracle.get_space(), trial_id="a", status="COMPLETED")
+    assert oracle.stop_status() is None  # without start_clock: from this first proposal, 0 s used
 
 
 def test_a_finalists_round_too_long_for_the_budget_gives_way_and_says_so(tmp_path, monkeypatch):

@@ -159,7 +159,8 @@ class SearchControl(keras_tuner.Oracle):
                 self._started = time.monotonic()
             reserved = self.seconds_after_this_candidate()
             used = time.monotonic() - self._started
-            if used + reserved > self.max_search_seconds:
+            # The first candidate always trains: a search needs one to choose from.
+            if self.trained_count() and used + reserved > self.max_search_seconds:
                 print(f"Stopping: {used:.0f} s of the {self.max_search_seconds:.0f}-s budget used; one more "
                       f"candidate and what follows the search (finalists, the winner's training) need about "
                       f"{reserved:.0f} s." if reserved
