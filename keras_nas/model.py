@@ -158,8 +158,9 @@ class NASModel:
             again before the winner is chosen (see `select`; 1: none, the
             winner is the best single run). `search_summary()["finalists"]`
             gives each one's scores, mean and spread.
-        max_search_seconds: A time budget for `fit`, in seconds. The search
-            proposes no new candidate once one more, the finalists and the
+        max_search_seconds: A time budget for `fit`, in seconds, from its
+            call. The search proposes no new candidate (the first always
+            trains) once one more, the finalists and the
             final training would not fit in what is left (one more priced at
             the median time of the candidates trained so far, the finalists
             and the winner at the present best candidates' own times; at

@@ -7,8 +7,9 @@
   `max_rejected_trials`, so a tight constraint does not eat the training budget.
 - Consecutive-failure accounting ignores rejections: three rejections in a row are
   normal under tight limits, three crashed trainings are not.
-- The time limit (`max_search_seconds`) covers what follows the search too: no new
-  candidate is proposed once the time used, one more candidate's training (priced
+- The time limit (`max_search_seconds`) covers what follows the search too (and, from
+  `NASModel`, what precedes it: `start_clock`): no new candidate but the first is proposed
+  once the time used, one more candidate's training (priced
   at the median wall time of the candidates trained so far in this process) and the
   `work_after_search` (`WorkAfterSearch`, set by `NASModel`: the finalists' trainings,
   priced at the present best candidates' own wall times, as the best are often the
