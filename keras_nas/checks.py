@@ -29,6 +29,30 @@ DEFAULT_OBJECTIVE, DEFAULT_MAX_TRIALS = "val_accuracy", 20
 MAX_CLASSES = 10_000
 
 
+def checked_front_end(front_end, task: "tasks.Task"):
+    """`NASModel`'s `front_end` as a `FrontEndSpace` (a fixed `FrontEnd` becomes a space of one), or None.
+
+    Raises:
+        ValueError: Not a `FrontEndSpace` or `FrontEnd`, or a task whose
+            model cannot start from audio (anomaly: it reconstructs its input).
+    """
+    from keras_nas.front_end_space import FrontEndSpace
+    from keras_nas.tflite.signal_front_end import FrontEnd
+
+    if front_end is None:
+        return None
+    if isinstance(front_end, FrontEnd):
+        front_end = FrontEndSpace.fixed(front_end)
+    if not isinstance(front_end, FrontEndSpace):
+        raise ValueError(
+            "`front_end` must be a keras_nas.front_end_space.FrontEndSpace (searched) or a "
+            f"keras_nas.tflite.signal_front_end.FrontEnd (fixed), got {type(front_end).__name__}.")
+    if task.name == "anomaly":
+        raise ValueError("`front_end` is for task='classification' or 'regression': an anomaly model "
+                         "reconstructs its input, which a front-end has replaced by features.")
+    return front_end
+
+
 def checked_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
     """`NASModel`'s constructor arguments, checked, with their defaults resolved.
 
@@ -63,6 +87,7 @@ def checked_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
     check_bool(a["overwrite"], "overwrite")
     check_bool(a["refit"], "refit")
     check_bool(a["space_fit"], "space_fit")
+    a["front_end"] = checked_front_end(a["front_end"], task)
     check_positive_int(a["max_trials"], "max_trials", allow_none=True)
     if isinstance(a["strategy"], NASOracle):
         # An oracle instance was made with its own budget, seed and objective: they are used.

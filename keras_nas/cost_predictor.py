@@ -18,6 +18,11 @@ maps them to KB with a linear model whose coefficients were fitted on measured
 candidates (`PRIOR_FLASH`, `PRIOR_ARENA`) and are re-fitted online on every
 candidate the search measures. The prediction only decides what is worth
 converting: the accept/reject decision stays on the measured int8 model.
+
+A model on raw audio (`keras_nas.tflite.front_end_layer.FrontEndLayer` first)
+is counted as what ships: the network after the front-end is counted as
+above, and the front-end's own file and arena, measured once per front-end
+on TFLite Micro (the layer's `board_cost()`), are added as they are.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from dataclasses import dataclass
 
 import keras
 import numpy as np
+
 
 # Layers that leave no tensor of their own in the int8 model: the converter folds
 # batch norm into the conv before it and ReLU/ReLU6 into the op before it; dropout
@@ -70,6 +76,25 @@ def _is_folded(layer) -> bool:
     return False
 
 
+def _split_pipeline(model: keras.Model) -> tuple[dict, keras.Model]:
+    """The cost of a first stage that ships as its own file, and the network after it.
+
+    A layer that runs before the network in a file of its own (the audio
+    front-end's `FrontEndLayer`) says so with a `board_cost()` method giving
+    its measured bytes (`front_end_flash_bytes`, `front_end_arena_bytes`).
+    Without one: `({}, model)`.
+    """
+    stages = [layer for layer in model.layers if callable(getattr(layer, "board_cost", None))]
+    if not stages:
+        return {}, model
+    return stages[0].board_cost(), keras.Model(stages[0].output, model.outputs)
+
+
+def _node_key(layer, index: int) -> str:
+    """How a Keras functional model names its nodes in `model._nodes` (`keras.src.ops.function.make_node_key`)."""
+    return f"{id(layer)}_ib-{index}"
+
+
 def _elements(shape) -> int:
     return int(math.prod(int(d) for d in shape[1:] if d is not None))
 
@@ -87,7 +112,9 @@ def graph_features(model: keras.Model) -> dict[str, int]:
         largest total of int8 activations alive at once, walking the graph in
         order), `macs` (multiply-accumulates of the weighted layers per
         inference: the capacity measure of MCUNet's space fitting) and the
-        operators of each kind of `OP_KINDS` (`conv_ops`, ...).
+        operators of each kind of `OP_KINDS` (`conv_ops`, ...). For a model on
+        raw audio, those of the network after its front-end, and the
+        front-end's `front_end_flash_bytes` and `front_end_arena_bytes`.
 
     Example:
 
@@ -96,14 +123,20 @@ def graph_features(model: keras.Model) -> dict[str, int]:
     features["activation_bytes"]  # e.g. 2048 for conv 8 -> pool -> conv 16 on 8x8
     ```
     """
+    fixed, model = _split_pipeline(model)
     weight_bytes = channels = ops = macs = 0
     kinds = dict.fromkeys(OP_KINDS, 0)
     alias: dict = {}  # tensor id -> id of the int8 tensor that holds it
     sizes: dict = {}
     last_use: dict = {}
     steps = []
+    # A layer also keeps the nodes of other models built on it (the network split off a front-end is
+    # one): only this model's count.
+    own = getattr(model, "_nodes", None)
     for layer in model.layers:
-        for node in layer._inbound_nodes:
+        for index, node in enumerate(layer._inbound_nodes):
+            if own is not None and _node_key(layer, index) not in own:
+                continue
             inputs = [alias.get(id(t), id(t)) for t in node.input_tensors]
             outputs = node.output_tensors
             if _is_folded(layer) and len(inputs) == 1:
@@ -152,6 +185,7 @@ def graph_features(model: keras.Model) -> dict[str, int]:
         "activation_bytes": int(peak),
         "macs": int(macs),
         **kinds,
+        **fixed,
     }
 
 
@@ -166,6 +200,12 @@ def _flash_row(f: dict) -> list[float]:
 
 def _arena_row(f: dict) -> list[float]:
     return [1.0, f["activation_bytes"], f["ops"], f["channels"], *(f[k] for k in OP_KINDS)]
+
+
+def _front_end_kb(features: dict) -> dict[str, float]:
+    """The audio front-end's measured flash and arena in a candidate's features, KB (0 without one)."""
+    return {"flash_kb": features.get("front_end_flash_bytes", 0) / 1024,
+            "peak_ram_kb": features.get("front_end_arena_bytes", 0) / 1024}
 
 
 @dataclass(frozen=True)
@@ -209,7 +249,8 @@ class CostPredictor:
 
     def observe(self, features: dict, measured: dict) -> None:
         """Adds a measured candidate (`measured` has `flash_kb` and `peak_ram_kb`) and re-fits."""
-        self.samples.append((dict(features), {k: float(measured[k]) for k in ("flash_kb", "peak_ram_kb")}))
+        network = {k: float(measured[k]) - fixed for k, fixed in _front_end_kb(features).items()}
+        self.samples.append((dict(features), network))
         if len(self.samples) >= self.min_samples:
             self._coefficients = (
                 self._fit(_flash_row, "flash_kb", np.array(PRIOR_FLASH)),
@@ -230,9 +271,10 @@ class CostPredictor:
     def predict(self, features: dict) -> PredictedCost:
         """The predicted cost of a candidate with these `graph_features`."""
         flash, arena = self._coefficients
+        front_end = _front_end_kb(features)
         return PredictedCost(
-            flash_kb=max(0.0, float(np.dot(flash, _flash_row(features)))) / 1024,
-            peak_ram_kb=max(0.0, float(np.dot(arena, _arena_row(features)))) / 1024,
+            flash_kb=max(0.0, float(np.dot(flash, _flash_row(features)))) / 1024 + front_end["flash_kb"],
+            peak_ram_kb=max(0.0, float(np.dot(arena, _arena_row(features)))) / 1024 + front_end["peak_ram_kb"],
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,6 +13,8 @@ from keras_nas.arguments import check_bool, check_labels
 from keras_nas.export_folder import EXPORT_MARKER, ExportFolder, ExportFolderError  # noqa: F401
 from keras_nas.run_record import atomic_write_json
 from keras_nas.tflite.c_array import camel_name
+from keras_nas.tflite.front_end_layer import board_features, split_front_end
+from keras_nas.tflite.signal_front_end import LOG_BITS, front_end_cost, front_end_model
 from keras_nas.tflite.convert import export_saved_model
 from keras_nas.tflite.macs import read_graph
 from keras_nas.tflite.metadata import with_metadata
@@ -44,6 +47,9 @@ _QUANTIZATION = {
 }
 # The C array's header, written beside FORMATS["c-array"].
 C_HEADER = "model_data.h"
+# A model on raw audio ships its front-end too (`keras_nas.tflite.signal_front_end`): its file beside the
+# network's .tflite files, and its C array beside the network's.
+FRONT_END_FILE, FRONT_END_C_ARRAY = "front_end.tflite", "front_end_data"
 # Formats measured on TFLite Micro (arena) and the MCU targets as well as on LiteRT.
 _INTEGER = ("tflite-int8", "tflite-int8-qat")
 MCU_TARGETS = ("cortex-m4", "cortex-m7")
@@ -78,6 +84,16 @@ def export_model(
     normalisation baked into the model, a description; see
     `keras_nas.tflite.metadata`). The report is written as `report.json` and
     `report.md`.
+
+    A model on raw audio (a `FrontEndLayer` first, as `NASModel(front_end=...)`
+    searches them) ships as two files that run in order: the front-end's
+    (`front_end.tflite`, TFLite Micro's signal ops, once per hop of audio) and
+    the network's (every TFLite format and the C array hold the network,
+    whose input is the stacked features); with "c-array" the front-end's C
+    array too (`front_end_data.cc`/`.h`, whose header says how to feed the
+    network). Scores are of that pipeline: the network on the features TFLite
+    Micro computes. `report["front_end"]` gives the front-end's parameters,
+    file and arena, and `report["pipeline"]` the two together.
 
     The folder may hold other files: an export replaces only what an earlier
     export wrote there (listed in its `keras_nas_export.json`, unchanged
@@ -152,7 +168,13 @@ def export_model(
             "Format 'tflite-int8-qat' fine-tunes the model with quantization-aware "
             "training: pass x_train and y_train."
         )
-    with ExportFolder(directory, output_names(formats, task.name == "classification")) as folder:
+    front_end, _ = split_front_end(model)
+    if front_end is not None and "saved-model" in formats:
+        raise ValueError(
+            "Format 'saved-model' cannot hold a model on raw audio (its front-end runs on TFLite Micro): "
+            "export 'keras' for the Keras model, and the .tflite formats or 'c-array' for the board.")
+    names = output_names(formats, task.name == "classification", front_end is not None)
+    with ExportFolder(directory, names) as folder:
         report = _write_outputs(model, folder, formats, representative_data, x_val, y_val, labels,
                                 x_train, y_train, task, validation_in_training)
         folder.commit()
@@ -161,11 +183,16 @@ def export_model(
     return report
 
 
-def output_names(formats, classifier: bool = False) -> list[str]:
-    """The files and folders an export of `formats` writes, with its report (and a classifier's labels)."""
+def output_names(formats, classifier: bool = False, front_end: bool = False) -> list[str]:
+    """The files and folders an export of `formats` writes, with its report (and a classifier's labels,
+    and a model on raw audio's front-end files)."""
     names = [FORMATS[fmt] for fmt in formats]
     if "c-array" in formats:
         names.append(C_HEADER)
+    if front_end and any(fmt in _QUANTIZATION or fmt in ("c-array", "tflite-int8-qat") for fmt in formats):
+        names.append(FRONT_END_FILE)
+        if "c-array" in formats:
+            names += [f"{FRONT_END_C_ARRAY}.cc", f"{FRONT_END_C_ARRAY}.h"]
     if classifier and any(fmt in _QUANTIZATION or fmt in ("c-array", "tflite-int8-qat") for fmt in formats):
         names.append(LABEL_FILE)
     return names + [EXPORT_REPORT, EXPORT_REPORT_MD]
@@ -188,6 +215,12 @@ def _write_outputs(model, folder: ExportFolder, formats, representative_data, x_
 
     if evaluate:
         scores["keras"] = score(model.predict(x_val, verbose=0))
+    keras_model = model
+    front_end, model = split_front_end(model)
+    if front_end is not None:
+        # The files hold the network; it takes the features TFLite Micro computes, as on the board.
+        representative_data, x_val, x_train = (
+            None if data is None else board_features(data, front_end) for data in (representative_data, x_val, x_train))
 
     tflite_bytes = {}
     for fmt in formats:
@@ -240,6 +273,9 @@ def _write_outputs(model, folder: ExportFolder, formats, representative_data, x_
                 ),
             )
             report["files"]["c-array"] = [str(folder.final_path(p)) for p in written]
+    if front_end is not None and tflite_bytes:
+        _write_front_end(front_end, folder, report, "c-array" in formats, int(model.inputs[0].shape[1]))
+    model = keras_model
     if "keras" in formats:
         model.save(work / FORMATS["keras"])
         report["files"]["keras"] = str(folder.final_path(work / FORMATS["keras"]))
@@ -254,6 +290,51 @@ def _write_outputs(model, folder: ExportFolder, formats, representative_data, x_
     atomic_write_json(str(work / EXPORT_REPORT), report, indent=1)
     (work / EXPORT_REPORT_MD).write_text(format_report(report, markdown=True) + "\n")
     return report
+
+
+def _write_front_end(front_end, folder: ExportFolder, report: dict, c_array: bool, frames: int) -> None:
+    """Writes the front-end's file (and C array) beside the network's; its figures and the pipeline's in `report`."""
+    content = front_end_model(front_end)
+    cost = front_end_cost(front_end)
+    path = folder.staging / FRONT_END_FILE
+    path.write_bytes(content)
+    entry = {**dataclasses.asdict(front_end), "file": str(folder.final_path(path)), "size_bytes": len(content),
+             "arena_bytes": cost["front_end_arena_bytes"], "ops": list(tflite.model_ops(content))}
+    report["files"]["front-end"] = entry["file"]
+    if c_array:
+        written = tflite.write_c_array(
+            content, folder.staging, name=FRONT_END_C_ARRAY, arena_bytes=cost["front_end_arena_bytes"],
+            input_quantization=(0.0, 0), output_quantization=(0.0, 0),
+            output_description=_front_end_header_lines(front_end, frames))
+        report["files"]["front-end-c-array"] = entry["c_array"] = [str(folder.final_path(p)) for p in written]
+    report["front_end"] = entry
+    int8 = report.get("int8_cost")
+    if int8:
+        report["pipeline"] = {
+            "flash_bytes": int8["flash_bytes"] + len(content),
+            "arena_bytes": int8["peak_ram_bytes"] + cost["front_end_arena_bytes"],
+            "front_end_flash_share": len(content) / (int8["flash_bytes"] + len(content)),
+            "front_end_arena_share": cost["front_end_arena_bytes"] / (int8["peak_ram_bytes"] + cost["front_end_arena_bytes"]),
+        }
+
+
+def _front_end_header_lines(front_end, frames: int) -> list[str]:
+    """The front-end header's note: how it runs on the audio and feeds the network's int8 input."""
+    return [
+        "// The audio front-end (TFLite Micro signal ops): run it once per hop on the newest window.",
+        f"//   input:  int16[{front_end.window_samples}] audio samples ({front_end.window_ms:g} ms at "
+        f"{front_end.sample_rate} Hz), every {front_end.hop_samples} samples ({front_end.hop_ms:g} ms)",
+        f"//   output: int16[{front_end.bands}] log-mel features, 2^{LOG_BITS} x ln(mel amplitude)",
+        f"// Stack the newest {frames} frames, oldest first, into the network's input (model_data.h), each",
+        f"// feature quantized as q = round(feature / {2**LOG_BITS} / kModelDataInputScale) + kModelDataInputZeroPoint,",
+        "// clamped to [-128, 127]; then run the network.",
+        f"constexpr int kFrontEndSampleRate = {front_end.sample_rate};",
+        f"constexpr int kFrontEndWindowSamples = {front_end.window_samples};",
+        f"constexpr int kFrontEndHopSamples = {front_end.hop_samples};",
+        f"constexpr int kFrontEndBands = {front_end.bands};",
+        f"constexpr int kFrontEndLogBits = {LOG_BITS};",
+        f"constexpr int kFrontEndFramesPerInference = {frames};",
+    ]
 
 
 def _integer_costs(content: bytes) -> dict:
@@ -356,6 +437,8 @@ def format_report(report: dict, markdown: bool = False) -> str:
             lines += [note, ""]
         lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         lines += ["| " + " | ".join(row) + " |" for row in rows]
+        if report.get("front_end"):
+            lines += ["", _front_end_line(report)]
         lines += ["", f"Runtime: {report.get('runtime', '?')}", "", "## Files", ""]
         for fmt, path in report.get("files", {}).items():
             lines.append(f"- {fmt}: {', '.join(path) if isinstance(path, list) else path}")
@@ -375,9 +458,25 @@ def format_report(report: dict, markdown: bool = False) -> str:
             f"  int8 model: flash {cost['flash_kb']:.1f} KB, TFLite Micro arena "
             f"{cost['peak_ram_kb']:.1f} KB, host latency {cost['latency_ms']:.3f} ms"
         )
+    if report.get("front_end"):
+        lines.append(f"  {_front_end_line(report)}")
     for fmt, path in report.get("files", {}).items():
         lines.append(f"  {fmt:<15} {', '.join(path) if isinstance(path, list) else path}")
     return "\n".join(lines)
+
+
+def _front_end_line(report: dict) -> str:
+    """The audio front-end's parameters and cost, and its share of the pipeline's."""
+    fe = report["front_end"]
+    text = (f"Front-end (runs before the network, TFLite Micro): {fe['window_ms']:g}-ms windows every "
+            f"{fe['hop_ms']:g} ms, {fe['bands']} mel bands; file {fe['size_bytes'] / 1024:.1f} KB, "
+            f"arena {fe['arena_bytes'] / 1024:.1f} KB")
+    pipeline = report.get("pipeline")
+    if pipeline:
+        text += (f"; with the int8 network: flash {pipeline['flash_bytes'] / 1024:.1f} KB "
+                 f"({pipeline['front_end_flash_share']:.0%} front-end), arena {pipeline['arena_bytes'] / 1024:.1f} KB "
+                 f"({pipeline['front_end_arena_share']:.0%} front-end)")
+    return text
 
 
 def _quantization(detail: dict) -> tuple[float, int] | None:

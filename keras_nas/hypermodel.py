@@ -108,6 +108,11 @@ class NASHyperModel(keras_tuner.HyperModel):
             (`settled_metrics`). `None`: the task's default.
         validation: `(x_val, y_val)` for callbacks of the task that score
             the validation data themselves (the anomaly task's `val_auc`).
+        front_end: For raw audio: the block that turns it into features
+            before the space (`keras_nas.front_end_space.FrontEndSpace`), its
+            choices searched with the network's. The inputs are then not
+            normalized (the features are log-mel), and the default space is
+            `"kws"`.
 
     Example:
 
@@ -131,9 +136,14 @@ class NASHyperModel(keras_tuner.HyperModel):
         targets: "tasks.TargetInfo | None" = None,
         objective: str | None = None,
         validation: tuple | None = None,
+        front_end: "blocks_module.Block | None" = None,
     ):
         super().__init__(name="nas_hypermodel")
         self.input_shape = tuple(input_shape)
+        self.front_end = front_end
+        if front_end is not None:
+            mean = variance = None  # the front-end's log-mel features, not the raw audio, reach the space
+            space = "kws" if space is None else space
         self.num_classes = num_classes
         self.task = tasks.get(task)
         self.targets = targets or tasks.TargetInfo(num_outputs=num_classes, one_hot=one_hot)
@@ -155,6 +165,8 @@ class NASHyperModel(keras_tuner.HyperModel):
         """The candidate's model, not compiled (what its cost depends on)."""
         inputs = keras.Input(self.input_shape, name="input")
         x = inputs
+        if self.front_end is not None:
+            x = self.front_end.build(hp, x)
         if self.mean is not None:
             x = keras.layers.Normalization(
                 mean=self.mean, variance=self.variance, name="normalization"
@@ -164,6 +176,14 @@ class NASHyperModel(keras_tuner.HyperModel):
             x = self.head.build(hp, x)
         outputs = self.task.output_layers(x, self.targets, self.mean, self.variance)
         return keras.Model(inputs, outputs, name="candidate")
+
+    @property
+    def network_input_shape(self) -> tuple:
+        """The shape one sample has where the space starts: the front-end's default features, else the input's."""
+        if self.front_end is None:
+            return self.input_shape
+        features = self.front_end.build(keras_tuner.HyperParameters(), keras.Input(self.input_shape))
+        return tuple(features.shape[1:])
 
     def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
         model = self.build_graph(hp)
@@ -272,7 +292,7 @@ class NASHyperModel(keras_tuner.HyperModel):
 
     def _space_designs(self) -> list[dict]:
         """The space's own designs (`Block.initial_architectures`), with the head values it declares."""
-        designs = self.space.initial_architectures(self.input_shape)
+        designs = self.space.initial_architectures(self.network_input_shape)
         if not designs:
             return []
         declared = {hp.name for hp in declared_hyperparameters(self).space}

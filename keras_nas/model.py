@@ -8,7 +8,7 @@ import time
 import warnings
 from pathlib import Path
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
 import keras_tuner
@@ -25,6 +25,10 @@ from keras_nas.search_setup import SearchSettings, make_tuner
 from keras_nas.selection import FinalTraining
 from keras_nas.strategies import NASOracle
 from keras_nas.tuner import NASTuner
+
+if TYPE_CHECKING:
+    from keras_nas.front_end_space import FrontEndSpace
+    from keras_nas.tflite.signal_front_end import FrontEnd
 
 TASKS, OBJECTIVES = checks.TASKS, checks.OBJECTIVES
 # With a time budget (`max_search_seconds`): the epochs per candidate (the search stops
@@ -190,6 +194,15 @@ class NASModel:
             prediction, none trained) and draw most random proposals inside
             it. `search_summary()["space_fit"]` shows the table. `False`
             samples the whole space uniformly.
+        front_end: For raw audio clips (`x` of shape `(n, samples)` or
+            `(n, samples, 1)`, float in [-1, 1] or int16): the audio
+            front-end, searched with the network
+            (`keras_nas.front_end_space.FrontEndSpace`: window, hop, mel
+            bands) or fixed (a `keras_nas.tflite.signal_front_end.FrontEnd`).
+            Each candidate is its front-end (TFLite Micro's signal ops, the
+            board's numbers) and the network on its features (`space`,
+            default `"kws"`); its flash and RAM are the whole pipeline's.
+            Classification and regression.
 
     Example:
 
@@ -232,6 +245,7 @@ class NASModel:
         metrics: list | None = None,
         refit: bool = True,
         space_fit: bool = True,
+        front_end: "FrontEndSpace | FrontEnd | None" = None,
     ):
         arguments = dict(locals())
         del arguments["self"]
@@ -372,6 +386,8 @@ class NASModel:
         data = prepare_data(
             x, y, validation_data, validation_split, batch_size, self.num_classes, task=self._task
         )
+        if self.front_end is not None:
+            self.front_end.check_audio(data.input_shape)
         if self.input_shape is not None and tuple(self.input_shape) != data.input_shape:
             raise ValueError(
                 f"input_shape={self.input_shape} was given but the data has samples of shape "
@@ -571,7 +587,7 @@ class NASModel:
             max_search_seconds=self.max_search_seconds,
             initial_architectures=self.initial_architectures, proxy=self.proxy,
             proxy_pool_size=self.proxy_pool_size, latency_runs=self.latency_runs,
-            space_fit=self.space_fit,
+            space_fit=self.space_fit, front_end=self.front_end,
             oracle=self.strategy if isinstance(self.strategy, NASOracle) else None,
         )
 
@@ -604,7 +620,16 @@ class NASModel:
             "num_classes": self.num_classes,
             "refit": self.refit,
             "space_fit": self.space_fit,
+            "front_end": self._front_end_choices(),
         }
+
+    def _front_end_choices(self) -> dict | None:
+        """The audio front-end's choices (`front_end`), as JSON-able values; None without one."""
+        if self.front_end is None:
+            return None
+        space = self.front_end
+        return {"window_ms": list(space.window_ms), "hop_ms": list(space.hop_ms), "bands": list(space.bands),
+                "sample_rate": space.sample_rate, "lower_hz": space.lower_hz, "upper_hz": space.upper_hz}
 
     def _space_size(self) -> int | None:
         """Distinct architectures (with training choices) of the space the search samples, conditional

@@ -45,6 +45,7 @@ class SearchSettings:
     proxy_pool_size: int
     latency_runs: int
     space_fit: bool = True
+    front_end: Any = None
     oracle: NASOracle | None = None
 
 
@@ -82,6 +83,7 @@ def make_tuner(settings: SearchSettings, strategy: Strategy, data: PreparedData,
         targets=data.targets,
         objective=settings.objective,
         validation=(data.x_val, data.y_val),
+        front_end=settings.front_end,
     )
     if settings.task.name != "classification":
         check_task_model(hypermodel, data.input_shape)

@@ -34,8 +34,9 @@ from keras_nas.cost_predictor import FeasibilityFilter, width_choices
 
 # Hyperparameters that set the resolution the network works at, by the end of their names:
 # `MobileSpace`/`MLPerfVWWSpace` input resolution, the first conv's strides of `KWSSpace`
-# (time, frequency) and the stem stride of `ConvSpace`, `MicroSpace`, `MLPerfICSpace`.
-RESOLUTION_NAMES = ("/resolution", "/stem_strides", "/freq_strides", "/stem/strides")
+# (time, frequency), the stem stride of `ConvSpace`, `MicroSpace`, `MLPerfICSpace`, and an audio
+# front-end's hop (frames per second) and mel bands (`keras_nas.front_end_space.FrontEndSpace`).
+RESOLUTION_NAMES = ("/resolution", "/stem_strides", "/freq_strides", "/stem/strides", "/hop_ms", "/bands")
 # A space with one width knob (`KWSSpace`'s width, `MobileSpace`'s width multiplier: TinyNAS's
 # width multiplier) has its values split into this many bands, narrow to wide. A space with a
 # width per stage (`ConvSpace`) keeps them free: the choice tally and the widening of

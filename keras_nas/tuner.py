@@ -28,6 +28,7 @@ from keras_nas.run_record import (
     atomic_write_json,
     outcome_of,
 )
+from keras_nas.tflite.front_end_layer import network_inputs
 from keras_nas.tflite.measurement import Measurer
 from keras_nas.tflite.measurement import randomize_weights  # noqa: F401 (its former home)
 INT8_METRIC = "int8_val_accuracy"
@@ -319,7 +320,9 @@ class NASTuner(keras_tuner.Tuner):
         The int8 model runs on LiteRT; its dequantized outputs are scored by the
         task (`keras_nas.tasks`) as the Keras model's are: accuracy, MAE, AUC, ...
         `validation`, `(x, targets)` as the task scores them, replaces
-        `int8_validation` (a finalist's held-out fold).
+        `int8_validation` (a finalist's held-out fold). A model on raw audio
+        is scored as it ships: the int8 network on the front-end's features
+        (TFLite Micro's, as on the board).
         """
         x_val, y_val = validation if validation is not None else self.int8_validation
         try:
@@ -329,7 +332,7 @@ class NASTuner(keras_tuner.Tuner):
                 f"The trained candidate could not be converted to int8 TFLite: {e}"
             ) from e
         task = getattr(self.hypermodel, "task", None) or tasks.get("classification")
-        return task.score(self.int8_metric, tflite.predict(content, x_val), x_val, y_val)
+        return task.score(self.int8_metric, tflite.predict(content, network_inputs(model, x_val)), x_val, y_val)
 
     int8_accuracy = int8_score  # its name when only classification was searched
 

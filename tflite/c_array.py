@@ -149,7 +149,8 @@ def write_c_array(
         arena_bytes: Measured arena in bytes; measured with TFLite Micro
             (`arena_bytes()`) when `None`.
         input_quantization: `(scale, zero_point)` of the input; read from
-            the model when `None`.
+            the model when `None` (give both for a file only TFLite Micro
+            runs, such as an audio front-end's: LiteRT cannot read it).
         output_quantization: `(scale, zero_point)` of the output; read from
             the model when `None`.
         labels: Class names, written as `k<Name>Labels`.
@@ -177,12 +178,13 @@ def write_c_array(
             f"with a digit), got {name!r}."
         )
     data = as_model_bytes(model_content)
-    interpreter = load_interpreter(data)
-    input_details = interpreter.get_input_details()[0]
-    output_details = interpreter.get_output_details()[0]
+    if input_quantization is None or output_quantization is None:
+        interpreter = load_interpreter(data)
+        input_quantization = input_quantization or tensor_quantization(interpreter.get_input_details()[0])
+        output_quantization = output_quantization or tensor_quantization(interpreter.get_output_details()[0])
     measured = micro.arena_bytes(data) if arena_bytes is None else int(arena_bytes)
-    in_scale, in_zero = input_quantization or tensor_quantization(input_details)
-    out_scale, out_zero = output_quantization or tensor_quantization(output_details)
+    in_scale, in_zero = input_quantization
+    out_scale, out_zero = output_quantization
     ops = model_ops(data)
 
     camel = _camel(name)

@@ -31,7 +31,7 @@ from collections import OrderedDict
 import keras
 import numpy as np
 
-from .signal_front_end import FrontEnd, as_network_input, features, int16_clips
+from .signal_front_end import FrontEnd, as_network_input, features, front_end_cost, int16_clips
 
 # Features kept for reuse across epochs and candidates, in bytes (int16 features of 1 s clips in
 # 49 x 40 frames: 3.9 KB each, so about 130,000 clips).
@@ -86,6 +86,13 @@ def split_front_end(model) -> tuple[FrontEnd | None, "keras.Model"]:
     return layers[0].front_end, keras.Model(layers[0].output, model.output)
 
 
+def network_inputs(model, x: np.ndarray) -> np.ndarray:
+    """What the int8 network of `model` takes for inputs `x`: for a model on raw audio the front-end's
+    features (from the cache), else `x` itself."""
+    front_end, _ = split_front_end(model)
+    return x if front_end is None else board_features(x, front_end)
+
+
 @keras.saving.register_keras_serializable(package="keras_nas")
 class FrontEndLayer(keras.layers.Layer):
     """Raw audio `(n, samples, 1)` in [-1, 1] -> TFLite Micro's features `(n, frames, bands, 1)`.
@@ -111,6 +118,10 @@ class FrontEndLayer(keras.layers.Layer):
         result = tf.py_function(lambda batch: board_features(batch.numpy(), self.front_end), [audio], tf.float32)
         result.set_shape(self.compute_output_shape(tuple(audio.shape)))
         return result
+
+    def board_cost(self) -> dict:
+        """The front-end's own file and TFLite Micro arena on the board (`signal_front_end.front_end_cost`)."""
+        return front_end_cost(self.front_end)
 
     def get_config(self):
         return {**super().get_config(), "front_end": dataclasses.asdict(self.front_end)}
