@@ -38,3 +38,27 @@ def check_new_output(path: str | None, option: str) -> None:
 def write_results(path: str, results: dict) -> None:
     """Writes `results` as indented JSON (values JSON cannot hold as their `str`), atomically."""
     atomic_write_json(path, json.loads(json.dumps(results, default=str)), indent=1)
+
+
+def finish_run(results: dict, script: str, argv, path: str | None) -> None:
+    """Adds the command that reproduces the run, its date and machine to `results`; prints the command;
+    writes `results` to `path` (if given).
+
+    Args:
+        results: The run's figures.
+        script: The benchmark's file name, e.g. `"bench_front_end.py"`.
+        argv: The arguments it was given (`None`: `sys.argv[1:]`).
+        path: The `--json` output, or `None`.
+    """
+    import platform
+    import shlex
+    import sys
+    import time
+
+    command = f"python benchmarks/{script} " + shlex.join(argv if argv is not None else sys.argv[1:])
+    results.update(command=command, date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                   machine=f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores")
+    print("Reproduce with:", command)
+    if path:
+        write_results(path, results)
+        print("wrote", path)

@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-import shlex
 import sys
 import time
 
@@ -47,7 +45,7 @@ from keras_nas.data import prepare_data  # noqa: E402
 from keras_nas.datasets import load_meter_digits, load_spoken_words  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _results import check_new_output, write_results  # noqa: E402
+from _results import check_new_output, finish_run  # noqa: E402
 
 # Per task: the data, the hand design (a builder with a `width`), the widths it is shrunk through
 # (widest first; the first is the reference), the space searched, and the hyperparameters that
@@ -151,14 +149,7 @@ def main(argv=None):
         runs["median"] = {"shrunk_design": float(np.median(hands)), "keras_nas": float(np.median(searched))}
         print(f"arena x{factor} ({limits}): median int8 test accuracy {design} shrunk {np.median(hands):.4f}, "
               f"keras-nas {np.median(searched):.4f}")
-    command = "python benchmarks/bench_space_fit.py " + shlex.join(argv if argv is not None else sys.argv[1:])
-    results.update(command=command, date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                   machine=f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores")
-    print("Reproduce with:", command)
-    if args.json:
-        write_results(args.json, results)
-        print("wrote", args.json)
-    return results
+    finish_run(results, "bench_space_fit.py", argv, args.json)
 
 
 if __name__ == "__main__":

@@ -26,8 +26,9 @@ from keras_nas.selection import FinalTraining
 from keras_nas.strategies import NASOracle
 from keras_nas.tuner import NASTuner
 
+from keras_nas.front_end_space import FrontEndSpace
+
 if TYPE_CHECKING:
-    from keras_nas.front_end_space import FrontEndSpace
     from keras_nas.tflite.signal_front_end import FrontEnd
 
 TASKS, OBJECTIVES = checks.TASKS, checks.OBJECTIVES
@@ -324,6 +325,7 @@ class NASModel:
             objective=objective,
             target=settings.get("target") or "host",
             refit=opened.winner.get("trained_on") == "train+validation",
+            front_end=FrontEndSpace(**settings["front_end"]) if isinstance(settings.get("front_end"), dict) else None,
         )
         nas._opened = opened
         nas.tuner = opened.tuner

@@ -296,3 +296,30 @@ def test_a_damaged_cache_entry_is_rebuilt_and_one_process_builds_at_a_time(tmp_p
     with pytest.raises(FirmwareError, match="does not look like a keras-nas firmware cache entry"):
         _cached_build(odd, build, {}, ["libknas.a"])
     assert (odd / "keep.txt").read_text() == "mine"
+
+
+def test_the_audio_front_end_runs_on_the_board_as_on_the_host(firmware, tmp_path):
+    """TFLite Micro's signal ops in the firmware: the front-end's file (and its C array) computes on the
+    emulated Cortex-M4 the features the host's TFLite Micro computes, and is instruction-counted."""
+    from keras_nas.tflite import signal_front_end as sfe
+
+    front_end = sfe.FrontEnd(window_ms=30, hop_ms=20, bands=40)
+    t = np.arange(8000) / 16000
+    audio = (0.3 * np.sin(2 * np.pi * 440 * t)
+             + 0.05 * np.random.default_rng(0).standard_normal(8000)).astype(np.float32)[None]
+    windows = sfe.frames(audio, front_end)[0][:4]  # (4, 480) int16, one frame per sample
+    content = sfe.front_end_model(front_end)
+    run = run_on_board(content, firmware=firmware, inputs=windows)
+    np.testing.assert_array_equal(run.outputs[0], sfe.features(audio, front_end)[0][:4])
+    measured = measure_on_board(content, "cortex-m4", tflm_dir=_tflm_dir(), inputs=windows)
+    assert set(measured.ops) == {"SignalWindow", "SignalFftAutoScale", "SignalRfft", "SignalEnergy",
+                                 "SignalFilterBank", "SignalFilterBankSquareRoot", "SignalFilterBankLog"}
+    assert 10_000 < measured.instructions < 5_000_000 and measured.latency_ms > 0
+    # Its C array, linked into the firmware, registers the signal ops and computes the same.
+    cost = sfe.front_end_cost(front_end)
+    cc, _ = tflite.write_c_array(content, tmp_path, name="front_end_data", arena_bytes=cost["front_end_arena_bytes"],
+                                 input_quantization=(0.0, 0), output_quantization=(0.0, 0))
+    elf = firmware.link_c_array(cc, tmp_path / "front_end.elf", name="front_end_data")
+    linked = run_on_board(content, firmware=firmware, elf=elf, inputs=windows)
+    assert "model_source=linked" in linked.log
+    np.testing.assert_array_equal(linked.outputs[0], run.outputs[0])

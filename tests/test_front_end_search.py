@@ -12,6 +12,7 @@ import pytest  # noqa: E402
 
 from keras_nas import NASModel  # noqa: E402
 from keras_nas import spoken_words as sw  # noqa: E402
+from keras_nas.blocks import KWSSpace  # noqa: E402
 from keras_nas.cost_predictor import CostPredictor, graph_features  # noqa: E402
 from keras_nas.front_end_space import FrontEndSpace  # noqa: E402
 from keras_nas.hypermodel import NASHyperModel  # noqa: E402
@@ -95,7 +96,10 @@ def test_a_search_on_raw_speech_measures_and_scores_the_whole_pipeline(tmp_path,
     monkeypatch.setattr(sw, "speaker_split", lambda seed: (["en-us+m1", "en-gb+f1"], ["en-029+m3"], ["en-gb-x-rp+f4"]))
     (x, y), (x_val, y_val), _ = sw.load_spoken_words("raw", repetitions=1)
     assert x.shape[1:] == (16000, 1)
-    nas = NASModel(front_end=FrontEndSpace(), constraints={"flash_kb": 64, "peak_ram_kb": 64},
+    # The network's strides fixed, so that the space fit splits on the front-end's resolution only (12 sub-spaces).
+    front_end_space = FrontEndSpace(window_ms=(30, 40), hop_ms=(10, 20), bands=(20, 40))
+    nas = NASModel(front_end=front_end_space, space=KWSSpace(stem_strides=2, freq_strides=2),
+                   constraints={"flash_kb": 64, "peak_ram_kb": 64},
                    objective="int8_val_accuracy", max_trials=2, search_epochs=1, finalists=1, seed=0,
                    directory=str(tmp_path), project_name="raw")
     nas.fit(x, y, validation_data=(x_val, y_val), epochs=1, verbose=0)
@@ -109,7 +113,7 @@ def test_a_search_on_raw_speech_measures_and_scores_the_whole_pipeline(tmp_path,
         assert 0 <= t["metrics"]["int8_val_accuracy"] <= 1
     # The space fit splits on the front-end's resolution too.
     table = nas.search_summary()["space_fit"]["table"]
-    assert any("hop_ms=10" in row["subspace"] for row in table)
+    assert len(table) == 2 * 2 * 3 and any("hop_ms=10" in row["subspace"] for row in table)
     # The winner takes raw audio, as it was given.
     assert isinstance(nas.model.layers[1], FrontEndLayer)
     assert nas.predict(x_val[:4], verbose=0).shape == (4, len(sw.LABELS))
@@ -130,3 +134,8 @@ def test_a_search_on_raw_speech_measures_and_scores_the_whole_pipeline(tmp_path,
     assert exported["scores"]["tflite-int8"] == pytest.approx(np.mean(scores.argmax(-1) == y_val))
     header = (out / "front_end_data.h").read_text()
     assert f"constexpr int kFrontEndHopSamples = {front_end.hop_samples};" in header and "AddFilterBankLog" in header
+    # Reopened from the folder alone, it is the same pipeline.
+    again = NASModel.load(str(tmp_path), "raw")
+    assert again.search_settings()["front_end"] == nas.search_settings()["front_end"]
+    assert isinstance(again.front_end, FrontEndSpace) and again.front_end.hop_ms == (10, 20)
+    assert np.allclose(again.predict(x_val[:4], verbose=0), nas.predict(x_val[:4], verbose=0))

@@ -16,6 +16,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from pathlib import Path  # noqa: E402
 
 import keras  # noqa: E402
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from keras_nas import NASModel, cli, tflite  # noqa: E402
@@ -149,3 +150,26 @@ def test_without_a_tflm_tree_cortex_m4_falls_back_and_says_so(digits, monkeypatc
         assert measurer.measure_bytes(model_bytes).to_dict()["emulator"] == record.extra["emulator"]
     p = tflite.profile(model_bytes, target="cortex-m4", runs=2, warmup=1)
     assert p.cycles is None and p.latency_source == "estimate" and p.flash_bytes == len(model_bytes)
+
+
+def test_a_model_on_raw_audio_is_measured_on_the_board_as_its_whole_pipeline(board):
+    """On the emulated Cortex-M4 the front-end runs in the firmware: its frame's time joins the network's
+    latency, its arena the RAM, its signal kernels the firmware's flash."""
+    from keras_nas.tflite.front_end_layer import FrontEndLayer
+    from keras_nas.tflite.signal_front_end import FrontEnd, front_end_cost
+
+    front_end = FrontEnd(window_ms=32, hop_ms=16, bands=16)
+    inputs = keras.Input((8000, 1))
+    features = FrontEndLayer(front_end)(inputs)
+    h = keras.layers.Conv2D(8, 3, strides=2, activation="relu")(features)
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(keras.layers.GlobalAveragePooling2D()(h)))
+    audio = np.random.default_rng(0).uniform(-0.3, 0.3, (8, 8000, 1)).astype(np.float32)
+    board_record = tflite.Measurer("cortex-m4", representative_data=audio).measure_untrained(model, seed=0)
+    host_record = tflite.Measurer("host", representative_data=audio).measure_untrained(model, seed=0)
+    network_only = tflite.Measurer("cortex-m4").measure_bytes(tflite.Measurer("host", audio).to_int8(model, fast=True))
+    frame = board_record.front_end_latency_ms
+    assert frame is not None and frame > 0 and host_record.front_end_latency_ms is None
+    assert board_record.latency_ms == pytest.approx(network_only.latency_ms + frame)
+    assert board_record.peak_ram_bytes > network_only.peak_ram_bytes
+    assert board_record.flash_bytes > network_only.flash_bytes + front_end_cost(front_end)["front_end_flash_bytes"]
+    assert board_record.to_dict()["front_end_latency_ms"] == frame

@@ -40,9 +40,9 @@ import numpy as np
 
 from keras_nas.tflite.errors import InvalidModelError
 from keras_nas.tflite.firmware import BOARDS, Firmware, FirmwareError, build_firmware
-from keras_nas.tflite.interpreter import ModelSource, as_model_bytes, load_interpreter
+from keras_nas.tflite.interpreter import ModelSource, as_model_bytes
 from keras_nas.tflite.mcu_cycles import cycle_model
-from keras_nas.tflite.ops import model_ops
+from keras_nas.tflite.ops import io_tensors, model_ops
 
 DEFAULT_TIMEOUT_S = 300.0
 _LINE = re.compile(r"^KNAS (.*)$")
@@ -143,8 +143,15 @@ def _check_ops(data: bytes, firmware: Firmware) -> tuple[str, ...]:
 
 
 def _io_details(data: bytes):
-    interpreter = load_interpreter(data)
-    return interpreter.get_input_details(), interpreter.get_output_details()
+    # From the flatbuffer: LiteRT cannot load a file of TFLite Micro's signal ops (an audio front-end).
+    return io_tensors(data)
+
+
+def _sample_shape(shape) -> tuple:
+    """One sample's shape in a tensor of `shape`: without the batch axis of 1, or all of it for a model
+    that has none (an audio front-end takes one window: `(480,)`)."""
+    shape = tuple(int(d) for d in shape)
+    return shape[1:] if len(shape) > 1 and shape[0] == 1 else shape
 
 
 def _samples_bytes(inputs, input_details) -> bytes:
@@ -156,7 +163,7 @@ def _samples_bytes(inputs, input_details) -> bytes:
     converted = []
     for array, detail in zip(arrays, input_details):
         array = np.asarray(array)
-        shape = tuple(detail["shape"][1:])
+        shape = _sample_shape(detail["shape"])
         if array.shape[1:] != shape:
             raise ValueError(
                 f"Input {detail['name']!r} needs samples of shape {shape}, got an array of shape {array.shape}."
@@ -297,7 +304,7 @@ def run_on_board(
     offset = 0
     for detail in output_details:
         dtype = np.dtype(detail["dtype"])
-        shape = tuple(detail["shape"][1:])
+        shape = _sample_shape(detail["shape"])
         size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
         chunk = np.ascontiguousarray(flat[:, offset : offset + size])
         outputs.append(chunk.view(dtype).reshape(samples, *shape))

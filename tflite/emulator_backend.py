@@ -34,6 +34,7 @@ record.latency_source, record.extra["cycles"]
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 
 from .emulator import DEFAULT_TIMEOUT_S, measure_on_board
@@ -64,6 +65,7 @@ class EmulatorBackend:
         self.kernels = kernels
         self.timeout = timeout
         self.fallback = RuntimesBackend()
+        self._front_ends: dict = {}  # front_end_figures by (file digest, network ops, target)
 
     def unavailable_reason(self, target: Target) -> str | None:
         """Why `target` cannot be measured on its emulated board here (`None`: it can).
@@ -134,6 +136,33 @@ class EmulatorBackend:
                 "emulator_seconds": board.wall_seconds,
             },
         )
+
+    def front_end_figures(self, front_end_bytes: bytes, network_ops, target: Target) -> dict | None:
+        """An audio front-end's file on the emulated board beside a network using `network_ops`.
+
+        One frame runs in the firmware (instruction-counted); the front-end
+        adds its time per frame, its arena (the firmware's static data and
+        stack are the network's, shared) and the code of its signal kernels
+        (the image registering both op sets against the network's alone).
+
+        Returns:
+            `{"latency_ms", "arena_bytes", "firmware_flash_bytes", "source"}`, or
+            `None` when the board cannot run here (the host figures stand).
+        """
+        if self.unavailable_reason(target) is not None:
+            return None
+        key = (hashlib.sha256(front_end_bytes).hexdigest(), tuple(sorted(network_ops)), target.name)
+        if key not in self._front_ends:
+            board = measure_on_board(front_end_bytes, target.name, tflm_dir=self.tflm_dir, kernels=self.kernels,
+                                     timeout=self.timeout)
+            firmware = build_firmware(target.name, tflm_dir=self.tflm_dir, kernels=self.kernels)
+            both = firmware.image_sizes({*network_ops, *board.ops}).flash_bytes
+            self._front_ends[key] = {
+                "latency_ms": board.latency_ms, "arena_bytes": board.arena_bytes,
+                "firmware_flash_bytes": both - firmware.image_sizes(network_ops).flash_bytes,
+                "source": f"{board.latency_source}: one frame, {board.instructions:,} instructions",
+            }
+        return self._front_ends[key]
 
     def _fall_back(self, reason, model_bytes, target, runs, warmup, cache) -> BackendFigures:
         figures = self.fallback.measure(model_bytes, target, runs, warmup, cache)

@@ -157,6 +157,25 @@ FIRMWARE_OPS: dict[str, tuple[str, ...]] = {
 }
 """The ops the firmware registers -> the TFLM kernel files (`kernels/<name>.cc`) they need."""
 
+SIGNAL_OPS: dict[str, tuple[str, ...]] = {
+    "SignalWindow": ("micro/kernels/window.cc", "src/window.cc"),
+    "SignalFftAutoScale": ("micro/kernels/fft_auto_scale_kernel.cc", "micro/kernels/fft_auto_scale_common.cc",
+                           "src/fft_auto_scale.cc", "src/max_abs.cc", "src/msb_32.cc"),
+    "SignalRfft": ("micro/kernels/rfft.cc", "src/rfft_float.cc", "src/rfft_int16.cc", "src/rfft_int32.cc",
+                   "src/kiss_fft_wrappers/kiss_fft_float.cc", "src/kiss_fft_wrappers/kiss_fft_int16.cc",
+                   "src/kiss_fft_wrappers/kiss_fft_int32.cc"),
+    "SignalEnergy": ("micro/kernels/energy.cc", "src/energy.cc"),
+    "SignalFilterBank": ("micro/kernels/filter_bank.cc", "src/filter_bank.cc"),
+    "SignalFilterBankSquareRoot": ("micro/kernels/filter_bank_square_root.cc",
+                                   "micro/kernels/filter_bank_square_root_common.cc",
+                                   "src/filter_bank_square_root.cc", "src/square_root_32.cc",
+                                   "src/square_root_64.cc", "src/msb_64.cc"),
+    "SignalFilterBankLog": ("micro/kernels/filter_bank_log.cc", "src/filter_bank_log.cc", "src/log.cc",
+                            "src/msb_32.cc"),
+}  # fmt: skip
+"""TFLite Micro's signal ops (an audio front-end's, `keras_nas.tflite.signal_front_end`) -> their sources
+under the tree's `signal/` folder; registered when the tree has that folder (TFLite Micro since 2023)."""
+
 _ALWAYS_KERNEL_FILES = ("kernel_util", "micro_tensor_utils")
 _FRAMEWORK_EXCLUDED = {
     # Tests and their helpers; DebugLog comes from firmware_src/main.cc.
@@ -486,7 +505,20 @@ def _sources(root: Path, kernels: str) -> dict[str, list[Path]]:
             if not p.name.endswith(("_f16.c", "_f32.c", "arm_nntables_flt.c"))
             and p.relative_to(source).parts[0] not in _CMSIS_NN_EXCLUDED_DIRS
         ]
-    return {"-Os": core, "-O2": kernel_files + third_party}
+    signal = [Path("signal") / name for name in dict.fromkeys(f for files in _signal_ops(root).values() for f in files)]
+    return {"-Os": core, "-O2": kernel_files + signal + third_party}
+
+
+def _signal_ops(root: Path) -> dict[str, tuple[str, ...]]:
+    """`SIGNAL_OPS` when the TFLM tree has the signal library (every source present), else none."""
+    if all((root / "signal" / f).is_file() for files in SIGNAL_OPS.values() for f in files):
+        return SIGNAL_OPS
+    return {}
+
+
+def firmware_ops(root: Path) -> dict[str, tuple[str, ...]]:
+    """Every op a firmware built from the tree at `root` registers: `FIRMWARE_OPS` and its signal ops."""
+    return {**FIRMWARE_OPS, **_signal_ops(root)}
 
 
 def _flags(root: Path, board: Board, kernels: str) -> dict[str, list[str]]:
@@ -511,6 +543,7 @@ def _flags(root: Path, board: Board, kernels: str) -> dict[str, list[str]]:
         f"-I{downloads / 'ruy'}", f"-I{downloads / 'cmsis'}", f"-I{downloads / 'cmsis_nn'}",
         f"-I{downloads / 'cmsis/CMSIS/Core/Include'}", f"-I{downloads / 'cmsis_nn/Include'}",
         f"-I{downloads / 'cmsis/Cortex_DFP/Device' / f'ARMC{board.core}' / 'Include'}", f"-I{_SRC_DIR}",
+        f"-I{downloads / 'kissfft'}",
     ]  # fmt: skip
     return {
         "cxxflags": ["-std=c++17", "-fno-rtti", "-fno-exceptions", "-fno-threadsafe-statics", *common],
@@ -553,10 +586,10 @@ def _library_key(root: Path, board: Board, kernels: str, flags: dict, sources: d
     return digest.hexdigest()
 
 
-def _firmware_key(library_key: str) -> str:
+def _firmware_key(library_key: str, ops: dict[str, tuple[str, ...]]) -> str:
     """sha256 of the library key, the op table and the firmware's own sources."""
     digest = hashlib.sha256(library_key.encode())
-    digest.update(json.dumps(sorted(FIRMWARE_OPS.items())).encode())
+    digest.update(json.dumps(sorted(ops.items())).encode())
     for path in sorted(_SRC_DIR.iterdir()):
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
@@ -614,13 +647,13 @@ def _build_library(root: Path, flags: dict, sources: dict[str, list[Path]], out:
     return {"objects": len(objects), "cpu_seconds": round(cpu, 1)}
 
 
-def _build_firmware_objects(flags: dict, out: Path, jobs: int) -> dict:
-    """Compile main.o, startup.o and ops.o (one registration entry per op of FIRMWARE_OPS)."""
+def _build_firmware_objects(flags: dict, out: Path, jobs: int, ops: Iterable[str]) -> dict:
+    """Compile main.o, startup.o and ops.o (one registration entry per op of `ops`)."""
     out.mkdir(parents=True)
     ops_source = out / "ops.cc"
     ops_source.write_text(
         '#include "knas_firmware.h"\n'
-        + "".join(f"KNAS_REGISTER_OP({op}, {resolver_method(op)})\n" for op in FIRMWARE_OPS)
+        + "".join(f"KNAS_REGISTER_OP({op}, {resolver_method(op)})\n" for op in ops)
     )
     cxx = ["arm-none-eabi-g++", *flags["cxxflags"], "-Os", *flags["includes"], "-c"]
     tasks = [
@@ -768,12 +801,13 @@ def build_firmware(
          "compiler": _compiler_version("arm-none-eabi-g++")},
         files=["libknas.a"],
     )  # fmt: skip
-    key = _firmware_key(lib_key)
+    registered = firmware_ops(root)
+    key = _firmware_key(lib_key, registered)
     fw_dir = cache_root() / f"fw-{key[:32]}"
-    ops = tuple(sorted(FIRMWARE_OPS))
+    ops = tuple(sorted(registered))
 
     def build(out: Path) -> dict:
-        info = _build_firmware_objects(flags, out, jobs)
+        info = _build_firmware_objects(flags, out, jobs, ops)
         (out / "manifest.json").write_text(json.dumps({"cxx": "arm-none-eabi-g++", **flags}))
         Firmware(target, kernels, out, lib_dir / "libknas.a", out / "firmware.elf", ops, key, 0.0, False).link(
             out / "firmware.elf"

@@ -143,8 +143,12 @@ class CostRecord(_Kilobytes):
             audio (`keras_nas.tflite.front_end_layer`): its front-end's file
             and TFLite Micro arena, included in `flash_bytes` and
             `peak_ram_bytes` (the front-end runs in its own interpreter and
-            arena beside the network's: the whole pipeline must fit). The
-            latency is the network's alone. 0 for a model without one.
+            arena beside the network's: the whole pipeline must fit). 0 for a
+            model without one.
+        front_end_latency_ms: On an emulated board, the front-end's time for
+            one frame, included in `latency_ms` (one frame per hop, then the
+            network); `None` where it is not measured (the host: the latency
+            is the network's alone).
     """
 
     target: str
@@ -161,6 +165,7 @@ class CostRecord(_Kilobytes):
     firmware_flash_bytes: int = 0
     front_end_flash_bytes: int = 0
     front_end_arena_bytes: int = 0
+    front_end_latency_ms: float | None = None
 
     def with_model_flash(self, model_bytes: int, source: str) -> "CostRecord":
         """The record with the model's flash set to `model_bytes` (of `source`), the firmware's and front-end's kept."""
@@ -203,6 +208,8 @@ class CostRecord(_Kilobytes):
         if self.front_end_flash_bytes:
             result["front_end_flash_bytes"] = self.front_end_flash_bytes
             result["front_end_arena_bytes"] = self.front_end_arena_bytes
+        if self.front_end_latency_ms is not None:
+            result["front_end_latency_ms"] = self.front_end_latency_ms
         result.update(
             latency_source=self.latency_source,
             target=self.target,
@@ -272,13 +279,32 @@ class Measurer:
         return to_tflite(network, "int8", representative, signatures=not fast)
 
     def with_front_end(self, record: CostRecord, model) -> CostRecord:
-        """`record` of `model`'s network with its front-end's cost added (the record itself without one)."""
+        """`record` of `model`'s network with its front-end's cost added (the record itself without one).
+
+        On the host: the front-end's file and its TFLite Micro arena. On an
+        emulated board (`front_end_figures` of its backend): the arena the
+        firmware gives it, its signal kernels' code, and its time for one
+        frame added to the latency (a keyword spotter runs one frame per
+        hop, then the network: `front_end_latency_ms` keeps the frame's).
+        """
         front_end, _ = _split_front_end(model)
         if front_end is None:
             return record
-        from .signal_front_end import front_end_cost
+        from .signal_front_end import front_end_cost, front_end_model
 
-        return record.with_front_end(**front_end_cost(front_end))
+        record = record.with_front_end(**front_end_cost(front_end))
+        on_board = getattr(self.backend, "front_end_figures", None)
+        board = on_board(front_end_model(front_end), record.ops, self.target) if on_board else None
+        if board is None:
+            return record
+        return dataclasses.replace(
+            record.with_front_end(record.front_end_flash_bytes, board["arena_bytes"]),
+            flash_bytes=record.flash_bytes + board["firmware_flash_bytes"],
+            firmware_flash_bytes=record.firmware_flash_bytes + board["firmware_flash_bytes"],
+            latency_ms=record.latency_ms + board["latency_ms"],
+            front_end_latency_ms=board["latency_ms"],
+            extra={**record.extra, "front_end_latency_source": board["source"]},
+        )
 
     def measure_bytes(
         self, model_bytes: ModelSource, flash_source: str = FLASH_FROM_FLATBUFFER

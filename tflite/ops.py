@@ -200,3 +200,41 @@ def model_ops(model_content: ModelSource) -> tuple[str, ...]:
             "The flatbuffer is probably truncated or corrupted."
         ) from e
     return tuple(sorted(names))
+
+
+# numpy dtypes of TFLite's TensorType codes (tensorflow/lite/schema/schema.fbs).
+_TENSOR_DTYPES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 6: "bool", 7: "int16",
+                  9: "int8", 10: "float64", 15: "uint32", 16: "uint16", 12: "uint64"}
+
+
+def io_tensors(model_content: ModelSource) -> tuple[list[dict], list[dict]]:
+    """The first subgraph's input and output tensors, read from the flatbuffer.
+
+    For a file only TFLite Micro runs (custom signal ops), which LiteRT cannot
+    load to give its `get_input_details()`.
+
+    Returns:
+        `(inputs, outputs)`: per tensor a dict with `name`, `shape` (a numpy
+        array, as LiteRT gives it) and `dtype` (a numpy type).
+
+    Raises:
+        InvalidModelError: The flatbuffer cannot be parsed, or a tensor type is unknown here.
+    """
+    import numpy as np
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+    data = as_model_bytes(model_content)
+    try:
+        subgraph = schema.Model.GetRootAsModel(data, 0).Subgraphs(0)
+
+        def details(index: int) -> dict:
+            tensor = subgraph.Tensors(index)
+            return {"name": (tensor.Name() or b"").decode("utf-8", "replace"),
+                    "shape": np.array(tensor.ShapeAsNumpy(), dtype=np.int32).reshape(-1),
+                    "dtype": np.dtype(_TENSOR_DTYPES[tensor.Type()]).type}
+
+        inputs = [details(int(i)) for i in subgraph.InputsAsNumpy()]
+        outputs = [details(int(i)) for i in subgraph.OutputsAsNumpy()]
+    except Exception as e:  # struct.error, KeyError, ... on corrupt data or an exotic type
+        raise InvalidModelError(f"Cannot read the input and output tensors of the model ({len(data)} bytes): {e}.") from e
+    return inputs, outputs
