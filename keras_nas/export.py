@@ -13,7 +13,6 @@ from keras_nas.arguments import check_bool, check_labels
 from keras_nas.export_folder import EXPORT_MARKER, ExportFolder, ExportFolderError  # noqa: F401
 from keras_nas.run_record import atomic_write_json
 from keras_nas.tflite.c_array import camel_name
-from keras_nas.tflite.front_end_layer import board_features, split_front_end
 from keras_nas.tflite.signal_front_end import LOG_BITS, front_end_cost, front_end_model
 from keras_nas.tflite.convert import export_saved_model
 from keras_nas.tflite.macs import read_graph
@@ -168,6 +167,8 @@ def export_model(
             "Format 'tflite-int8-qat' fine-tunes the model with quantization-aware "
             "training: pass x_train and y_train."
         )
+    from keras_nas.tflite.front_end_layer import split_front_end  # imports Keras: with a model in hand only
+
     front_end, _ = split_front_end(model)
     if front_end is not None and "saved-model" in formats:
         raise ValueError(
@@ -215,6 +216,8 @@ def _write_outputs(model, folder: ExportFolder, formats, representative_data, x_
 
     if evaluate:
         scores["keras"] = score(model.predict(x_val, verbose=0))
+    from keras_nas.tflite.front_end_layer import board_features, split_front_end
+
     keras_model = model
     front_end, model = split_front_end(model)
     if front_end is not None:
