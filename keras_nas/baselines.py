@@ -187,9 +187,8 @@ def int8_figures(model: keras.Model, representative_x: np.ndarray, x_test: np.nd
         network's accuracy on TFLite Micro's features).
     """
     from keras_nas.tflite import accuracy
-    from keras_nas.tflite.measurement import Measurer
-
     from keras_nas.tflite.front_end_layer import network_inputs
+    from keras_nas.tflite.measurement import Measurer
 
     content, cost = Measurer("host", representative_x, latency_runs=10).measure_shipped(model)
     # A model on raw audio ships its front-end and the int8 network on its features (both counted in `cost`).

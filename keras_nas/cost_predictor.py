@@ -34,7 +34,6 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-
 # Layers that leave no tensor of their own in the int8 model: the converter folds
 # batch norm into the conv before it and ReLU/ReLU6 into the op before it; dropout
 # and the input layer vanish.

@@ -190,11 +190,12 @@ def output_names(formats, classifier: bool = False, front_end: bool = False) -> 
     names = [FORMATS[fmt] for fmt in formats]
     if "c-array" in formats:
         names.append(C_HEADER)
-    if front_end and any(fmt in _QUANTIZATION or fmt in ("c-array", "tflite-int8-qat") for fmt in formats):
+    tflite_files = any(fmt in _QUANTIZATION or fmt in ("c-array", "tflite-int8-qat") for fmt in formats)
+    if front_end and tflite_files:
         names.append(FRONT_END_FILE)
         if "c-array" in formats:
             names += [f"{FRONT_END_C_ARRAY}.cc", f"{FRONT_END_C_ARRAY}.h"]
-    if classifier and any(fmt in _QUANTIZATION or fmt in ("c-array", "tflite-int8-qat") for fmt in formats):
+    if classifier and tflite_files:
         names.append(LABEL_FILE)
     return names + [EXPORT_REPORT, EXPORT_REPORT_MD]
 

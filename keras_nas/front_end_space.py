@@ -97,6 +97,12 @@ class FrontEndSpace(Block):
         return cls(front_end.window_ms, front_end.hop_ms, front_end.bands, front_end.sample_rate,
                    front_end.lower_hz, front_end.upper_hz, name=name)
 
+    def to_dict(self) -> dict:
+        """The choices as JSON-able values; `FrontEndSpace(**space.to_dict())` is the same space."""
+        return {"window_ms": list(self.window_ms), "hop_ms": list(self.hop_ms), "bands": list(self.bands),
+                "sample_rate": self.sample_rate, "lower_hz": self.lower_hz, "upper_hz": self.upper_hz,
+                "name": self.name}
+
     def front_end(self, window_ms, hop_ms, bands) -> FrontEnd:
         """The `FrontEnd` of one choice of window, hop and bands."""
         return FrontEnd(sample_rate=self.sample_rate, window_ms=window_ms, hop_ms=hop_ms, bands=bands,

@@ -622,16 +622,9 @@ class NASModel:
             "num_classes": self.num_classes,
             "refit": self.refit,
             "space_fit": self.space_fit,
-            "front_end": self._front_end_choices(),
+            "front_end": self.front_end.to_dict() if self.front_end is not None else None,
         }
 
-    def _front_end_choices(self) -> dict | None:
-        """The audio front-end's choices (`front_end`), as JSON-able values; None without one."""
-        if self.front_end is None:
-            return None
-        space = self.front_end
-        return {"window_ms": list(space.window_ms), "hop_ms": list(space.hop_ms), "bands": list(space.bands),
-                "sample_rate": space.sample_rate, "lower_hz": space.lower_hz, "upper_hz": space.upper_hz}
 
     def _space_size(self) -> int | None:
         """Distinct architectures (with training choices) of the space the search samples, conditional

@@ -292,13 +292,14 @@ class Measurer:
             return record
         from .signal_front_end import front_end_cost, front_end_model
 
-        record = record.with_front_end(**front_end_cost(front_end))
+        cost = front_end_cost(front_end)
         on_board = getattr(self.backend, "front_end_figures", None)
         board = on_board(front_end_model(front_end), record.ops, self.target) if on_board else None
         if board is None:
-            return record
+            return record.with_front_end(**cost)
+        record = record.with_front_end(cost["front_end_flash_bytes"], board["arena_bytes"])
         return dataclasses.replace(
-            record.with_front_end(record.front_end_flash_bytes, board["arena_bytes"]),
+            record,
             flash_bytes=record.flash_bytes + board["firmware_flash_bytes"],
             firmware_flash_bytes=record.firmware_flash_bytes + board["firmware_flash_bytes"],
             latency_ms=record.latency_ms + board["latency_ms"],
