@@ -11,12 +11,13 @@ have the most computation, and searches inside it.
 `fit_space` does this with what the search already has: each sub-space (every
 combination of the space's resolution knobs, `RESOLUTION_NAMES`, times a band
 of its width multiplier, `WIDTH_BANDS`, when the space has one width knob) is
-sampled `SAMPLES_PER_SUBSPACE` times; a few
-samples are converted and measured on the real runtime to calibrate the cost
+sampled `SAMPLES_PER_SUBSPACE` times (fewer when there are many sub-spaces, so
+that the fit builds about `MAX_SAMPLES` models in all); a few samples are converted and measured on the real runtime to calibrate the cost
 predictor (`keras_nas.cost_predictor`) for this input shape, and every sample is
 then predicted. Per sub-space it records the share predicted to fit and the
 median MACs of those that fit, and chooses the one with the most MACs among
-those with at least `MIN_FEASIBLE` fitting samples. The oracle then draws most
+those where at least `MIN_FEASIBLE` of 16 samples (as many in proportion, two
+at least) fit. The oracle then draws most
 random proposals inside it (`keras_nas.strategies.proposals`); expert designs,
 mutations and the rest still reach the whole space.
 """
@@ -24,6 +25,7 @@ mutations and the rest still reach the whole space.
 from __future__ import annotations
 
 import itertools
+import math
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -43,9 +45,15 @@ RESOLUTION_NAMES = ("/resolution", "/stem_strides", "/freq_strides", "/stem/stri
 # `keras_nas.strategies.proposals` size them for the limits.
 WIDTH_BANDS = 3
 SAMPLES_PER_SUBSPACE = 16
+# Each sample is a Keras model built (about 0.1 s on 2 cores). A space with many sub-spaces (an
+# audio front-end's hop x bands times the network's strides x width bands: 96) samples fewer in
+# each, at least `MIN_SAMPLES_PER_SUBSPACE`, so that the fit stays a small share of the search.
+MAX_SAMPLES = 384
+MIN_SAMPLES_PER_SUBSPACE = 4
 # Proposals measured on the real runtime to calibrate the predictor before the choice.
 CALIBRATION_SAMPLES = 4
-# A sub-space needs this many samples predicted to fit to be chosen.
+# A sub-space needs this many of `SAMPLES_PER_SUBSPACE` samples predicted to fit to be chosen (in
+# proportion when it has fewer, and two at least: one sample's MACs are no median).
 MIN_FEASIBLE = 3
 
 # `draw(rng, allowed)`: a random point of the space whose choices named in `allowed` take one
@@ -166,8 +174,13 @@ def subspaces(space) -> list[dict]:
     return result if len(result) > 1 else []
 
 
+def samples_per_subspace(count: int) -> int:
+    """How many points each of `count` sub-spaces is sampled with (see `MAX_SAMPLES`)."""
+    return int(np.clip(MAX_SAMPLES // max(count, 1), MIN_SAMPLES_PER_SUBSPACE, SAMPLES_PER_SUBSPACE))
+
+
 def fit_space(space, feasibility: FeasibilityFilter, draw: Draw, rng: np.random.Generator,
-              measure: Measure | None = None, samples: int = SAMPLES_PER_SUBSPACE) -> SpaceFit | None:
+              measure: Measure | None = None, samples: int | None = None) -> SpaceFit | None:
     """Samples each sub-space of `space` and chooses the one whose fitting models have the most MACs.
 
     Args:
@@ -177,7 +190,7 @@ def fit_space(space, feasibility: FeasibilityFilter, draw: Draw, rng: np.random.
         rng: Source of randomness (the search's seed).
         measure: Measures a point on the real runtime; `CALIBRATION_SAMPLES`
             points spread over the sub-spaces calibrate the predictor first.
-        samples: Points per sub-space.
+        samples: Points per sub-space (default: `samples_per_subspace`).
 
     Returns:
         The `SpaceFit`, or `None` when the space has no sub-spaces.
@@ -186,6 +199,7 @@ def fit_space(space, feasibility: FeasibilityFilter, draw: Draw, rng: np.random.
     options = subspaces(space)
     if not options:
         return None
+    samples = samples or samples_per_subspace(len(options))
     drawn = [[draw(rng, allowed) for _ in range(samples)] for allowed in options]
     features = [[feasibility.features(values) for values in points] for points in drawn]
     calibrated = 0
@@ -203,6 +217,7 @@ def fit_space(space, feasibility: FeasibilityFilter, draw: Draw, rng: np.random.
         fitting = [f["macs"] for f in points if feasibility.ratio(f) <= 1.0]
         found.append(SubSpace(allowed, len(points), len(fitting) / len(points),
                               float(np.median(fitting)) if fitting else None))
-    eligible = [i for i, s in enumerate(found) if s.feasible_share * s.samples >= MIN_FEASIBLE]
+    needed = max(2, math.ceil(MIN_FEASIBLE * samples / SAMPLES_PER_SUBSPACE))
+    eligible = [i for i, s in enumerate(found) if round(s.feasible_share * s.samples) >= needed]
     chosen = max(eligible, key=lambda i: found[i].median_macs) if eligible else None
     return SpaceFit(tuple(found), chosen, time.perf_counter() - start, calibrated)
