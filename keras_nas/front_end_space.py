@@ -1,4 +1,4 @@
-"""The audio front-end's choices, searched with the network: window, hop and mel bands.
+"""The audio front-end's choices, searched with the network: window, hop, mel bands, log-mel or MFCC.
 
 On a microcontroller the front-end that turns audio into features decides
 the accuracy, the arena and the time as much as the network does: a 10-ms hop
@@ -6,8 +6,10 @@ doubles every activation of a 20-ms one, 40 mel bands quadruple 10. A search
 on raw audio starts with `FrontEndSpace`, a `Block` whose `build` puts a
 `keras_nas.tflite.front_end_layer.FrontEndLayer` on the audio (TFLite Micro's
 signal ops, the board's own numbers) with the sampled window, hop and bands;
-the network space (`"kws"` by default) works on its features. The hop and the
-bands are resolution knobs of the space fit (`keras_nas.space_fit`), as an
+the network space (`"kws"` by default) works on its features, or on their
+first MFCCs: a fixed DCT-II of the bands (a convolution across them, not
+trained, the network's first int8 layer: the signal library has no DCT). The
+hop and the bands are resolution knobs of the space fit (`keras_nas.space_fit`), as an
 image's resolution is.
 
 Example:
@@ -24,7 +26,11 @@ nas.fit(audio_train, y_train, validation_data=(audio_val, y_val), epochs=30)   #
 from __future__ import annotations
 
 import itertools
+import math
 import numbers
+
+import keras
+import numpy as np
 
 from keras_nas.blocks.base import Block
 from keras_nas.tflite.front_end_layer import FrontEndLayer
@@ -34,8 +40,10 @@ from keras_nas.tflite.signal_front_end import FrontEnd
 WINDOWS_MS = (20, 30, 40)
 HOPS_MS = (10, 20)
 BANDS = (10, 20, 32, 40)
-# The values an expert starts from (the first candidates' front-end): 30-ms windows every 20 ms, 40 bands.
-DEFAULTS = {"window_ms": 30, "hop_ms": 20, "bands": 40}
+# MFCCs kept (0: the log-mel bands themselves; MLPerf Tiny's DS-CNN takes 10).
+MFCC = (0, 10)
+# The values an expert starts from (the first candidates' front-end): 30-ms windows every 20 ms, 40 log-mel bands.
+DEFAULTS = {"window_ms": 30, "hop_ms": 20, "bands": 40, "mfcc": 0}
 
 
 def _choices(name: str, values, integer: bool) -> tuple:
@@ -68,6 +76,9 @@ class FrontEndSpace(Block):
         window_ms: Window lengths, ms.
         hop_ms: Steps between windows, ms.
         bands: Mel bands.
+        mfcc: MFCCs kept: `0` gives the network the log-mel bands, `k` the
+            first `k` coefficients of their DCT-II (all of them when `k` is
+            not below the bands).
         sample_rate: The audio's samples per second.
         lower_hz, upper_hz: Edges of the mel filter bank.
         name: The hyperparameters' scope (`"front_end/hop_ms"`, ...).
@@ -77,12 +88,15 @@ class FrontEndSpace(Block):
             valid front-end (the message names it).
     """
 
-    def __init__(self, window_ms=WINDOWS_MS, hop_ms=HOPS_MS, bands=BANDS, sample_rate: int = 16000,
+    def __init__(self, window_ms=WINDOWS_MS, hop_ms=HOPS_MS, bands=BANDS, mfcc=MFCC, sample_rate: int = 16000,
                  lower_hz: float = 125.0, upper_hz: float = 7500.0, name: str = "front_end"):
         super().__init__(name)
         self.window_ms = _choices("window_ms", window_ms, integer=False)
         self.hop_ms = _choices("hop_ms", hop_ms, integer=False)
         self.bands = _choices("bands", bands, integer=True)
+        self.mfcc = _choices("mfcc", mfcc, integer=True)
+        if any(k < 0 for k in self.mfcc):
+            raise ValueError(f"FrontEndSpace mfcc counts the MFCCs kept (0: log-mel), e.g. (0, 10); got {self.mfcc!r}.")
         self.sample_rate, self.lower_hz, self.upper_hz = sample_rate, lower_hz, upper_hz
         for window, hop, count in itertools.product(self.window_ms, self.hop_ms, self.bands):
             try:
@@ -92,15 +106,15 @@ class FrontEndSpace(Block):
                                  f"front-end: {e} Narrow the choices so that every combination is.") from e
 
     @classmethod
-    def fixed(cls, front_end: FrontEnd, name: str = "front_end") -> "FrontEndSpace":
-        """A space of one front-end (nothing searched)."""
-        return cls(front_end.window_ms, front_end.hop_ms, front_end.bands, front_end.sample_rate,
+    def fixed(cls, front_end: FrontEnd, mfcc: int = 0, name: str = "front_end") -> "FrontEndSpace":
+        """A space of one front-end (nothing searched), log-mel or its first `mfcc` MFCCs."""
+        return cls(front_end.window_ms, front_end.hop_ms, front_end.bands, mfcc, front_end.sample_rate,
                    front_end.lower_hz, front_end.upper_hz, name=name)
 
     def to_dict(self) -> dict:
         """The choices as JSON-able values; `FrontEndSpace(**space.to_dict())` is the same space."""
         return {"window_ms": list(self.window_ms), "hop_ms": list(self.hop_ms), "bands": list(self.bands),
-                "sample_rate": self.sample_rate, "lower_hz": self.lower_hz, "upper_hz": self.upper_hz,
+                "mfcc": list(self.mfcc), "sample_rate": self.sample_rate, "lower_hz": self.lower_hz, "upper_hz": self.upper_hz,
                 "name": self.name}
 
     def front_end(self, window_ms, hop_ms, bands) -> FrontEnd:
@@ -128,4 +142,28 @@ class FrontEndSpace(Block):
 
         front_end = self.front_end(choice("window_ms", self.window_ms), choice("hop_ms", self.hop_ms),
                                    choice("bands", self.bands))
-        return FrontEndLayer(front_end, name=self.name)(inputs)
+        features = FrontEndLayer(front_end, name=self.name)(inputs)
+        mfcc = choice("mfcc", self.mfcc)
+        return cepstra(features, mfcc, name=f"{self.name}_mfcc") if mfcc else features
+
+
+def dct_matrix(bands: int, coefficients: int) -> np.ndarray:
+    """`(bands, coefficients)`: log-mel frames times it are their first MFCCs (DCT-II, orthonormal, as `scipy.fft.dct`)."""
+    n, k = np.arange(bands)[:, None], np.arange(min(coefficients, bands))[None, :]
+    matrix = np.sqrt(2.0 / bands) * np.cos(math.pi * (2 * n + 1) * k / (2 * bands))
+    matrix[:, 0] /= math.sqrt(2.0)
+    return matrix.astype("float32")
+
+
+def cepstra(features, coefficients: int, name: str):
+    """The first `coefficients` MFCCs of `(frames, bands, 1)` log-mel features, as plain Keras layers.
+
+    A convolution across all bands whose kernel is the DCT matrix and is not
+    trained (one int8 `CONV_2D`; saving, cloning and QAT keep it), then the
+    coefficients put back on the frequency axis (`TRANSPOSE`):
+    `(frames, bands, 1)` in, `(frames, k, 1)` out.
+    """
+    matrix = dct_matrix(features.shape[2], coefficients)
+    h = keras.layers.Conv2D(matrix.shape[1], (1, matrix.shape[0]), use_bias=False, trainable=False, name=name,
+                            kernel_initializer=keras.initializers.Constant(matrix[None, :, None].tolist()))(features)
+    return keras.layers.Permute((1, 3, 2), name=f"{name}_coefficients")(h)

@@ -325,7 +325,9 @@ class NASModel:
             objective=objective,
             target=settings.get("target") or "host",
             refit=opened.winner.get("trained_on") == "train+validation",
-            front_end=FrontEndSpace(**settings["front_end"]) if isinstance(settings.get("front_end"), dict) else None,
+            # A search saved before MFCCs were a choice had log-mel only.
+            front_end=FrontEndSpace(**{"mfcc": [0], **settings["front_end"]})
+            if isinstance(settings.get("front_end"), dict) else None,
         )
         nas._opened = opened
         nas.tuner = opened.tuner

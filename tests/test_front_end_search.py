@@ -14,27 +14,31 @@ from keras_nas import NASModel  # noqa: E402
 from keras_nas import spoken_words as sw  # noqa: E402
 from keras_nas.blocks import KWSSpace  # noqa: E402
 from keras_nas.cost_predictor import CostPredictor, graph_features  # noqa: E402
-from keras_nas.front_end_space import FrontEndSpace  # noqa: E402
+from keras_nas import tflite  # noqa: E402
+from keras_nas.front_end_space import FrontEndSpace, dct_matrix  # noqa: E402
 from keras_nas.hypermodel import NASHyperModel  # noqa: E402
-from keras_nas.tflite.front_end_layer import FrontEndLayer, network_inputs  # noqa: E402
+from keras_nas.tflite.front_end_layer import FrontEndLayer, network_inputs, split_front_end  # noqa: E402
 from keras_nas.tflite import pipeline as tflite_pipeline  # noqa: E402
+from keras_nas.tflite.ops import model_ops  # noqa: E402
 from keras_nas.tflite.signal_front_end import FrontEnd, front_end_cost, front_end_model  # noqa: E402
 
 
 def test_the_front_end_space_declares_its_choices_and_starts_where_an_expert_would():
     hp = keras_tuner.HyperParameters()
     features = FrontEndSpace().build(hp, keras.Input((16000, 1)))
-    assert hp.values == {"front_end/window_ms": 30, "front_end/hop_ms": 20, "front_end/bands": 40}
+    assert hp.values == {"front_end/window_ms": 30, "front_end/hop_ms": 20, "front_end/bands": 40,
+                         "front_end/mfcc": 0}
     assert tuple(features.shape) == (None, 49, 40, 1)
     choices = {p.name: list(p.values) for p in hp.space}
     assert choices == {"front_end/window_ms": [20, 30, 40], "front_end/hop_ms": [10, 20],
-                       "front_end/bands": [10, 20, 32, 40]}
+                       "front_end/bands": [10, 20, 32, 40], "front_end/mfcc": [0, 10]}
     hp.values["front_end/hop_ms"], hp.values["front_end/bands"] = 10, 20
     assert tuple(FrontEndSpace().build(hp, keras.Input((16000,))).shape) == (None, 98, 20, 1)  # 1 + (16000 - 480) // 160
     fixed = FrontEndSpace.fixed(FrontEnd(window_ms=40, hop_ms=20, bands=10))
     hp = keras_tuner.HyperParameters()
     fixed.build(hp, keras.Input((16000, 1)))
-    assert hp.values == {"front_end/window_ms": 40, "front_end/hop_ms": 20, "front_end/bands": 10}
+    assert hp.values == {"front_end/window_ms": 40, "front_end/hop_ms": 20, "front_end/bands": 10,
+                         "front_end/mfcc": 0}
 
 
 def test_bad_front_end_choices_and_inputs_say_what_is_wrong():
@@ -44,6 +48,8 @@ def test_bad_front_end_choices_and_inputs_say_what_is_wrong():
         FrontEndSpace(bands=(10, 20.5))
     with pytest.raises(ValueError, match="lists a value twice"):
         FrontEndSpace(hop_ms=(10, 10))
+    with pytest.raises(ValueError, match=r"mfcc counts the MFCCs kept \(0: log-mel\)"):
+        FrontEndSpace(mfcc=(-1, 10))
     with pytest.raises(ValueError, match=r"must be a keras_nas.front_end_space.FrontEndSpace .* got dict"):
         NASModel(front_end={"window_ms": 30})
     with pytest.raises(ValueError, match="an anomaly model reconstructs its input"):
@@ -53,6 +59,38 @@ def test_bad_front_end_choices_and_inputs_say_what_is_wrong():
     with pytest.raises(ValueError, match="shorter than the 40-ms window"):
         FrontEndSpace().check_audio((400,))
     FrontEndSpace().check_audio((16000, 1))
+
+
+def test_an_mfcc_candidate_is_the_dct_of_the_board_features_as_its_first_int8_layer():
+    from scipy.fft import dct
+
+    hp = keras_tuner.HyperParameters()
+    hp.values.update({"front_end/bands": 40, "front_end/mfcc": 10})
+    inputs = keras.Input((16000, 1))
+    features = FrontEndSpace().build(hp, inputs)
+    assert tuple(features.shape) == (None, 49, 10, 1)
+    keras.utils.set_random_seed(0)
+    outputs = keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(features)))
+    model = keras.Model(inputs, outputs)
+    # The network takes the board's log-mel bands; its first layers are their DCT-II, not trained.
+    clips = 0.3 * np.sin(np.linspace(0, 4000, 16000))[None, :, None] * np.random.default_rng(0).uniform(
+        0.2, 1.0, (12, 1, 1))
+    log_mel = network_inputs(model, clips.astype(np.float32))
+    assert log_mel.shape == (12, 49, 40, 1)
+    _, network = split_front_end(model)
+    coefficients = keras.Model(model.get_layer("front_end").output,
+                               model.get_layer("front_end_mfcc_coefficients").output)
+    np.testing.assert_allclose(coefficients.predict(log_mel, verbose=0)[..., 0],
+                               dct(log_mel[..., 0], type=2, norm="ortho", axis=-1)[..., :10], rtol=1e-4, atol=1e-3)
+    assert not model.get_layer("front_end_mfcc").trainable_weights
+    clone = keras.models.clone_model(model)  # re-initialized: the kernel is the DCT again
+    np.testing.assert_allclose(clone.get_layer("front_end_mfcc").get_weights()[0][0, :, 0], dct_matrix(40, 10))
+    # As int8 the DCT is a CONV_2D and a TRANSPOSE on TFLite Micro, which agrees with Keras.
+    network_file = tflite.convert(network, "int8", representative_data=log_mel)
+    assert set(model_ops(network_file)) == {"CONV_2D", "TRANSPOSE", "MEAN", "FULLY_CONNECTED"}
+    expected = network.predict(log_mel, verbose=0)
+    on_board = tflite.run_micro(network_file, log_mel)
+    assert np.abs(on_board - expected).max() <= 0.05 * np.abs(expected).max()
 
 
 def test_the_predicted_cost_of_a_pipeline_is_its_network_plus_the_measured_front_end():
