@@ -168,8 +168,9 @@ class NASModel:
             trains) once one more, the finalists and the
             final training would not fit in what is left (one more priced at
             the median time of the candidates trained so far, the finalists
-            and the winner at the present best candidates' own times; at
-            least 30 % of the budget is kept for them; a finalists' round
+            and the winner at the present best candidates' own times and a
+            quarter more, as they took measured; at least 30 % of the budget
+            is kept for them; a finalists' round
             over a quarter of the budget gives way to a second training
             of each, or to none), and unless `search_epochs` is given
             each candidate trains for at most 20 epochs, whatever `epochs` the

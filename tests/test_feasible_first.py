@@ -202,20 +202,21 @@ def test_time_budget_keeps_time_for_the_finalists_and_the_winner(monkeypatch):
         oracle.trials[trial_id].score = score
         oracle._trained_seconds[trial_id] = seconds
     # One more at the median (6 s), the two best (8 s and 6 s) on 2 trainings each, the winner at the
-    # longest of them (8 s): 42 s.
-    assert oracle.seconds_after_this_candidate() == pytest.approx(6 + 2 * (8 + 6) + 8)
+    # longest of them (8 s), these two with the margin: 6 + 1.25 x 36 = 51 s.
+    margin = control.AFTER_SEARCH_MARGIN
+    assert margin > 1 and oracle.seconds_after_this_candidate() == pytest.approx(6 + margin * (2 * (8 + 6) + 8))
     # The progress line's "min of search left": until the last candidate may start, plus its training.
-    assert oracle.search_seconds_left() == pytest.approx(100 - 42 + 6)
-    now[0] = 1057.0
+    assert oracle.search_seconds_left() == pytest.approx(100 - 51 + 6)
+    now[0] = 1048.0
     assert oracle.stop_status() is None
     assert oracle.search_seconds_left() == pytest.approx(1 + 6)
-    now[0] = 1059.0
+    now[0] = 1050.0
     assert oracle.search_seconds_left() == 0.0  # no candidate starts any more
     assert oracle.stop_status() == "STOPPED"
     # A longer candidate becomes the best: what follows is priced at its time, not the median's.
     oracle.trials["d"] = trial_module.Trial(oracle.get_space(), trial_id="d", status="COMPLETED")
     oracle.trials["d"].score, oracle._trained_seconds["d"] = 0.95, 20.0
-    assert oracle.seconds_after_this_candidate() == pytest.approx(7 + 2 * (20 + 8) + 20)
+    assert oracle.seconds_after_this_candidate() == pytest.approx(7 + margin * (2 * (20 + 8) + 20))
     # A round over a quarter of the budget gives way to a cheaper plan: k folds (2 x (20 + 8) = 56 s)
     # to a second training (28 s), to none when even that is too long.
     second = control.WorkAfterSearch(2, 1.0, 1.0, "second training", cheaper=control.WorkAfterSearch(winner=1.0))
@@ -223,7 +224,7 @@ def test_time_budget_keeps_time_for_the_finalists_and_the_winner(monkeypatch):
     assert oracle.planned_work() == second.cheaper
     oracle.max_search_seconds = 200.0
     assert oracle.planned_work() == second
-    assert oracle.seconds_after_this_candidate() == pytest.approx(max(7 + 1 * (20 + 8) + 20, 60.0))
+    assert oracle.seconds_after_this_candidate() == pytest.approx(max(7 + margin * (1 * (20 + 8) + 20), 60.0))
     oracle.max_search_seconds = 240.0
     assert oracle.planned_work() == oracle.work_after_search
     oracle.max_search_seconds, oracle.work_after_search = 100.0, control.WorkAfterSearch(2, 2.0, 1.0)
