@@ -328,7 +328,11 @@ def _front_end_header_lines(front_end, frames: int) -> list[str]:
         "// The audio front-end (TFLite Micro signal ops): run it once per hop on the newest window.",
         f"//   input:  int16[{front_end.window_samples}] audio samples ({front_end.window_ms:g} ms at "
         f"{front_end.sample_rate} Hz), every {front_end.hop_samples} samples ({front_end.hop_ms:g} ms)",
-        f"//   output: int16[{front_end.bands}] log-mel features, 2^{LOG_BITS} x ln(mel amplitude)",
+        f"//   output: int16[{front_end.bands}] log-mel features, 2^{LOG_BITS} x ln(mel amplitude)"
+        + (" after noise reduction and PCAN gain control" if front_end.pcan else ""),
+        *(["// Noise reduction and PCAN keep a noise estimate per band from frame to frame: for clips one by",
+           "// one, Reset() the front-end's interpreter before each clip's first frame (as training did); on",
+           "// a stream, keep it running."] if front_end.pcan else []),
         f"// Stack the newest {frames} frames, oldest first, into the network's input (model_data.h), each",
         f"// feature quantized as q = round(feature / {2**LOG_BITS} / kModelDataInputScale) + kModelDataInputZeroPoint,",
         "// clamped to [-128, 127]; then run the network.",
@@ -337,6 +341,7 @@ def _front_end_header_lines(front_end, frames: int) -> list[str]:
         f"constexpr int kFrontEndHopSamples = {front_end.hop_samples};",
         f"constexpr int kFrontEndBands = {front_end.bands};",
         f"constexpr int kFrontEndLogBits = {LOG_BITS};",
+        f"constexpr bool kFrontEndPcan = {'true' if front_end.pcan else 'false'};",
         f"constexpr int kFrontEndFramesPerInference = {frames};",
     ]
 
@@ -473,7 +478,7 @@ def _front_end_line(report: dict) -> str:
     """The audio front-end's parameters and cost, and its share of the pipeline's."""
     fe = report["front_end"]
     text = (f"Front-end (runs before the network, TFLite Micro): {fe['window_ms']:g}-ms windows every "
-            f"{fe['hop_ms']:g} ms, {fe['bands']} mel bands; file {fe['size_bytes'] / 1024:.1f} KB, "
+            f"{fe['hop_ms']:g} ms, {fe['bands']} mel bands{', noise reduction and PCAN' if fe.get('pcan') else ''}; file {fe['size_bytes'] / 1024:.1f} KB, "
             f"arena {fe['arena_bytes'] / 1024:.1f} KB")
     pipeline = report.get("pipeline")
     if pipeline:

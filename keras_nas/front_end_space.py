@@ -1,11 +1,12 @@
-"""The audio front-end's choices, searched with the network: window, hop, mel bands, log-mel or MFCC.
+"""The audio front-end's choices, searched with the network: window, hop, mel bands, PCAN, log-mel or MFCC.
 
 On a microcontroller the front-end that turns audio into features decides
 the accuracy, the arena and the time as much as the network does: a 10-ms hop
 doubles every activation of a 20-ms one, 40 mel bands quadruple 10. A search
 on raw audio starts with `FrontEndSpace`, a `Block` whose `build` puts a
 `keras_nas.tflite.front_end_layer.FrontEndLayer` on the audio (TFLite Micro's
-signal ops, the board's own numbers) with the sampled window, hop and bands;
+signal ops, the board's own numbers) with the sampled window, hop and bands,
+with or without noise reduction and PCAN gain control before the log;
 the network space (`"kws"` by default) works on its features, or on their
 first MFCCs: a fixed DCT-II of the bands (a convolution across them, not
 trained, the network's first int8 layer: the signal library has no DCT). The
@@ -40,10 +41,12 @@ from keras_nas.tflite.signal_front_end import FrontEnd
 WINDOWS_MS = (20, 30, 40)
 HOPS_MS = (10, 20)
 BANDS = (10, 20, 32, 40)
+# Noise reduction and PCAN gain control before the log (micro_speech's front-end has them).
+PCAN = (False, True)
 # MFCCs kept (0: the log-mel bands themselves; MLPerf Tiny's DS-CNN takes 10).
 MFCC = (0, 10)
 # The values an expert starts from (the first candidates' front-end): 30-ms windows every 20 ms, 40 log-mel bands.
-DEFAULTS = {"window_ms": 30, "hop_ms": 20, "bands": 40, "mfcc": 0}
+DEFAULTS = {"window_ms": 30, "hop_ms": 20, "bands": 40, "pcan": False, "mfcc": 0}
 
 
 def _choices(name: str, values, integer: bool) -> tuple:
@@ -76,6 +79,8 @@ class FrontEndSpace(Block):
         window_ms: Window lengths, ms.
         hop_ms: Steps between windows, ms.
         bands: Mel bands.
+        pcan: Noise reduction and PCAN gain control before the log (`True`),
+            or not (`False`); both searched by default.
         mfcc: MFCCs kept: `0` gives the network the log-mel bands, `k` the
             first `k` coefficients of their DCT-II (all of them when `k` is
             not below the bands).
@@ -88,12 +93,16 @@ class FrontEndSpace(Block):
             valid front-end (the message names it).
     """
 
-    def __init__(self, window_ms=WINDOWS_MS, hop_ms=HOPS_MS, bands=BANDS, mfcc=MFCC, sample_rate: int = 16000,
+    def __init__(self, window_ms=WINDOWS_MS, hop_ms=HOPS_MS, bands=BANDS, pcan=PCAN, mfcc=MFCC,
+                 sample_rate: int = 16000,
                  lower_hz: float = 125.0, upper_hz: float = 7500.0, name: str = "front_end"):
         super().__init__(name)
         self.window_ms = _choices("window_ms", window_ms, integer=False)
         self.hop_ms = _choices("hop_ms", hop_ms, integer=False)
         self.bands = _choices("bands", bands, integer=True)
+        self.pcan = tuple(pcan) if isinstance(pcan, (tuple, list)) else (pcan,)
+        if not self.pcan or any(not isinstance(v, bool) for v in self.pcan) or len(set(self.pcan)) != len(self.pcan):
+            raise ValueError(f"FrontEndSpace pcan must be True, False or (False, True); got {pcan!r}.")
         self.mfcc = _choices("mfcc", mfcc, integer=True)
         if any(k < 0 for k in self.mfcc):
             raise ValueError(f"FrontEndSpace mfcc counts the MFCCs kept (0: log-mel), e.g. (0, 10); got {self.mfcc!r}.")
@@ -108,19 +117,19 @@ class FrontEndSpace(Block):
     @classmethod
     def fixed(cls, front_end: FrontEnd, mfcc: int = 0, name: str = "front_end") -> "FrontEndSpace":
         """A space of one front-end (nothing searched), log-mel or its first `mfcc` MFCCs."""
-        return cls(front_end.window_ms, front_end.hop_ms, front_end.bands, mfcc, front_end.sample_rate,
-                   front_end.lower_hz, front_end.upper_hz, name=name)
+        return cls(front_end.window_ms, front_end.hop_ms, front_end.bands, front_end.pcan, mfcc,
+                   front_end.sample_rate, front_end.lower_hz, front_end.upper_hz, name=name)
 
     def to_dict(self) -> dict:
         """The choices as JSON-able values; `FrontEndSpace(**space.to_dict())` is the same space."""
         return {"window_ms": list(self.window_ms), "hop_ms": list(self.hop_ms), "bands": list(self.bands),
-                "mfcc": list(self.mfcc), "sample_rate": self.sample_rate, "lower_hz": self.lower_hz, "upper_hz": self.upper_hz,
+                "pcan": list(self.pcan), "mfcc": list(self.mfcc), "sample_rate": self.sample_rate, "lower_hz": self.lower_hz, "upper_hz": self.upper_hz,
                 "name": self.name}
 
-    def front_end(self, window_ms, hop_ms, bands) -> FrontEnd:
-        """The `FrontEnd` of one choice of window, hop and bands."""
+    def front_end(self, window_ms, hop_ms, bands, pcan: bool = False) -> FrontEnd:
+        """The `FrontEnd` of one choice of window, hop, bands and PCAN."""
         return FrontEnd(sample_rate=self.sample_rate, window_ms=window_ms, hop_ms=hop_ms, bands=bands,
-                        lower_hz=self.lower_hz, upper_hz=self.upper_hz)
+                        lower_hz=self.lower_hz, upper_hz=self.upper_hz, pcan=pcan)
 
     def check_audio(self, input_shape: tuple) -> None:
         """Raises a `ValueError` unless one sample of `input_shape` is a clip longer than every window."""
@@ -141,7 +150,7 @@ class FrontEndSpace(Block):
             return hp.Choice(name, list(values), default=default)
 
         front_end = self.front_end(choice("window_ms", self.window_ms), choice("hop_ms", self.hop_ms),
-                                   choice("bands", self.bands))
+                                   choice("bands", self.bands), bool(choice("pcan", self.pcan)))  # KT keeps 0 / 1
         features = FrontEndLayer(front_end, name=self.name)(inputs)
         mfcc = choice("mfcc", self.mfcc)
         return cepstra(features, mfcc, name=f"{self.name}_mfcc") if mfcc else features

@@ -326,8 +326,8 @@ class NASModel:
             objective=objective,
             target=settings.get("target") or "host",
             refit=opened.winner.get("trained_on") == "train+validation",
-            # A search saved before MFCCs were a choice had log-mel only.
-            front_end=FrontEndSpace(**{"mfcc": [0], **settings["front_end"]})
+            # A search saved before PCAN and MFCCs were choices had neither.
+            front_end=FrontEndSpace(**{"pcan": [False], "mfcc": [0], **settings["front_end"]})
             if isinstance(settings.get("front_end"), dict) else None,
         )
         nas._opened = opened

@@ -27,18 +27,23 @@ def test_the_front_end_space_declares_its_choices_and_starts_where_an_expert_wou
     hp = keras_tuner.HyperParameters()
     features = FrontEndSpace().build(hp, keras.Input((16000, 1)))
     assert hp.values == {"front_end/window_ms": 30, "front_end/hop_ms": 20, "front_end/bands": 40,
-                         "front_end/mfcc": 0}
+                         "front_end/pcan": 0, "front_end/mfcc": 0}
     assert tuple(features.shape) == (None, 49, 40, 1)
     choices = {p.name: list(p.values) for p in hp.space}
     assert choices == {"front_end/window_ms": [20, 30, 40], "front_end/hop_ms": [10, 20],
-                       "front_end/bands": [10, 20, 32, 40], "front_end/mfcc": [0, 10]}
+                       "front_end/bands": [10, 20, 32, 40], "front_end/pcan": [0, 1],
+                       "front_end/mfcc": [0, 10]}
     hp.values["front_end/hop_ms"], hp.values["front_end/bands"] = 10, 20
     assert tuple(FrontEndSpace().build(hp, keras.Input((16000,))).shape) == (None, 98, 20, 1)  # 1 + (16000 - 480) // 160
     fixed = FrontEndSpace.fixed(FrontEnd(window_ms=40, hop_ms=20, bands=10))
     hp = keras_tuner.HyperParameters()
     fixed.build(hp, keras.Input((16000, 1)))
     assert hp.values == {"front_end/window_ms": 40, "front_end/hop_ms": 20, "front_end/bands": 10,
-                         "front_end/mfcc": 0}
+                         "front_end/pcan": 0, "front_end/mfcc": 0}
+    hp = keras_tuner.HyperParameters()
+    inputs = keras.Input((16000, 1))
+    with_pcan = keras.Model(inputs, FrontEndSpace.fixed(FrontEnd(pcan=True)).build(hp, inputs))
+    assert hp.values["front_end/pcan"] == 1 and with_pcan.layers[1].front_end.pcan is True
 
 
 def test_bad_front_end_choices_and_inputs_say_what_is_wrong():
@@ -48,6 +53,8 @@ def test_bad_front_end_choices_and_inputs_say_what_is_wrong():
         FrontEndSpace(bands=(10, 20.5))
     with pytest.raises(ValueError, match="lists a value twice"):
         FrontEndSpace(hop_ms=(10, 10))
+    with pytest.raises(ValueError, match=r"pcan must be True, False or \(False, True\)"):
+        FrontEndSpace(pcan=(0, 1))
     with pytest.raises(ValueError, match=r"mfcc counts the MFCCs kept \(0: log-mel\)"):
         FrontEndSpace(mfcc=(-1, 10))
     with pytest.raises(ValueError, match=r"must be a keras_nas.front_end_space.FrontEndSpace .* got dict"):
@@ -162,7 +169,7 @@ def test_a_search_on_raw_speech_measures_and_scores_the_whole_pipeline(tmp_path,
     assert {p.name for p in out.iterdir()} >= {"front_end.tflite", "front_end_data.cc", "front_end_data.h",
                                                 "model_int8.tflite", "model_data.cc", "model_data.h"}
     front_end = FrontEnd(**{k: exported["front_end"][k] for k in ("sample_rate", "window_ms", "hop_ms", "bands",
-                                                                  "lower_hz", "upper_hz")})
+                                                                  "lower_hz", "upper_hz", "pcan")})
     assert (out / "front_end.tflite").read_bytes() == front_end_model(front_end)
     pipeline = exported["pipeline"]
     assert pipeline["flash_bytes"] == exported["formats"]["tflite-int8"]["size_bytes"] + exported["front_end"]["size_bytes"]
@@ -172,6 +179,9 @@ def test_a_search_on_raw_speech_measures_and_scores_the_whole_pipeline(tmp_path,
     assert exported["scores"]["tflite-int8"] == pytest.approx(np.mean(scores.argmax(-1) == y_val))
     header = (out / "front_end_data.h").read_text()
     assert f"constexpr int kFrontEndHopSamples = {front_end.hop_samples};" in header and "AddFilterBankLog" in header
+    # With PCAN (sampled or not), the header says so and how to reset its state between clips.
+    assert (f"kFrontEndPcan = {str(front_end.pcan).lower()};" in header
+            and ("AddPCAN" in header) == ("Reset() the front-end's interpreter" in header) == front_end.pcan)
     # Reopened from the folder alone, it is the same pipeline.
     again = NASModel.load(str(tmp_path), "raw")
     assert again.search_settings()["front_end"] == nas.search_settings()["front_end"]

@@ -6,6 +6,7 @@ import pytest
 
 from keras_nas import spoken_words as sw
 from keras_nas.tflite import signal_front_end as sfe
+from keras_nas.tflite.ops import model_ops
 
 
 def mel(hz):
@@ -54,6 +55,31 @@ def test_the_front_end_file_and_its_cost_on_tflite_micro():
     outputs, arena = sfe.run_raw(model, windows[0, :3])
     assert outputs.shape == (3, 10) and (outputs == 0).all()  # silence: the log's floor
     assert 1000 < arena < 16 * 1024 and len(model) < 8 * 1024
+
+
+def test_pcan_evens_out_loudness_and_each_clip_starts_its_noise_estimate_afresh():
+    # A 1-kHz tone from half a second on, over faint noise; the same clip ten times quieter.
+    t = np.arange(16000) / 16000
+    clip = 0.3 * np.sin(2 * np.pi * 1000 * t) * (t > 0.5) + 0.01 * np.random.default_rng(0).standard_normal(16000)
+    clips = np.stack([clip, clip / 10]).astype(np.float32)
+    log_only = sfe.features(clips, sfe.FrontEnd(window_ms=30, hop_ms=20, bands=40)).astype(int)
+    front_end = sfe.FrontEnd(window_ms=30, hop_ms=20, bands=40, pcan=True)
+    pcan = sfe.features(clips, front_end).astype(int)
+    band = log_only[0, 40].argmax()
+    # The log alone: a tenth of the amplitude is 64 x ln 10 = 147 lower; with PCAN's gain control
+    # (and noise reduction) the tone's band barely moves.
+    assert log_only[0, 40, band] - log_only[1, 40, band] == pytest.approx(147, abs=6)
+    assert abs(pcan[0, 40, band] - pcan[1, 40, band]) < 147 / 4
+    # The noise estimate is the kernels' state: reset at each clip's first frame, so a clip's
+    # features do not depend on the clips before it.
+    np.testing.assert_array_equal(pcan[1], sfe.features(clips[1:], front_end)[0])
+    assert {"SignalFilterBankSpectralSubtraction", "SignalPCAN"} <= set(model_ops(sfe.front_end_model(front_end)))
+    # Its state and tables cost arena and flash beside the log-only front-end's.
+    with_pcan, without = sfe.front_end_cost(front_end), sfe.front_end_cost(sfe.FrontEnd(window_ms=30, bands=40))
+    assert with_pcan["front_end_arena_bytes"] > without["front_end_arena_bytes"]
+    assert with_pcan["front_end_flash_bytes"] > without["front_end_flash_bytes"]
+    with pytest.raises(ValueError, match="pcan must be True or False"):
+        sfe.FrontEnd(pcan="yes")
 
 
 def test_bad_parameters_and_audio_say_what_is_wrong():

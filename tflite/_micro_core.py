@@ -30,7 +30,7 @@ def default_arena_size(model_size: int) -> int:
     return max(1 << 20, 20 * model_size)
 
 
-def run_tflm(model_content: bytes, raw_inputs: np.ndarray, arena_size: int) -> np.ndarray:
+def run_tflm(model_content: bytes, raw_inputs: np.ndarray, arena_size: int, reset_every: int = 0) -> np.ndarray:
     """Invoke TFLM once per sample, then print the arena report to fd 2.
 
     Args:
@@ -39,6 +39,10 @@ def run_tflm(model_content: bytes, raw_inputs: np.ndarray, arena_size: int) -> n
             `(1, *sample_shape)`, or `sample_shape` for a model without a batch dimension
             (TFLite Micro's signal ops, which work on one frame).
         arena_size: Tensor arena handed to TFLM, in bytes.
+        reset_every: Reset the kernels' state (`Interpreter.reset`) before every
+            `reset_every`-th sample, e.g. at each clip's first frame for a
+            front-end whose noise estimate carries from frame to frame
+            (0: never; the interpreter starts reset).
 
     Returns:
         Raw outputs, the per-sample outputs concatenated on axis 0.
@@ -55,6 +59,8 @@ def run_tflm(model_content: bytes, raw_inputs: np.ndarray, arena_size: int) -> n
     batchless = len(input_shape) == raw_inputs.ndim - 1
     outputs = []
     for i in range(raw_inputs.shape[0]):
+        if reset_every and i and i % reset_every == 0:
+            interpreter.reset()
         interpreter.set_input(raw_inputs[i] if batchless else raw_inputs[i : i + 1], 0)
         interpreter.invoke()
         output = np.array(interpreter.get_output(0), copy=True)
@@ -94,7 +100,8 @@ def _handle(payload: bytes, capture_stderr) -> bytes:
     with capture_stderr() as captured:
         try:
             reply["outputs"] = run_tflm(
-                request["model"].tobytes(), request["inputs"], int(request["arena_size"])
+                request["model"].tobytes(), request["inputs"], int(request["arena_size"]),
+                int(request["reset_every"]) if "reset_every" in request else 0,
             )
         except Exception as e:  # reported to the parent, which raises
             reply["error"] = np.array(f"{type(e).__name__}: {e}")

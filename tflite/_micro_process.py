@@ -124,9 +124,9 @@ class MicroWorker:
         return f"TFLite Micro {what} (in its worker process)" + (f": {tail}" if tail else "")
 
     def run(
-        self, model_content: bytes, raw_inputs: np.ndarray, arena_size: int
+        self, model_content: bytes, raw_inputs: np.ndarray, arena_size: int, reset_every: int = 0
     ) -> tuple[np.ndarray | None, str | None, str]:
-        """Run `_micro_core.run_tflm` in the worker.
+        """Run `_micro_core.run_tflm` in the worker (`reset_every` as there).
 
         Returns:
             `(outputs, error, log)`: raw outputs (or `None`), the error text
@@ -141,6 +141,7 @@ class MicroWorker:
                 "model": np.frombuffer(model_content, dtype=np.uint8),
                 "inputs": raw_inputs,
                 "arena_size": np.int64(arena_size),
+                "reset_every": np.int64(reset_every),
             }
         )
         with self._lock:

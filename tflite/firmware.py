@@ -172,6 +172,9 @@ SIGNAL_OPS: dict[str, tuple[str, ...]] = {
                                    "src/square_root_64.cc", "src/msb_64.cc"),
     "SignalFilterBankLog": ("micro/kernels/filter_bank_log.cc", "src/filter_bank_log.cc", "src/log.cc",
                             "src/msb_32.cc"),
+    "SignalFilterBankSpectralSubtraction": ("micro/kernels/filter_bank_spectral_subtraction.cc",
+                                            "src/filter_bank_spectral_subtraction.cc"),
+    "SignalPCAN": ("micro/kernels/pcan.cc", "src/pcan_argc_fixed.cc", "src/msb_32.cc"),
 }  # fmt: skip
 """TFLite Micro's signal ops (an audio front-end's, `keras_nas.tflite.signal_front_end`) -> their sources
 under the tree's `signal/` folder; registered when the tree has that folder (TFLite Micro since 2023)."""

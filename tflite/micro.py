@@ -85,29 +85,29 @@ def _tflm_failure(data: bytes, error: str, log: str) -> InvalidModelError:
     )
 
 
-def _run_in_process(data: bytes, raw_inputs: np.ndarray, arena_size: int):
+def _run_in_process(data: bytes, raw_inputs: np.ndarray, arena_size: int, reset_every: int = 0):
     with capture_stderr() as captured:
         try:
-            outputs = _micro_core.run_tflm(data, raw_inputs, arena_size)
+            outputs = _micro_core.run_tflm(data, raw_inputs, arena_size, reset_every)
             error = None
         except Exception as e:  # TFLM raises RuntimeError/ValueError/struct.error
             outputs, error = None, f"{type(e).__name__}: {e}"
     return outputs, error, captured.text
 
 
-def _run_in_worker(data: bytes, raw_inputs: np.ndarray, arena_size: int):
+def _run_in_worker(data: bytes, raw_inputs: np.ndarray, arena_size: int, reset_every: int = 0):
     try:
-        return shared_worker().run(data, raw_inputs, arena_size)
+        return shared_worker().run(data, raw_inputs, arena_size, reset_every)
     except (WorkerCrashed, TimeoutError) as e:
         return None, str(e), ""
 
 
-def _run(data: bytes, raw_inputs: np.ndarray, isolated: bool):
+def _run(data: bytes, raw_inputs: np.ndarray, isolated: bool, reset_every: int = 0):
     """Run TFLM, growing the arena when it is too small; returns (outputs, log)."""
     runner = _run_in_worker if isolated else _run_in_process
     arena_size = _micro_core.default_arena_size(len(data))
     while True:
-        outputs, error, log = runner(data, raw_inputs, arena_size)
+        outputs, error, log = runner(data, raw_inputs, arena_size, reset_every)
         if error is None:
             return outputs, log
         too_small = any(p in log for p in _micro_core.ARENA_TOO_SMALL)
@@ -161,7 +161,8 @@ def arena_bytes(model_content: ModelSource, *, isolated: bool = True) -> int:
     return int(totals[-1])
 
 
-def run_raw(model_content: bytes, raw_inputs: np.ndarray, *, isolated: bool = True) -> tuple[np.ndarray, int]:
+def run_raw(model_content: bytes, raw_inputs: np.ndarray, *, isolated: bool = True,
+            reset_every: int = 0) -> tuple[np.ndarray, int]:
     """Run raw inputs through a model only TFLite Micro runs; its raw outputs and arena.
 
     For files with TFLite Micro's own custom ops (its signal library:
@@ -173,6 +174,8 @@ def run_raw(model_content: bytes, raw_inputs: np.ndarray, *, isolated: bool = Tr
         raw_inputs: Batch `(n, *sample_shape)` in the input's dtype (see
             `_micro_core.run_tflm`).
         isolated: Run TFLite Micro in the worker process (see `arena_bytes`).
+        reset_every: Reset the kernels' state before every `reset_every`-th
+            sample (a stateful front-end's clips, one frame a sample; 0: never).
 
     Returns:
         `(outputs, arena)`: the per-sample outputs stacked on axis 0, and
@@ -182,7 +185,7 @@ def run_raw(model_content: bytes, raw_inputs: np.ndarray, *, isolated: bool = Tr
         InvalidModelError: TFLite Micro cannot run the model.
     """
     data = as_model_bytes(model_content)
-    outputs, log = _run(data, np.ascontiguousarray(raw_inputs), isolated)
+    outputs, log = _run(data, np.ascontiguousarray(raw_inputs), isolated, reset_every)
     totals = _ARENA_TOTAL.findall(log)
     return outputs, int(totals[-1]) if totals else 0
 

@@ -4,20 +4,28 @@ A keyword spotter on a microcontroller turns each window of audio into
 features before its network runs. TFLite Micro carries a signal library
 (`signal/` in its tree) whose ops do this in integers on the board: window,
 FFT, energy, mel filter bank, square root and log, as the `micro_speech`
-example's audio preprocessor chains them. `front_end_model` writes that chain
+example's audio preprocessor chains them (with `pcan=True`, its noise
+reduction and per-channel gain control before the log too). `front_end_model` writes that chain
 as a `.tflite` file for one frame (its custom ops named as TFLite Micro's
 `MicroMutableOpResolver` registers them: `SignalWindow`, `SignalFftAutoScale`,
 `SignalRfft`, `SignalEnergy`, `SignalFilterBank`, `SignalFilterBankSquareRoot`,
-`SignalFilterBankLog`), and `features` runs it on this host in the real
+`SignalFilterBankSpectralSubtraction`, `SignalPCAN`, `SignalFilterBankLog`), and `features` runs it on this host in the real
 TFLite Micro interpreter, so a network trains on exactly the numbers the board
 will compute. On the board, the file runs once per hop of audio (the network
 once per clip, on the stacked frames), beside the network's own file.
+
+Noise reduction and PCAN keep a noise estimate per band from frame to frame
+in their kernels' state: `features` resets it at each clip's first frame (a
+board that runs clips one by one calls its interpreter's `Reset()` likewise;
+one that streams keeps it warm).
 
 LiteRT does not know these ops: the file is for TFLite Micro only.
 
 The mel filter bank tables follow the TFLite Micro signal library's Python
 helper (`python/tflite_micro/signal/ops/filter_bank_ops.py`, Apache-2.0),
-with alignment and channel block size 1.
+with alignment and channel block size 1; PCAN's gain table its
+`wide_dynamic_func_lut_wrapper.cc`, and both stages' settings the
+`micro_speech` example's (`audio_preprocessor.py`).
 
 Example:
 
@@ -45,6 +53,12 @@ from .micro import run_raw
 WINDOW_BITS = 12
 FILTER_BANK_BITS = 12
 LOG_BITS = 6
+# Noise reduction (`SignalFilterBankSpectralSubtraction`) and PCAN: the micro_speech example's settings.
+SPECTRAL_SUBTRACTION_BITS = 14
+NOISE_SMOOTHING_BITS = 10
+EVEN_SMOOTHING, ODD_SMOOTHING, MIN_SIGNAL_REMAINING = 0.025, 0.06, 0.05
+PCAN_STRENGTH, PCAN_OFFSET, PCAN_GAIN_BITS, PCAN_SMOOTHING_BITS = 0.95, 80.0, 21, 10
+PCAN_SNR_SHIFT = 6  # what the signal library's `pcan` op passes its kernel
 # TFLite's TensorType and BuiltinOperator codes used here (tensorflow/lite/schema/schema.fbs).
 _INT16, _INT32, _UINT32, _UINT64 = 7, 2, 15, 12
 _CUSTOM = 32
@@ -60,6 +74,9 @@ class FrontEnd:
         hop_ms: Step between windows.
         bands: Mel bands (the features per frame).
         lower_hz, upper_hz: Edges of the mel filter bank (below half the sample rate).
+        pcan: Reduce each band's noise and normalize its gain (per-channel
+            energy normalization) before the log, as `micro_speech` does:
+            steadier features under changing loudness and background noise.
 
     Raises:
         ValueError: a value out of range, with the range.
@@ -71,6 +88,7 @@ class FrontEnd:
     bands: int = 40
     lower_hz: float = 125.0
     upper_hz: float = 7500.0
+    pcan: bool = False
 
     def __post_init__(self):
         if not isinstance(self.sample_rate, int) or self.sample_rate < 4000:
@@ -85,6 +103,8 @@ class FrontEnd:
             raise ValueError(
                 f"FrontEnd needs 0 <= lower_hz < upper_hz < sample_rate / 2 ({self.sample_rate / 2:g} Hz), "
                 f"got lower_hz={self.lower_hz!r}, upper_hz={self.upper_hz!r}.")
+        if not isinstance(self.pcan, bool):
+            raise ValueError(f"FrontEnd pcan must be True or False, got {self.pcan!r}.")
 
     @property
     def window_samples(self) -> int:
@@ -162,6 +182,33 @@ def hann_window(front_end: FrontEnd) -> np.ndarray:
     n = front_end.window_samples
     weights = 0.5 - 0.5 * np.cos(2 * np.pi / n * (np.arange(n) + 0.5))
     return np.round(weights * 2**WINDOW_BITS).astype(np.int16)
+
+
+def pcan_gain_table(front_end: FrontEnd) -> np.ndarray:
+    """The int16 gain table `SignalPCAN` interpolates (125 entries), as the signal library computes it."""
+    input_bits = PCAN_SMOOTHING_BITS - _correction_bits(front_end)
+
+    def gain(x: int) -> int:
+        value = np.float32(1 << PCAN_GAIN_BITS) * np.power(
+            np.float32(np.float32(x) / np.float32(1 << input_bits)) + np.float32(PCAN_OFFSET),
+            np.float32(-PCAN_STRENGTH), dtype=np.float32)
+        return 32767 if value > 32767 else int(np.float32(value + np.float32(0.5)))
+
+    bits = 32
+    table = np.zeros(4 * bits - 2, np.int64)  # the C helper writes one entry past the 125 it returns
+    table[0], table[1] = gain(0), gain(1)
+    for interval in range(2, bits + 1):
+        x0 = 1 << (interval - 1)
+        x1, x2 = x0 + (x0 >> 1), (x0 + (x0 - 1) if interval == bits else 2 * x0)
+        y0, y1, y2 = gain(x0), gain(x1), gain(x2)
+        a1 = 4 * (y1 - y0) - (y2 - y0)
+        table[4 * interval - 6: 4 * interval - 2] = (y0, a1, (y2 - y0) - a1, 0)
+    return table[:4 * bits - 3].astype(np.int16)  # int16 wraps as the C casts do
+
+
+def _correction_bits(front_end: FrontEnd) -> int:
+    """Bits the filter bank's amplitudes are scaled by (the FFT's length against the weights' Q bits)."""
+    return int(math.log2(front_end.fft_length)) - FILTER_BANK_BITS // 2
 
 
 class _Graph:
@@ -247,11 +294,29 @@ def front_end_model(front_end: FrontEnd) -> bytes:
     graph.custom_op("SignalFilterBank", [energy, *table_tensors], [bank], {"num_channels": bands})
     amplitude = graph.tensor("amplitude", [bands], _UINT32)
     graph.custom_op("SignalFilterBankSquareRoot", [bank, shift], [amplitude])
+    if front_end.pcan:
+        amplitude = _noise_reduction_and_pcan(graph, front_end, amplitude)
     features = graph.tensor("features", [bands], _INT16)
-    correction = int(math.log2(front_end.fft_length)) - FILTER_BANK_BITS // 2
+    correction = _correction_bits(front_end)
     graph.custom_op("SignalFilterBankLog", [amplitude], [features],
                     {"input_correction_bits": correction, "output_scale": 1 << LOG_BITS})
     return graph.finish([audio], [features])
+
+
+def _noise_reduction_and_pcan(graph: _Graph, front_end: FrontEnd, amplitude: int) -> int:
+    """`SignalFilterBankSpectralSubtraction` then `SignalPCAN` on the bands' amplitudes; the gain-controlled ones."""
+    bands, one = front_end.bands, 1 << SPECTRAL_SUBTRACTION_BITS
+    even, odd = int(EVEN_SMOOTHING * one), int(ODD_SMOOTHING * one)
+    reduced, noise = graph.tensor("noise_reduced", [bands], _UINT32), graph.tensor("noise_estimate", [bands], _UINT32)
+    graph.custom_op("SignalFilterBankSpectralSubtraction", [amplitude], [reduced, noise], {
+        "alternate_one_minus_smoothing": one - odd, "alternate_smoothing": odd, "clamping": 0,
+        "min_signal_remaining": int(MIN_SIGNAL_REMAINING * one), "num_channels": bands,
+        "one_minus_smoothing": one - even, "smoothing": even, "smoothing_bits": NOISE_SMOOTHING_BITS,
+        "spectral_subtraction_bits": SPECTRAL_SUBTRACTION_BITS})
+    gained = graph.tensor("gain_controlled", [bands], _UINT32)
+    table = graph.tensor("pcan_gain_table", [4 * 32 - 3], _INT16, pcan_gain_table(front_end))
+    graph.custom_op("SignalPCAN", [reduced, noise, table], [gained], {"snr_shift": PCAN_SNR_SHIFT})
+    return gained
 
 
 def int16_clips(audio: np.ndarray) -> np.ndarray:
@@ -306,7 +371,8 @@ def features(audio: np.ndarray, front_end: FrontEnd, *, isolated: bool = True) -
 
     Every window runs through `front_end_model` in the real TFLite Micro
     interpreter (`keras_nas.tflite.micro.run_raw`), so the numbers are the
-    board's.
+    board's; with `pcan`, its kernels' state is reset at each clip's first
+    frame.
 
     Args:
         audio: `(n, samples)` or `(n, samples, 1)` clips (see `frames`).
@@ -318,7 +384,8 @@ def features(audio: np.ndarray, front_end: FrontEnd, *, isolated: bool = True) -
     """
     windows = frames(audio, front_end)
     n, count, _ = windows.shape
-    outputs, _ = run_raw(front_end_model(front_end), windows.reshape(n * count, -1), isolated=isolated)
+    outputs, _ = run_raw(front_end_model(front_end), windows.reshape(n * count, -1), isolated=isolated,
+                         reset_every=count if front_end.pcan else 0)
     return outputs.reshape(n, count, front_end.bands)
 
 
