@@ -118,3 +118,24 @@ def test_standardized_inputs_get_no_normalization_layer_and_a_smaller_int8_file(
         assert ("SUB" in cost.ops) == (name == "shifted")
     assert costs["standardized"].flash_bytes < costs["shifted"].flash_bytes
     assert costs["standardized"].peak_ram_bytes < costs["shifted"].peak_ram_bytes
+
+
+def test_features_are_built_without_variables_and_leave_nothing_behind():
+    import tensorflow as tf
+    from keras.src.backend.common import global_state
+
+    hypermodel = NASHyperModel((8, 8, 1), 10, mean=np.array([0.5]), variance=np.array([0.25]))
+    build = graph_builder(hypermodel)
+    values = hypermodel.initial_architectures()[0]
+    feasibility = FeasibilityFilter(build, 64, 32)
+    created = []
+
+    def creator(next_creator, **kwargs):
+        created.append(kwargs.get("name"))
+        return next_creator(**kwargs)
+
+    with tf.variable_creator_scope(creator):
+        features = feasibility.features(values)
+        assert not created  # the graph alone: no TensorFlow variable was made
+        assert features == graph_features(build(values)) and created  # as a model built with its variables
+    assert not global_state.get_global_attribute("uninitialized_variables")
