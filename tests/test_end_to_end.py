@@ -26,6 +26,7 @@ def searched(digits, tmp_path_factory):
         strategy_kwargs={"population_size": 2, "sample_size": 2},
         seed=3,
         search_epochs=2,
+        finalists=1,  # the finalists' round: tests/test_feasible_first.py, tests/test_finalists.py
         directory=str(directory),
         project_name="digits",
     )

@@ -26,6 +26,7 @@ def searched(tmp_path_factory):
         max_trials=2,
         seed=7,
         latency_runs=3,
+        finalists=1,  # finalists' reports: tests/test_feasible_first.py
         directory=str(directory),
         project_name="digits",
     )
