@@ -98,12 +98,6 @@ class WeightSharingTuner(NASTuner):
         return SuperNet(self.space, hm.input_shape, hm.num_classes, mean=hm.mean,
                         variance=hm.variance, seed=int(self.oracle.seed))
 
-    def build_values(self, values: dict) -> keras.Model:
-        """The stand-alone candidate for hyperparameter values."""
-        hp = keras_tuner.HyperParameters()
-        hp.values.update(values)
-        return self.hypermodel.build(hp)
-
     def search_summary(self) -> dict:
         summary = super().search_summary()
         summary["supernet_seconds"] = self.supernet_seconds
