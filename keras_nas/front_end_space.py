@@ -123,7 +123,8 @@ class FrontEndSpace(Block):
     def to_dict(self) -> dict:
         """The choices as JSON-able values; `FrontEndSpace(**space.to_dict())` is the same space."""
         return {"window_ms": list(self.window_ms), "hop_ms": list(self.hop_ms), "bands": list(self.bands),
-                "pcan": list(self.pcan), "mfcc": list(self.mfcc), "sample_rate": self.sample_rate, "lower_hz": self.lower_hz, "upper_hz": self.upper_hz,
+                "pcan": list(self.pcan), "mfcc": list(self.mfcc), "sample_rate": self.sample_rate,
+                "lower_hz": self.lower_hz, "upper_hz": self.upper_hz,
                 "name": self.name}
 
     def front_end(self, window_ms, hop_ms, bands, pcan: bool = False) -> FrontEnd:

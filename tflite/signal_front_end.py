@@ -314,7 +314,8 @@ def _noise_reduction_and_pcan(graph: _Graph, front_end: FrontEnd, amplitude: int
         "one_minus_smoothing": one - even, "smoothing": even, "smoothing_bits": NOISE_SMOOTHING_BITS,
         "spectral_subtraction_bits": SPECTRAL_SUBTRACTION_BITS})
     gained = graph.tensor("gain_controlled", [bands], _UINT32)
-    table = graph.tensor("pcan_gain_table", [4 * 32 - 3], _INT16, pcan_gain_table(front_end))
+    gains = pcan_gain_table(front_end)
+    table = graph.tensor("pcan_gain_table", [len(gains)], _INT16, gains)
     graph.custom_op("SignalPCAN", [reduced, noise, table], [gained], {"snr_shift": PCAN_SNR_SHIFT})
     return gained
 
